@@ -1,0 +1,291 @@
+// Package p2p builds the libp2p host of a synapse-p2p node: its persisted
+// Ed25519 identity, TCP and QUIC transports with Noise and TLS, connection
+// and resource managers, a Kademlia DHT namespaced per network, and peer
+// discovery (bootstrap peers, DHT rendezvous, mDNS).
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
+	"github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
+	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Host is a libp2p host with the network's DHT and discovery attached.
+// It embeds host.Host, so it can be passed wherever one is expected.
+type Host struct {
+	host.Host
+	// DHT is the network's Kademlia DHT (protocol prefix /synapse/<netID>).
+	DHT *dht.IpfsDHT
+
+	cfg       Config
+	netID     string
+	bootstrap []peer.AddrInfo
+	log       *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	mdns    mdns.Service
+}
+
+// ProtocolPrefix is the namespace of every synapse protocol of a network.
+func ProtocolPrefix(netID string) protocol.ID {
+	return protocol.ID("/synapse/" + netID)
+}
+
+// New builds the host and its DHT. The host listens as soon as New returns;
+// discovery starts with Start. log may be nil.
+func New(ctx context.Context, cfg Config, key crypto.PrivKey, netID string, log *slog.Logger) (*Host, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if key == nil {
+		return nil, fmt.Errorf("%w: no identity key", ErrInvalidConfig)
+	}
+	if netID == "" {
+		return nil, fmt.Errorf("%w: empty network ID", ErrInvalidConfig)
+	}
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	bootstrap, _ := ParseBootstrap(cfg.Bootstrap) // validated above
+
+	cm, err := connmgr.NewConnManager(cfg.ConnLow, cfg.ConnHigh, connmgr.WithGracePeriod(time.Minute))
+	if err != nil {
+		return nil, fmt.Errorf("p2p: connection manager: %w", err)
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(rcmgr.DefaultLimits.AutoScale()))
+	if err != nil {
+		return nil, fmt.Errorf("p2p: resource manager: %w", err)
+	}
+	opts := []libp2p.Option{
+		libp2p.Identity(key),
+		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Security(tls.ID, tls.New),
+		libp2p.ConnectionManager(cm),
+		libp2p.ResourceManager(rm),
+		libp2p.UserAgent("synapse-p2p"),
+	}
+	if cfg.NATPortMap {
+		opts = append(opts, libp2p.NATPortMap())
+	}
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		rm.Close()
+		return nil, fmt.Errorf("p2p: start host: %w", err)
+	}
+	mode := map[string]dht.ModeOpt{
+		DHTModeAuto:   dht.ModeAutoServer,
+		DHTModeServer: dht.ModeServer,
+		DHTModeClient: dht.ModeClient,
+	}[cfg.DHTMode]
+	d, err := dht.New(h,
+		dht.Mode(mode),
+		dht.ProtocolPrefix(ProtocolPrefix(netID)),
+		dht.BootstrapPeers(bootstrap...),
+	)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("p2p: start DHT: %w", err)
+	}
+	hctx, cancel := context.WithCancel(context.Background())
+	return &Host{
+		Host:      h,
+		DHT:       d,
+		cfg:       cfg,
+		netID:     netID,
+		bootstrap: bootstrap,
+		log:       log,
+		ctx:       hctx,
+		cancel:    cancel,
+	}, nil
+}
+
+// Start begins keeping bootstrap connections, DHT rendezvous discovery and,
+// when configured, mDNS. It may be called once.
+func (h *Host) Start() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return errors.New("p2p: host closed")
+	}
+	if h.started {
+		return errors.New("p2p: host already started")
+	}
+	h.started = true
+	if err := h.DHT.Bootstrap(h.ctx); err != nil {
+		return fmt.Errorf("p2p: bootstrap DHT: %w", err)
+	}
+	if len(h.bootstrap) > 0 {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			h.keepBootstrapped(h.ctx, h.bootstrap)
+		}()
+	}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.discover(h.ctx)
+	}()
+	if h.cfg.MDNS {
+		h.mdns = mdns.NewMdnsService(h.Host, "synapse-"+h.netID, mdnsNotifee{h})
+		if err := h.mdns.Start(); err != nil {
+			return fmt.Errorf("p2p: start mDNS: %w", err)
+		}
+	}
+	return nil
+}
+
+// rendezvous is the DHT key under which the network's nodes advertise.
+func (h *Host) rendezvous() string { return "synapse/" + h.netID + "/nodes" }
+
+// discover advertises this node under the network's rendezvous key and
+// connects to nodes found there until the connection manager's low
+// watermark is reached. It polls every second until the node has a peer,
+// then every DiscoverySeconds.
+func (h *Host) discover(ctx context.Context) {
+	rd := drouting.NewRoutingDiscovery(h.DHT)
+	period := time.Duration(h.cfg.DiscoverySeconds) * time.Second
+	var nextAdvertise time.Time
+	for {
+		wait := time.Second
+		if len(h.Network().Peers()) > 0 {
+			if time.Now().After(nextAdvertise) {
+				actx, cancel := context.WithTimeout(ctx, period)
+				ttl, err := rd.Advertise(actx, h.rendezvous())
+				cancel()
+				if err != nil {
+					h.log.Debug("advertise failed", "err", err)
+				} else {
+					nextAdvertise = time.Now().Add(min(ttl/2, 10*period))
+				}
+			}
+			h.findPeers(ctx, rd)
+			wait = period
+			if len(h.Network().Peers()) < h.cfg.ConnLow {
+				wait = min(period, 2*time.Second)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (h *Host) findPeers(ctx context.Context, rd *drouting.RoutingDiscovery) {
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ch, err := rd.FindPeers(fctx, h.rendezvous())
+	if err != nil {
+		h.log.Debug("find peers failed", "err", err)
+		return
+	}
+	for ai := range ch {
+		if ai.ID == h.ID() || len(ai.Addrs) == 0 || h.Network().Connectedness(ai.ID) == network.Connected {
+			continue
+		}
+		if len(h.Network().Peers()) >= h.cfg.ConnLow {
+			continue // drain the channel
+		}
+		dctx, dcancel := context.WithTimeout(ctx, dialTimeout)
+		if err := h.Connect(dctx, ai); err != nil {
+			h.log.Debug("dial discovered peer failed", "peer", ai.ID, "err", err)
+		}
+		dcancel()
+	}
+}
+
+type mdnsNotifee struct{ h *Host }
+
+// HandlePeerFound dials a peer announced on the local network.
+func (n mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
+	h := n.h
+	if ai.ID == h.ID() {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		ctx, cancel := context.WithTimeout(h.ctx, dialTimeout)
+		defer cancel()
+		if err := h.Connect(ctx, ai); err != nil {
+			h.log.Debug("dial mDNS peer failed", "peer", ai.ID, "err", err)
+		}
+	}()
+}
+
+// AddrInfo is this host's ID and listen addresses.
+func (h *Host) AddrInfo() peer.AddrInfo {
+	return peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}
+}
+
+// P2PAddrs are the host's addresses with the /p2p/<id> suffix, ready to be
+// given to another node as a bootstrap address.
+func (h *Host) P2PAddrs() []ma.Multiaddr {
+	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})
+	if err != nil {
+		return nil
+	}
+	return addrs
+}
+
+// Close stops discovery, the DHT and the host. It is safe to call twice.
+func (h *Host) Close(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	h.mu.Unlock()
+	h.cancel()
+	var errs []error
+	if h.mdns != nil {
+		errs = append(errs, h.mdns.Close())
+	}
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("p2p: waiting for discovery to stop: %w", ctx.Err()))
+	}
+	errs = append(errs, h.DHT.Close(), h.Host.Close())
+	return errors.Join(errs...)
+}
