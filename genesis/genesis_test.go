@@ -1,0 +1,217 @@
+package genesis_test
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/synapse-p2p/synapse-p2p/genesis"
+)
+
+func newID(t *testing.T) string {
+	t.Helper()
+	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id.String()
+}
+
+func validDoc(t *testing.T) map[string]any {
+	v := newID(t)
+	return map[string]any{
+		"name":       "testnet",
+		"version":    "1.0.0",
+		"state":      map[string]any{"global": map[string]any{"nodes": map[string]any{}}},
+		"validators": []any{v},
+		"reputation": map[string]any{v: 5},
+		"governance": map[string]any{"quorum": 0.5, "voting_period_seconds": 60, "early_approval": true},
+	}
+}
+
+func encode(t *testing.T, doc map[string]any) []byte {
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestParseValid(t *testing.T) {
+	g, err := genesis.Parse(encode(t, validDoc(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := g.NetID()
+	if err != nil || len(id) != 16 {
+		t.Fatalf("netID %q, err %v", id, err)
+	}
+	state, err := g.InitialState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := genesis.RulesFromState(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Version != "1.0.0" || len(r.Validators) != 1 || r.Validators[0].String() != g.Validators[0] {
+		t.Fatalf("rules %+v", r)
+	}
+	if !r.IsValidator(r.Validators[0]) {
+		t.Fatal("IsValidator false for the validator")
+	}
+	if r.Reputation[r.Validators[0]] != 5 || r.Governance.Quorum != 0.5 {
+		t.Fatalf("rules %+v", r)
+	}
+}
+
+func TestParseInvalid(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(map[string]any)
+		raw    string
+		want   error
+	}{
+		{name: "syntax", raw: `{"name": `, want: genesis.ErrSyntax},
+		{name: "trailing", raw: `{} {}`, want: genesis.ErrSyntax},
+		{name: "unknown field", mutate: func(d map[string]any) { d["validatorz"] = []any{} }, want: genesis.ErrUnknownField},
+		{name: "missing name", mutate: func(d map[string]any) { delete(d, "name") }, want: genesis.ErrMissingName},
+		{name: "missing version", mutate: func(d map[string]any) { delete(d, "version") }, want: genesis.ErrMissingVer},
+		{name: "bad version", mutate: func(d map[string]any) { d["version"] = "v1" }, want: genesis.ErrBadVersion},
+		{name: "no validators", mutate: func(d map[string]any) { d["validators"] = []any{} }, want: genesis.ErrNoValidators},
+		{name: "bad validator", mutate: func(d map[string]any) { d["validators"] = []any{"QmNotAPeer"} }, want: genesis.ErrBadPeerID},
+		{name: "dup validator", mutate: func(d map[string]any) {
+			v := d["validators"].([]any)[0]
+			d["validators"] = []any{v, v}
+		}, want: genesis.ErrDupValidator},
+		{name: "bad reputation key", mutate: func(d map[string]any) { d["reputation"] = map[string]any{"bob": 1} }, want: genesis.ErrBadPeerID},
+		{name: "negative reputation", mutate: func(d map[string]any) {
+			d["reputation"] = map[string]any{d["validators"].([]any)[0].(string): -1}
+		}, want: genesis.ErrBadReputation},
+		{name: "zero quorum", mutate: func(d map[string]any) {
+			d["governance"] = map[string]any{"quorum": 0, "voting_period_seconds": 60}
+		}, want: genesis.ErrBadGovernance},
+		{name: "no voting period", mutate: func(d map[string]any) {
+			d["governance"] = map[string]any{"quorum": 0.5}
+		}, want: genesis.ErrBadGovernance},
+		{name: "state not object", mutate: func(d map[string]any) { d["state"] = []any{1} }, want: genesis.ErrBadState},
+		{name: "global not object", mutate: func(d map[string]any) { d["state"] = map[string]any{"global": 3} }, want: genesis.ErrBadState},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := []byte(tc.raw)
+			if tc.mutate != nil {
+				d := validDoc(t)
+				tc.mutate(d)
+				b = encode(t, d)
+			}
+			_, err := genesis.Parse(b)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestNetIDStableAcrossFieldOrder(t *testing.T) {
+	d := validDoc(t)
+	a, err := genesis.Parse(encode(t, d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same document written by hand in another order and spacing.
+	v := d["validators"].([]any)[0].(string)
+	reordered := `{
+	  "governance": {"early_approval": true, "voting_period_seconds": 60, "quorum": 0.5},
+	  "reputation": {"` + v + `": 5},
+	  "validators": ["` + v + `"],
+	  "state": {"global": {"nodes": {}}},
+	  "version": "1.0.0", "name": "testnet"}`
+	b, err := genesis.Parse([]byte(reordered))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ida, _ := a.NetID()
+	idb, _ := b.NetID()
+	if ida != idb {
+		t.Fatalf("netID differs with field order: %s vs %s", ida, idb)
+	}
+	d["name"] = "othernet"
+	c, _ := genesis.Parse(encode(t, d))
+	idc, _ := c.NetID()
+	if idc == ida {
+		t.Fatal("different genesis, same netID")
+	}
+}
+
+func TestCanonical(t *testing.T) {
+	x, err := genesis.Canonical([]byte(`{ "b": 1.50, "a": [ {"z":1, "y":2} ] }`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(x), `{"a":[{"y":2,"z":1}],"b":1.50}`; got != want {
+		t.Fatalf("canonical %s, want %s", got, want)
+	}
+	if _, err := genesis.Canonical([]byte(`{} x`)); err == nil {
+		t.Fatal("trailing data accepted")
+	}
+}
+
+func TestRulesFromStateErrors(t *testing.T) {
+	for name, doc := range map[string]string{
+		"no global":      `{}`,
+		"bad version":    `{"global":{"version":"x","validators":["a"]}}`,
+		"no validators":  `{"global":{"version":"1.0.0","validators":[]}}`,
+		"no governance":  `{"global":{"version":"1.0.0","validators":["` + newID(t) + `"]}}`,
+		"not json":       `nope`,
+		"bad validators": `{"global":{"version":"1.0.0","validators":["x"],"governance":{"quorum":1,"voting_period_seconds":1}}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := genesis.RulesFromState([]byte(doc)); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+}
+
+func TestDevnet(t *testing.T) {
+	var ids []peer.ID
+	for range 4 {
+		id, _ := peer.Decode(newID(t))
+		ids = append(ids, id)
+	}
+	g, err := genesis.Devnet("dev", ids, 2, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Validators) != 2 || len(g.Reputation) != 4 {
+		t.Fatalf("devnet %+v", g)
+	}
+	state, _ := g.InitialState()
+	if !strings.Contains(string(state), ids[3].String()) {
+		t.Fatal("member missing from state")
+	}
+	if _, err := genesis.Devnet("dev", ids, 5, 30); err == nil {
+		t.Fatal("more validators than nodes accepted")
+	}
+}
+
+func TestVersions(t *testing.T) {
+	for v, ok := range map[string]bool{"1.0.0": true, "1.2.0-rc.1": true, "v1.0.0": false, "1.0": false, "": false, "x": false} {
+		if genesis.ValidVersion(v) != ok {
+			t.Errorf("ValidVersion(%q) = %v", v, !ok)
+		}
+	}
+	if genesis.CompareVersions("1.10.0", "1.9.0") != 1 {
+		t.Fatal("1.10.0 should be above 1.9.0")
+	}
+}
