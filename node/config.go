@@ -1,0 +1,163 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/synapse-p2p/synapse-p2p/httpapi"
+	"github.com/synapse-p2p/synapse-p2p/p2p"
+)
+
+// ConfigFile is the name of the config file inside a data directory.
+const ConfigFile = "config.json"
+
+// ErrNotInitialised is returned when a data directory has no identity or
+// config: `synapse-p2p init` has not been run for it.
+var ErrNotInitialised = errors.New("data directory is not initialised")
+
+// Config is a node's whole configuration: one JSON file
+// <data>/config.json, overridden by SYNAPSE_* environment variables, which
+// the command line overrides in turn.
+type Config struct {
+	// DataDir holds identity, config, datastore and upgrade state. It is not
+	// stored in the file (the file lives in it).
+	DataDir string `json:"-"`
+	// Genesis is the genesis file, relative to DataDir unless absolute.
+	Genesis string `json:"genesis"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `json:"log_level"`
+	// P2P configures the libp2p host.
+	P2P p2p.Config `json:"p2p"`
+	// API configures the REST API.
+	API httpapi.Config `json:"api"`
+}
+
+// DefaultConfig is the configuration of a node that was initialised with no
+// options: data in dataDir, genesis.json beside the config.
+func DefaultConfig(dataDir string) Config {
+	return Config{
+		DataDir:  dataDir,
+		Genesis:  "genesis.json",
+		LogLevel: "info",
+		P2P:      p2p.DefaultConfig(),
+		API:      httpapi.DefaultConfig(),
+	}
+}
+
+// GenesisPath resolves Genesis against DataDir.
+func (c Config) GenesisPath() string {
+	if filepath.IsAbs(c.Genesis) {
+		return c.Genesis
+	}
+	return filepath.Join(c.DataDir, c.Genesis)
+}
+
+// Validate checks every section.
+func (c Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("config: no data directory")
+	}
+	if c.Genesis == "" {
+		return errors.New("config: no genesis file")
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if err := c.P2P.Validate(); err != nil {
+		return err
+	}
+	return c.API.Validate()
+}
+
+// LoadConfig builds the configuration of the node in dataDir: defaults,
+// then <dataDir>/config.json (unknown fields are an error), then the
+// environment through getenv (nil means os.Getenv). Command-line flags are
+// applied by the caller afterwards. A missing data directory or config file
+// is ErrNotInitialised.
+func LoadConfig(dataDir string, getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	cfg := DefaultConfig(dataDir)
+	b, err := os.ReadFile(filepath.Join(dataDir, ConfigFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return cfg, fmt.Errorf("%w: %s (run: synapse-p2p init --data %s)", ErrNotInitialised, dataDir, dataDir)
+	}
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, fmt.Errorf("config: %s: %w", filepath.Join(dataDir, ConfigFile), err)
+	}
+	cfg.DataDir = dataDir
+	if err := cfg.ApplyEnv(getenv); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// EnvPrefix starts every environment variable the node reads.
+const EnvPrefix = "SYNAPSE_"
+
+// ApplyEnv overrides fields from SYNAPSE_* variables: LISTEN and BOOTSTRAP
+// (comma-separated multiaddrs), API (address), API_TOKEN, MDNS (bool),
+// DHT_MODE, GENESIS, LOG_LEVEL.
+func (c *Config) ApplyEnv(getenv func(string) string) error {
+	if v := getenv(EnvPrefix + "LISTEN"); v != "" {
+		c.P2P.ListenAddrs = splitList(v)
+	}
+	if v := getenv(EnvPrefix + "BOOTSTRAP"); v != "" {
+		c.P2P.Bootstrap = splitList(v)
+	}
+	if v := getenv(EnvPrefix + "API"); v != "" {
+		c.API.Addr = v
+	}
+	if v := getenv(EnvPrefix + "API_TOKEN"); v != "" {
+		c.API.Token = v
+	}
+	if v := getenv(EnvPrefix + "MDNS"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("config: %sMDNS=%q: want true or false", EnvPrefix, v)
+		}
+		c.P2P.MDNS = b
+	}
+	if v := getenv(EnvPrefix + "DHT_MODE"); v != "" {
+		c.P2P.DHTMode = v
+	}
+	if v := getenv(EnvPrefix + "GENESIS"); v != "" {
+		c.Genesis = v
+	}
+	if v := getenv(EnvPrefix + "LOG_LEVEL"); v != "" {
+		c.LogLevel = v
+	}
+	return nil
+}
+
+// Write stores the configuration as <DataDir>/config.json.
+func (c Config) Write() error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return fmt.Errorf("config: encode: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(c.DataDir, ConfigFile), append(b, '\n'), 0o644)
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,209 @@
+// Package node wires a synapse-p2p node together: it reads the config,
+// loads the identity and genesis, opens the one badger datastore, builds
+// every component, starts them in order and closes them in reverse. It is
+// the only package that knows all components.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	badger "github.com/ipfs/go-ds-badger"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/httpapi"
+	"github.com/synapse-p2p/synapse-p2p/p2p"
+)
+
+// DatastoreDir is the badger datastore inside a data directory.
+const DatastoreDir = "datastore"
+
+// Node is one synapse-p2p node.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	key     crypto.PrivKey
+	genesis *genesis.Genesis
+	netID   string
+
+	ds   *badger.Datastore
+	host *p2p.Host
+	api  *httpapi.Server
+
+	// closers run in reverse order of registration.
+	closers []func(context.Context) error
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+}
+
+// Option adjusts how New builds a node.
+type Option func(*options)
+
+type options struct {
+	log *slog.Logger
+}
+
+// WithLogger sets the node's logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// New loads the identity and genesis of the initialised data directory in
+// cfg, opens the datastore and builds every component. Nothing talks to the
+// network until Start. On error, everything opened so far is closed.
+func New(ctx context.Context, cfg Config, opts ...Option) (_ *Node, err error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: o.log}
+	defer func() {
+		if err != nil {
+			n.closeAll(context.Background())
+		}
+	}()
+
+	n.key, err = p2p.LoadIdentity(filepath.Join(cfg.DataDir, p2p.IdentityFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s has no %s (run: synapse-p2p init --data %s)", ErrNotInitialised, cfg.DataDir, p2p.IdentityFile, cfg.DataDir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	n.genesis, err = genesis.Load(cfg.GenesisPath())
+	if err != nil {
+		return nil, err
+	}
+	n.netID, err = n.genesis.NetID()
+	if err != nil {
+		return nil, err
+	}
+	n.log = n.log.With("net", n.netID)
+
+	dsOpts := badger.DefaultOptions
+	n.ds, err = badger.NewDatastore(filepath.Join(cfg.DataDir, DatastoreDir), &dsOpts)
+	if err != nil {
+		return nil, fmt.Errorf("open datastore (is another synapse-p2p using %s?): %w", cfg.DataDir, err)
+	}
+	n.closers = append(n.closers, func(context.Context) error { return n.ds.Close() })
+
+	n.host, err = p2p.New(ctx, cfg.P2P, n.key, n.netID, n.log.With("component", "p2p"))
+	if err != nil {
+		return nil, err
+	}
+	n.closers = append(n.closers, n.host.Close)
+
+	if cfg.API.Addr != "" {
+		n.api, err = httpapi.New(cfg.API, n, n.log.With("component", "api"))
+		if err != nil {
+			return nil, err
+		}
+		n.closers = append(n.closers, n.api.Close)
+	}
+	return n, nil
+}
+
+// Start starts the components in order: host and discovery, then the API.
+func (n *Node) Start(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return errors.New("node: closed")
+	}
+	if n.started {
+		return errors.New("node: already started")
+	}
+	n.started = true
+	if err := n.host.Start(); err != nil {
+		return err
+	}
+	if n.api != nil {
+		if err := n.api.Start(); err != nil {
+			return err
+		}
+	}
+	n.log.Info("node started", "peer", n.host.ID(), "addrs", n.host.Addrs())
+	return nil
+}
+
+// Close stops every component in reverse order of construction. It is safe
+// to call more than once.
+func (n *Node) Close(ctx context.Context) error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	n.mu.Unlock()
+	return n.closeAll(ctx)
+}
+
+func (n *Node) closeAll(ctx context.Context) error {
+	var errs []error
+	for i := len(n.closers) - 1; i >= 0; i-- {
+		if err := n.closers[i](ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	n.closers = nil
+	return errors.Join(errs...)
+}
+
+// ID is the node's peer ID.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// NetID is the network ID derived from the genesis.
+func (n *Node) NetID() string { return n.netID }
+
+// Genesis is the network's genesis.
+func (n *Node) Genesis() *genesis.Genesis { return n.genesis }
+
+// Host is the node's libp2p host.
+func (n *Node) Host() *p2p.Host { return n.host }
+
+// Addrs are the node's listen addresses with the /p2p/ suffix.
+func (n *Node) Addrs() []ma.Multiaddr { return n.host.P2PAddrs() }
+
+// APIAddr is the address the REST API listens on, or "" when it is off.
+func (n *Node) APIAddr() string {
+	if n.api == nil {
+		return ""
+	}
+	return n.api.Addr()
+}
+
+// Peers are the connected peers, sorted by ID.
+func (n *Node) Peers() []peer.AddrInfo {
+	ids := n.host.Network().Peers()
+	out := make([]peer.AddrInfo, 0, len(ids))
+	for _, id := range ids {
+		if n.host.Network().Connectedness(id) != network.Connected {
+			continue
+		}
+		var addrs []ma.Multiaddr
+		for _, c := range n.host.Network().ConnsToPeer(id) {
+			addrs = append(addrs, c.RemoteMultiaddr())
+		}
+		out = append(out, peer.AddrInfo{ID: id, Addrs: addrs})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
