@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets tests run this test binary as the synapse-p2p command:
+// with SYNAPSE_TEST_MAIN=1 it behaves exactly like main.
+func TestMain(m *testing.M) {
+	if os.Getenv("SYNAPSE_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// cli runs one command line in-process.
+func cli(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{}, 2, "Usage"},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"daemon", "--no-such-flag"}, 2, "flag provided but not defined"},
+		{[]string{"daemon", "--data", missing}, 1, "not initialised"},
+		{[]string{"id", "--data", missing}, 1, "not initialised"},
+		{[]string{"genesis"}, 2, "genesis new"},
+		{[]string{"genesis", "new", "--validators", "2"}, 2, "--out is required"},
+		{[]string{"simnet", "--nodes", "0"}, 1, "at least 1 node"},
+		{[]string{"init", "--data", missing, "extra"}, 2, "unexpected argument"},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, _, stderr := cli(t, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr: %s", code, tc.code, stderr)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Fatalf("stderr %q does not mention %q", stderr, tc.want)
+			}
+			// Errors (not usage texts) are one line.
+			if tc.code == 1 && strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+				t.Fatalf("error is not one line: %q", stderr)
+			}
+		})
+	}
+}
+
+func TestHelpOnEveryCommand(t *testing.T) {
+	for name := range commands {
+		t.Run(name, func(t *testing.T) {
+			code, _, stderr := cli(t, name, "--help")
+			if code != 0 || !strings.Contains(stderr, "Usage: synapse-p2p "+name) {
+				t.Fatalf("exit %d, stderr %q", code, stderr)
+			}
+		})
+	}
+}
+
+func TestInitIDVersion(t *testing.T) {
+	data := t.TempDir()
+	code, out, stderr := cli(t, "init", "--data", data)
+	if code != 0 {
+		t.Fatalf("init: %s", stderr)
+	}
+	if !strings.Contains(out, "created") {
+		t.Fatalf("init output %q", out)
+	}
+	code, out, _ = cli(t, "id", "--data", data, "--json")
+	if code != 0 {
+		t.Fatal("id failed")
+	}
+	var id struct {
+		PeerID string   `json:"peer_id"`
+		Addrs  []string `json:"addrs"`
+	}
+	if err := json.Unmarshal([]byte(out), &id); err != nil || !strings.HasPrefix(id.PeerID, "12D3KooW") {
+		t.Fatalf("id output %q (%v)", out, err)
+	}
+	if code, out, _ = cli(t, "version"); code != 0 || !strings.Contains(out, version) {
+		t.Fatalf("version: %q", out)
+	}
+}
+
+func TestGenesisNew(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "genesis.json")
+	code, stdout, stderr := cli(t, "genesis", "new", "--validators", "2", "--nodes", "3", "--out", out)
+	if code != 0 {
+		t.Fatalf("genesis new: %s", stderr)
+	}
+	if strings.Count(stdout, "validator") != 2 || strings.Count(stdout, "member") != 1 {
+		t.Fatalf("output %q", stdout)
+	}
+	// A node initialised from a generated identity joins that network.
+	data := filepath.Join(dir, "keys", "node1")
+	if code, _, stderr := cli(t, "init", "--data", data, "--genesis", out); code != 0 {
+		t.Fatalf("init with generated identity: %s", stderr)
+	}
+	if code, _, _ := cli(t, "genesis", "new", "--validators", "1", "--out", out); code != 1 {
+		t.Fatal("overwrote an existing genesis")
+	}
+}
+
+// daemon runs the binary as a separate process and returns its peer ID and
+// API address once it is up.
+type daemonProc struct {
+	cmd    *exec.Cmd
+	peerID string
+	listen []string
+	api    string
+}
+
+func startDaemon(t *testing.T, data string, args ...string) *daemonProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"daemon", "--data", data, "--mdns=false"}, args...)...)
+	cmd.Env = append(os.Environ(), "SYNAPSE_TEST_MAIN=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemonProc{cmd: cmd}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("daemon exit: %v\n%s", err, stderr.String())
+			}
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("daemon did not stop on SIGINT")
+		}
+	})
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	timeout := time.After(30 * time.Second)
+	for d.api == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("daemon exited early: %s", stderr.String())
+			}
+			k, v, _ := strings.Cut(l, ":")
+			v = strings.TrimSpace(v)
+			switch k {
+			case "peer id":
+				d.peerID = v
+			case "listen":
+				d.listen = append(d.listen, v)
+			case "api":
+				d.api = v
+			}
+		case <-timeout:
+			t.Fatalf("daemon did not start: %s", stderr.String())
+		}
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+	return d
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func peersOf(t *testing.T, api string) []string {
+	resp, err := http.Get(api + "/peers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Peers []struct {
+			ID string `json:"id"`
+		} `json:"peers"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, p := range body.Peers {
+		ids = append(ids, p.ID)
+	}
+	return ids
+}
+
+func TestTwoDaemonsFindEachOther(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	dir := t.TempDir()
+	gen := filepath.Join(dir, "genesis.json")
+	if code, _, stderr := cli(t, "genesis", "new", "--validators", "2", "--out", gen); code != 0 {
+		t.Fatal(stderr)
+	}
+	dataA, dataB := filepath.Join(dir, "keys", "node0"), filepath.Join(dir, "keys", "node1")
+	for _, d := range []string{dataA, dataB} {
+		if code, _, stderr := cli(t, "init", "--data", d, "--genesis", gen); code != 0 {
+			t.Fatal(stderr)
+		}
+	}
+	listen := "/ip4/127.0.0.1/tcp/0"
+	a := startDaemon(t, dataA, "--listen", listen, "--api", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	// B gets its API address from the environment and its bootstrap from
+	// the flag: both must apply.
+	t.Setenv("SYNAPSE_API", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	b := startDaemon(t, dataB, "--listen", listen, "--bootstrap", a.listen[0])
+	os.Unsetenv("SYNAPSE_API")
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pa, pb := peersOf(t, a.api), peersOf(t, b.api)
+		if contains(pa, b.peerID) && contains(pb, a.peerID) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemons did not find each other: a sees %v, b sees %v", pa, pb)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func TestFlagBeatsEnv(t *testing.T) {
+	data := t.TempDir()
+	if code, _, stderr := cli(t, "init", "--data", data); code != 0 {
+		t.Fatal(stderr)
+	}
+	port := freePort(t)
+	t.Setenv("SYNAPSE_API", "127.0.0.1:1") // would fail to serve /peers
+	d := startDaemon(t, data, "--listen", "/ip4/127.0.0.1/tcp/0", "--api", fmt.Sprintf("127.0.0.1:%d", port))
+	if d.api != fmt.Sprintf("http://127.0.0.1:%d", port) {
+		t.Fatalf("api %s: flag did not win over env", d.api)
+	}
+}
+
+func TestSimnetCommand(t *testing.T) {
+	code, out, stderr := cli(t, "simnet", "--nodes", "4", "--validators", "2", "--api-base-port", "-1")
+	if code != 0 {
+		t.Fatalf("simnet: %s", stderr)
+	}
+	if !strings.Contains(out, "swarm connected") || strings.Count(out, " validator ") != 2 {
+		t.Fatalf("simnet output %q", out)
+	}
+}
