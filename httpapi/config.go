@@ -15,13 +15,16 @@ type Config struct {
 	// Token is the bearer token mutating endpoints require. It is mandatory
 	// when Addr is not a loopback address.
 	Token string `json:"token,omitempty"`
-	// MaxBodyBytes caps request bodies.
+	// MaxBodyBytes caps JSON request bodies.
 	MaxBodyBytes int64 `json:"max_body_bytes"`
+	// MaxPackageBytes caps package uploads (POST /packages).
+	MaxPackageBytes int64 `json:"max_package_bytes"`
 }
 
-// DefaultConfig binds to 127.0.0.1:8000 with 1 MiB request bodies.
+// DefaultConfig binds to 127.0.0.1:8000 with 1 MiB JSON bodies and 64 MiB
+// package uploads.
 func DefaultConfig() Config {
-	return Config{Addr: "127.0.0.1:8000", MaxBodyBytes: 1 << 20}
+	return Config{Addr: "127.0.0.1:8000", MaxBodyBytes: 1 << 20, MaxPackageBytes: 64 << 20}
 }
 
 // ErrInvalidConfig wraps every configuration error of this package.
@@ -40,8 +43,8 @@ func (c Config) Validate() error {
 	if port == "" {
 		return fmt.Errorf("%w: addr %q has no port", ErrInvalidConfig, c.Addr)
 	}
-	if c.MaxBodyBytes <= 0 {
-		return fmt.Errorf("%w: max_body_bytes must be positive", ErrInvalidConfig)
+	if c.MaxBodyBytes <= 0 || c.MaxPackageBytes <= 0 {
+		return fmt.Errorf("%w: max_body_bytes and max_package_bytes must be positive", ErrInvalidConfig)
 	}
 	if !IsLoopback(host) && c.Token == "" {
 		return fmt.Errorf("%w: addr %q is not a loopback address, so api.token (or SYNAPSE_API_TOKEN) must be set", ErrInvalidConfig, c.Addr)

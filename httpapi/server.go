@@ -13,28 +13,15 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 )
-
-// Backend is what the API needs from the node.
-type Backend interface {
-	// ID is the node's peer ID.
-	ID() peer.ID
-	// Addrs are the node's listen addresses with the /p2p/ suffix.
-	Addrs() []ma.Multiaddr
-	// Peers are the connected peers.
-	Peers() []peer.AddrInfo
-}
 
 // Server is the REST API server.
 type Server struct {
-	cfg     Config
-	backend Backend
-	log     *slog.Logger
-	mux     *http.ServeMux
-	srv     *http.Server
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+	mux  *http.ServeMux
+	srv  *http.Server
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -43,17 +30,17 @@ type Server struct {
 }
 
 // New validates cfg and builds the server; Start listens.
-func New(cfg Config, backend Backend, log *slog.Logger) (*Server, error) {
+func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if backend == nil {
-		return nil, fmt.Errorf("%w: no backend", ErrInvalidConfig)
+	if deps.Node == nil {
+		return nil, fmt.Errorf("%w: no node backend", ErrInvalidConfig)
 	}
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{cfg: cfg, backend: backend, log: log, mux: http.NewServeMux(), done: make(chan struct{})}
+	s := &Server{cfg: cfg, deps: deps, log: log, mux: http.NewServeMux(), done: make(chan struct{})}
 	s.routes()
 	s.srv = &http.Server{
 		Handler:           s,
@@ -67,7 +54,6 @@ func New(cfg Config, backend Backend, log *slog.Logger) (*Server, error) {
 
 // ServeHTTP lets tests drive the handlers without a listener.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	s.mux.ServeHTTP(w, r)
 }
 

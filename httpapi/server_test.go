@@ -69,7 +69,7 @@ func get(t *testing.T, s http.Handler, path string) (int, map[string]any) {
 }
 
 func TestEndpoints(t *testing.T) {
-	s, err := httpapi.New(httpapi.DefaultConfig(), fakeBackend{}, nil)
+	s, err := httpapi.New(httpapi.DefaultConfig(), httpapi.Deps{Node: fakeBackend{}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestEndpoints(t *testing.T) {
 func TestStartClose(t *testing.T) {
 	c := httpapi.DefaultConfig()
 	c.Addr = "127.0.0.1:0"
-	s, err := httpapi.New(c, fakeBackend{}, nil)
+	s, err := httpapi.New(c, httpapi.Deps{Node: fakeBackend{}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

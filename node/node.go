@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (_ *Node, err error) {
 	n.closers = append(n.closers, n.host.Close)
 
 	if cfg.API.Addr != "" {
-		n.api, err = httpapi.New(cfg.API, n, n.log.With("component", "api"))
+		n.api, err = httpapi.New(cfg.API, httpapi.Deps{Node: n}, n.log.With("component", "api"))
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,87 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"context"
+	"errors"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"io"
+)
+
+// Errors a backend wraps so the API can pick the status code. They are
+// mapped in one place, statusOf.
+var (
+	// ErrInvalid: the request is malformed or breaks a rule (400).
+	ErrInvalid = errors.New("invalid request")
+	// ErrNotFound: the proposal, entry or resource does not exist (404).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the request conflicts with the current state, e.g. the
+	// same vote twice or a rollback with no backup (409).
+	ErrConflict = errors.New("conflict")
+	// ErrTooLarge: a body or package exceeds a size limit (413).
+	ErrTooLarge = errors.New("too large")
+	// ErrUnavailable: the capability is not running on this node (503).
+	ErrUnavailable = errors.New("unavailable")
+)
+
+// Node is what every API needs: who this node is and whom it sees.
+type Node interface {
+	// ID is the node's peer ID.
+	ID() peer.ID
+	// Addrs are the node's listen addresses with the /p2p/ suffix.
+	Addrs() []ma.Multiaddr
+	// Peers are the connected peers.
+	Peers() []peer.AddrInfo
+}
+
+// Deps are the backends of the API. Node is required; a nil capability
+// answers 503 on its endpoints.
+type Deps struct {
+	Node       Node
+	Governance Governance
+	Upgrades   Upgrades
+	Packages   Packages
+	// Metrics serves GET /metrics (Prometheus text format).
+	Metrics http.Handler
+}
+
+// Governance is what the API needs for proposals, votes and the log.
+type Governance interface {
+	// Propose publishes a code-upgrade proposal signed by this node.
+	Propose(ctx context.Context, req ProposeRequest) (Proposal, error)
+	// Vote publishes this node's vote on a proposal. Choice is already
+	// normalised to "approval" or "rejection".
+	Vote(ctx context.Context, proposalID, choice string) (VoteResult, error)
+	// Proposals lists every known proposal, newest first.
+	Proposals(ctx context.Context) ([]Proposal, error)
+	// Proposal returns one proposal with its votes; ErrNotFound if unknown.
+	Proposal(ctx context.Context, id string) (Proposal, error)
+	// ExecutionLog lists the entries known to this node in seq order.
+	ExecutionLog(ctx context.Context) ([]LogEntry, error)
+	// Validators describes the validator set and its raft state.
+	Validators(ctx context.Context) (ValidatorSet, error)
+}
+
+// Upgrades is what the API needs from the executor.
+type Upgrades interface {
+	// Test dry-runs a proposal's package on a copy of the current state.
+	Test(ctx context.Context, proposalID string) (TestResult, error)
+	// Status summarises the executor.
+	Status(ctx context.Context) (Status, error)
+	// History lists every attempt and rollback, oldest first.
+	History(ctx context.Context) ([]HistoryEntry, error)
+	// Rollback restores the state from before a proposal's upgrade.
+	Rollback(ctx context.Context, proposalID string) (RollbackResult, error)
+	// Resume lets the executor continue after a local rollback paused it.
+	Resume(ctx context.Context) (Status, error)
+	// State is the current network state document.
+	State(ctx context.Context) (StateView, error)
+}
+
+// Packages imports package bytes into the node's content store.
+type Packages interface {
+	// AddPackage stores a package and provides it to peers.
+	AddPackage(ctx context.Context, r io.Reader) (PackageInfo, error)
+}

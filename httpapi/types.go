@@ -1,0 +1,178 @@
+package httpapi
+
+import "encoding/json"
+
+// ProposeRequest is the body of POST /upgrades/propose.
+type ProposeRequest struct {
+	Title       string `json:"title"`
+	Description string `json:"description"`
+	Version     string `json:"version"`
+	PackageURL  string `json:"package_url"`
+	PackageHash string `json:"package_hash"`
+	PackageSize int64  `json:"package_size"`
+}
+
+// ProposeResponse answers POST /upgrades/propose.
+type ProposeResponse struct {
+	ProposalID string   `json:"proposal_id"`
+	Status     string   `json:"status"`
+	NextSteps  []string `json:"next_steps"`
+}
+
+// VoteRequest is the body of POST /proposals/{id}/vote.
+type VoteRequest struct {
+	Vote string `json:"vote"`
+}
+
+// VoteResult answers POST /proposals/{id}/vote.
+type VoteResult struct {
+	ProposalID string `json:"proposal_id"`
+	Vote       string `json:"vote"`
+	// Changed is true when this replaced an earlier, different vote.
+	Changed bool   `json:"changed"`
+	Status  string `json:"status"`
+	Tally   Tally  `json:"tally"`
+}
+
+// Proposal is a proposal as the API shows it.
+type Proposal struct {
+	ProposalID  string `json:"proposal_id"`
+	Type        string `json:"type"`
+	Title       string `json:"title"`
+	Description string `json:"description"`
+	Version     string `json:"version"`
+	PackageURL  string `json:"package_url"`
+	PackageHash string `json:"package_hash"`
+	PackageSize int64  `json:"package_size"`
+	Proposer    string `json:"proposer"`
+	// CreatedAt is the proposer's advisory timestamp (RFC 3339).
+	CreatedAt string `json:"created_at"`
+	// Status: voting, approved, rejected, ratified, executed, failed,
+	// rolled_back (the last three as seen on this node).
+	Status       string        `json:"status"`
+	Votes        []Vote        `json:"votes"`
+	Tally        Tally         `json:"tally"`
+	Ratification *Ratification `json:"ratification,omitempty"`
+}
+
+// Vote is one voter's effective vote.
+type Vote struct {
+	Voter  string  `json:"voter"`
+	Choice string  `json:"choice"`
+	Weight float64 `json:"weight"`
+}
+
+// Tally is the weighted count of a proposal.
+type Tally struct {
+	Approval  float64 `json:"approval"`
+	Rejection float64 `json:"rejection"`
+	// Eligible is the total weight of every eligible voter.
+	Eligible float64 `json:"eligible"`
+	Quorum   float64 `json:"quorum"`
+	Voters   int     `json:"voters"`
+}
+
+// Ratification says where a proposal stands in the execution log.
+type Ratification struct {
+	Seq        uint64 `json:"seq"`
+	EntryHash  string `json:"entry_hash"`
+	Signatures int    `json:"signatures"`
+	Required   int    `json:"required"`
+	Final      bool   `json:"final"`
+}
+
+// LogEntry is one execution-log entry.
+type LogEntry struct {
+	Seq           uint64   `json:"seq"`
+	ProposalID    string   `json:"proposal_id"`
+	Version       string   `json:"version"`
+	PackageURL    string   `json:"package_url"`
+	PackageHash   string   `json:"package_hash"`
+	PackageSize   int64    `json:"package_size"`
+	PrevEntryHash string   `json:"prev_entry_hash"`
+	EntryHash     string   `json:"entry_hash"`
+	Final         bool     `json:"final"`
+	Signers       []string `json:"signers"`
+	// Executed and Success describe this node's run of the entry.
+	Executed bool `json:"executed"`
+	Success  bool `json:"success"`
+}
+
+// ValidatorSet describes the validators.
+type ValidatorSet struct {
+	Validators []Validator `json:"validators"`
+	Leader     string      `json:"leader"`
+	// Self is true when this node is a validator.
+	Self bool `json:"self"`
+}
+
+// Validator is one member of the validator set.
+type Validator struct {
+	PeerID    string `json:"peer_id"`
+	Leader    bool   `json:"leader"`
+	Connected bool   `json:"connected"`
+}
+
+// TestResult answers POST /upgrades/{id}/test.
+type TestResult struct {
+	ProposalID string `json:"proposal_id"`
+	Success    bool   `json:"success"`
+	Version    string `json:"version"`
+	// StateHash is the SHA-256 of the would-be state.
+	StateHash  string `json:"state_hash,omitempty"`
+	Diff       string `json:"diff,omitempty"`
+	DurationMS int64  `json:"duration_ms"`
+	Error      string `json:"error,omitempty"`
+}
+
+// Status answers GET /upgrades/status.
+type Status struct {
+	SystemAvailable bool          `json:"system_available"`
+	CurrentVersion  string        `json:"current_version"`
+	TotalUpgrades   int           `json:"total_upgrades"`
+	WasmAvailable   bool          `json:"wasm_available"`
+	IPFSAvailable   bool          `json:"ipfs_available"`
+	LastExecutedSeq uint64        `json:"last_executed_seq"`
+	FinalSeq        uint64        `json:"final_seq"`
+	Paused          bool          `json:"paused"`
+	PausedReason    string        `json:"paused_reason,omitempty"`
+	StateHash       string        `json:"state_hash"`
+	LastUpgrade     *HistoryEntry `json:"last_upgrade,omitempty"`
+}
+
+// HistoryEntry is one attempt or rollback in the upgrade history.
+type HistoryEntry struct {
+	Event           string `json:"event"`
+	ProposalID      string `json:"proposal_id"`
+	Seq             uint64 `json:"seq,omitempty"`
+	Version         string `json:"version"`
+	PreviousVersion string `json:"previous_version"`
+	ExecutedAt      string `json:"executed_at"`
+	Success         bool   `json:"success"`
+	Result          string `json:"result,omitempty"`
+	Error           string `json:"error,omitempty"`
+	PostStateSHA256 string `json:"post_state_sha256,omitempty"`
+	DurationMS      int64  `json:"duration_ms"`
+}
+
+// RollbackResult answers POST /upgrades/{id}/rollback.
+type RollbackResult struct {
+	Message         string `json:"message"`
+	RestoredVersion string `json:"restored_version"`
+	PreviousVersion string `json:"previous_version"`
+}
+
+// PackageInfo answers POST /packages.
+type PackageInfo struct {
+	CID    string `json:"cid"`
+	URL    string `json:"url"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// StateView answers GET /state.
+type StateView struct {
+	Version   string          `json:"version"`
+	StateHash string          `json:"state_hash"`
+	State     json.RawMessage `json:"state"`
+}
