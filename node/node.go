@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
@@ -111,7 +112,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (_ *Node, err error) {
 	n.closers = append(n.closers, n.host.Close)
 
 	if cfg.API.Addr != "" {
-		n.api, err = httpapi.New(cfg.API, httpapi.Deps{Node: n}, n.log.With("component", "api"))
+		n.api, err = httpapi.New(cfg.API, httpapi.Deps{Node: n, Metrics: promhttp.Handler()}, n.log.With("component", "api"))
 		if err != nil {
 			return nil, err
 		}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,5 +136,30 @@ func TestNodeLifecycle(t *testing.T) {
 	defer n2.Close(ctx)
 	if n2.ID() != n.ID() {
 		t.Fatal("identity changed across restart")
+	}
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	cfg := initDir(t)
+	ctx := context.Background()
+	n, err := node.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close(ctx)
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + n.APIAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/metrics: %d", resp.StatusCode)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), "go_goroutines") {
+		t.Fatalf("/metrics does not look like Prometheus output: %.200s", b)
 	}
 }
