@@ -70,7 +70,9 @@ type Net struct {
 	ownDir  bool
 	genesis *genesis.Genesis
 	// Nodes are the running nodes; node i has data directory DataDir(i).
+	// A stopped node's slot holds nil until RestartNode.
 	Nodes []*node.Node
+	cfgs  []node.Config
 }
 
 // Start creates identities, a devnet genesis and data directories, then
@@ -144,16 +146,45 @@ func Start(ctx context.Context, cfg Config) (_ *Net, err error) {
 		if _, err := node.Init(c, genesisPath); err != nil {
 			return nil, err
 		}
-		nd, err := node.New(ctx, c, node.WithLogger(cfg.Log.With("node", i)))
-		if err != nil {
-			return nil, fmt.Errorf("simnet: node %d: %w", i, err)
-		}
-		n.Nodes = append(n.Nodes, nd)
-		if err := nd.Start(ctx); err != nil {
-			return nil, fmt.Errorf("simnet: node %d: %w", i, err)
+		n.cfgs = append(n.cfgs, c)
+		n.Nodes = append(n.Nodes, nil)
+		if err := n.RestartNode(ctx, i); err != nil {
+			return nil, err
 		}
 	}
 	return n, nil
+}
+
+// StopNode closes node i, as a crash or shutdown would; its data directory
+// stays. Nodes[i] is nil until RestartNode.
+func (n *Net) StopNode(ctx context.Context, i int) error {
+	if i < 0 || i >= len(n.Nodes) || n.Nodes[i] == nil {
+		return fmt.Errorf("simnet: node %d is not running", i)
+	}
+	err := n.Nodes[i].Close(ctx)
+	n.Nodes[i] = nil
+	return err
+}
+
+// RestartNode starts node i from its data directory (same identity, same
+// listen and API configuration).
+func (n *Net) RestartNode(ctx context.Context, i int) error {
+	if i < 0 || i >= len(n.cfgs) {
+		return fmt.Errorf("simnet: no node %d", i)
+	}
+	if n.Nodes[i] != nil {
+		return fmt.Errorf("simnet: node %d is running", i)
+	}
+	nd, err := node.New(ctx, n.cfgs[i], node.WithLogger(n.cfg.Log.With("node", i)))
+	if err != nil {
+		return fmt.Errorf("simnet: node %d: %w", i, err)
+	}
+	if err := nd.Start(ctx); err != nil {
+		nd.Close(ctx)
+		return fmt.Errorf("simnet: node %d: %w", i, err)
+	}
+	n.Nodes[i] = nd
+	return nil
 }
 
 // Genesis is the network's genesis.
@@ -224,7 +255,9 @@ func (n *Net) WaitConnected(ctx context.Context) error {
 func (n *Net) Close(ctx context.Context) error {
 	var errs []error
 	for i := len(n.Nodes) - 1; i >= 0; i-- {
-		errs = append(errs, n.Nodes[i].Close(ctx))
+		if n.Nodes[i] != nil {
+			errs = append(errs, n.Nodes[i].Close(ctx))
+		}
 	}
 	n.Nodes = nil
 	if n.ownDir && n.dir != "" {
