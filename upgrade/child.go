@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync/atomic"
 	"time"
 )
 
@@ -84,7 +85,16 @@ func runChild(stdin io.Reader, stdout io.Writer) int {
 			return nil, err
 		}
 		defer e.close(ctx)
-		out, info, tm, err := e.run(ctx, call{Op: req.Op, Wasm: wasm, State: state, Limits: req.Limits})
+		// fd 3 tells the parent that compiling is over and the execution
+		// deadline starts.
+		compiled := os.NewFile(3, "compiled")
+		out, info, tm, err := e.run(ctx, call{Op: req.Op, Wasm: wasm, State: state, Limits: req.Limits,
+			OnCompiled: func() {
+				if compiled != nil {
+					compiled.Write([]byte{1})
+					compiled.Close()
+				}
+			}})
 		resp.Info, resp.Timings = info, tm
 		return out, err
 	}()
@@ -109,15 +119,38 @@ func runChild(stdin io.Reader, stdout io.Writer) int {
 	return 0
 }
 
-// runInChild runs one call in a child process of this binary, which is
-// killed when ctx is done (the execution deadline).
-func runInChild(ctx context.Context, req childRequest, state []byte) ([]byte, ModuleInfo, timings, error) {
+// compileTimeoutFactor bounds a compile at this many execution timeouts.
+const compileTimeoutFactor = 10
+
+// runInChild runs one call in a child process of this binary. The child is
+// killed timeout after it reports that the module compiled (or
+// compileTimeoutFactor*timeout after start), or when ctx is done.
+func runInChild(ctx context.Context, req childRequest, state []byte, timeout time.Duration) ([]byte, ModuleInfo, timings, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, ModuleInfo{}, timings{}, transient("sandbox child: %v", err)
 	}
 	hdr, _ := json.Marshal(req)
-	cmd := exec.CommandContext(ctx, exe)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, ModuleInfo{}, timings{}, transient("sandbox child: %v", err)
+	}
+	defer pr.Close()
+	var deadlineHit atomic.Bool
+	killCtx, kill := context.WithCancel(ctx)
+	defer kill()
+	compileTimer := time.AfterFunc(compileTimeoutFactor*timeout, func() { deadlineHit.Store(true); kill() })
+	defer compileTimer.Stop()
+	go func() {
+		var b [1]byte
+		if n, _ := pr.Read(b[:]); n == 1 && compileTimer.Stop() {
+			t := time.AfterFunc(timeout, func() { deadlineHit.Store(true); kill() })
+			<-killCtx.Done()
+			t.Stop()
+		}
+	}()
+	cmd := exec.CommandContext(killCtx, exe)
+	cmd.ExtraFiles = []*os.File{pw}
 	cmd.Env = []string{childEnv + "=1"}
 	cmd.Stdin = io.MultiReader(bytes.NewReader(hdr), bytes.NewReader([]byte{'\n'}), bytes.NewReader(state))
 	// The child enforces the output cap; this bound only protects the node
@@ -127,13 +160,19 @@ func runInChild(ctx context.Context, req childRequest, state []byte) ([]byte, Mo
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = childProcAttr()
 	cmd.WaitDelay = 2 * time.Second
-	err = cmd.Run()
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		return nil, ModuleInfo{}, timings{}, transient("sandbox child: %v", err)
+	}
+	err = cmd.Wait()
+	kill() // ends the deadline goroutine
 	if ctx.Err() != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, ModuleInfo{}, timings{}, &PackageError{Class: ClassTimeout,
-				Msg: "execution deadline exceeded (sandbox process killed)", Stderr: stderr.String()}
-		}
 		return nil, ModuleInfo{}, timings{}, transient("sandbox: %v", ctx.Err())
+	}
+	if deadlineHit.Load() {
+		return nil, ModuleInfo{}, timings{}, &PackageError{Class: ClassTimeout,
+			Msg: fmt.Sprintf("execution deadline of %v exceeded (sandbox process killed)", timeout), Stderr: stderr.String()}
 	}
 	if stdout.over {
 		return nil, ModuleInfo{}, timings{}, pkgErr(ClassOutputLimit, "sandbox output exceeds %d bytes", req.Limits.MaxOutputBytes)

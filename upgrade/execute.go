@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
@@ -143,22 +142,21 @@ func validateOutput(out []byte, version string) ([]byte, string, error) {
 
 // runSandbox runs one call with the configured isolation and limits.
 func (m *Manager) runSandbox(ctx context.Context, op, wasmPath, sha string, state []byte) ([]byte, ModuleInfo, timings, error) {
-	runCtx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
-	defer cancel()
 	lim := limits{MemoryLimitBytes: m.cfg.MemoryLimitBytes, MaxOutputBytes: m.cfg.MaxOutputBytes}
-	out, info, tm, err := runCall(runCtx, m.cfg.Isolation, childRequest{
-		Op: op, WasmPath: wasmPath, SHA256: sha, CacheDir: filepath.Join(m.dir, wasmCache), Limits: lim,
-	}, state)
+	out, info, tm, err := runCall(ctx, m.cfg.Isolation, childRequest{
+		Op: op, WasmPath: wasmPath, SHA256: sha, CacheDir: m.cfg.CompilationCacheDir, Limits: lim,
+	}, state, m.cfg.Timeout)
 	if err != nil && ctx.Err() != nil {
 		return nil, info, tm, transient("sandbox: %v", ctx.Err())
 	}
 	return out, info, tm, err
 }
 
-// runCall runs one sandbox call in a child process or in this process.
-func runCall(ctx context.Context, iso Isolation, req childRequest, state []byte) ([]byte, ModuleInfo, timings, error) {
+// runCall runs one sandbox call in a child process or in this process;
+// timeout bounds the guest's run after compiling.
+func runCall(ctx context.Context, iso Isolation, req childRequest, state []byte, timeout time.Duration) ([]byte, ModuleInfo, timings, error) {
 	if iso == IsolationProcess {
-		return runInChild(ctx, req, state)
+		return runInChild(ctx, req, state, timeout)
 	}
 	wasm, err := os.ReadFile(req.WasmPath)
 	if err != nil {
@@ -174,7 +172,13 @@ func runCall(ctx context.Context, iso Isolation, req childRequest, state []byte)
 		return nil, ModuleInfo{}, timings{}, err
 	}
 	defer e.close(context.Background())
-	return e.run(ctx, call{Op: req.Op, Wasm: wasm, State: state, Limits: req.Limits})
+	cctx, cancel := context.WithTimeout(ctx, compileTimeoutFactor*timeout)
+	defer cancel()
+	out, info, tm, err := e.run(cctx, call{Op: req.Op, Wasm: wasm, State: state, Limits: req.Limits, Timeout: timeout})
+	if err != nil && ctx.Err() != nil {
+		return nil, info, tm, transient("sandbox: %v", ctx.Err())
+	}
+	return out, info, tm, err
 }
 
 // TestResult is the outcome of a dry run.
@@ -310,4 +314,3 @@ func (m *Manager) Resume() error {
 	}
 	return nil
 }
-

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 )
@@ -122,9 +124,14 @@ func (e *engine) close(ctx context.Context) { e.r.Close(ctx) }
 
 // compile compiles a module and checks its imports and exports.
 func (e *engine) compile(ctx context.Context, wasm []byte) (wazero.CompiledModule, ModuleInfo, error) {
-	cm, err := e.r.CompileModule(ctx, wasm)
+	// Compile functions in parallel: a cold compile of a Go guest is the
+	// slowest step of a first execution.
+	cctx := experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0))
+	cm, err := e.r.CompileModule(cctx, wasm)
 	if err != nil {
-		if ctx.Err() != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, ModuleInfo{}, pkgErr(ClassTimeout, "compile exceeded its deadline")
+		} else if ctx.Err() != nil {
 			return nil, ModuleInfo{}, transient("compile: %v", ctx.Err())
 		}
 		class := ClassBadModule
@@ -217,6 +224,10 @@ type call struct {
 	Wasm   []byte
 	State  []byte
 	Limits limits
+	// Timeout, when > 0, bounds the guest's run (not the compile).
+	Timeout time.Duration
+	// OnCompiled, when set, is called once the module compiled.
+	OnCompiled func()
 }
 
 // run compiles and runs one call in this process on a fresh instance.
@@ -229,6 +240,14 @@ func (e *engine) run(ctx context.Context, c call) ([]byte, ModuleInfo, timings, 
 		return nil, info, tm, err
 	}
 	defer cm.Close(ctx)
+	if c.OnCompiled != nil {
+		c.OnCompiled()
+	}
+	if c.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
 	stdout := &boundedBuffer{max: stdioCap}
 	stderr := &boundedBuffer{max: stdioCap}
 	var out []byte
@@ -335,8 +354,8 @@ func (e *engine) reactor(ctx context.Context, cm wazero.CompiledModule, fn strin
 
 // limitWriter fails once more than max bytes were written.
 type limitWriter struct {
-	buf bytes.Buffer
-	max int64
+	buf  bytes.Buffer
+	max  int64
 	over bool
 }
 

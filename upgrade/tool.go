@@ -1,29 +1,22 @@
 package upgrade
 
-import (
-	"context"
-	"path/filepath"
-)
+import "context"
 
 func toolRequest(cfg Config, op, wasmPath string) (Config, childRequest) {
 	cfg = cfg.withDefaults()
 	req := childRequest{Op: op, WasmPath: wasmPath,
 		Limits: limits{MemoryLimitBytes: cfg.MemoryLimitBytes, MaxOutputBytes: cfg.MaxOutputBytes}}
-	if cfg.DataDir != "" {
-		req.CacheDir = filepath.Join(cfg.DataDir, "upgrades", wasmCache)
-	}
+	req.CacheDir = cfg.CompilationCacheDir
 	return cfg, req
 }
 
 // Inspect describes the package module at wasmPath: ABI, imports, exports
 // and what get_upgrade_info (or argv "info") returns, in the sandbox of
-// cfg (DataDir, when set, supplies the compilation cache). A module that
+// cfg (CompilationCacheDir or DataDir, when set, supplies the compilation cache). A module that
 // the executor would reject returns the error and what could be read.
 func Inspect(ctx context.Context, cfg Config, wasmPath string) (ModuleInfo, error) {
 	cfg, req := toolRequest(cfg, "info", wasmPath)
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
-	_, info, _, err := runCall(ctx, cfg.Isolation, req, nil)
+	_, info, _, err := runCall(ctx, cfg.Isolation, req, nil, cfg.Timeout)
 	return info, err
 }
 
@@ -37,13 +30,8 @@ func Run(ctx context.Context, cfg Config, wasmPath string, state []byte) ([]byte
 	if _, _, err := canonicalState(state); err != nil {
 		return nil, pkgErr(ClassInvalidOutput, "input state: %v", err)
 	}
-	rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
-	out, _, _, err := runCall(rctx, cfg.Isolation, req, state)
+	out, _, _, err := runCall(ctx, cfg.Isolation, req, state, cfg.Timeout)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, transient("%v", ctx.Err())
-		}
 		return nil, err
 	}
 	canon, _, err := canonicalState(out)

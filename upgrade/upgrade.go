@@ -60,6 +60,10 @@ type Config struct {
 	AllowFileURLs bool `json:"allow_file_urls"`
 	// Isolation selects where guest code runs (default IsolationProcess).
 	Isolation Isolation `json:"isolation"`
+	// CompilationCacheDir holds compiled modules (default
+	// <DataDir>/upgrades/wasm-cache). Entries are keyed by the module's
+	// hash and the wazero version, so several nodes may share one.
+	CompilationCacheDir string `json:"compilation_cache_dir,omitempty"`
 }
 
 // Defaults.
@@ -87,6 +91,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxOutputBytes == 0 {
 		c.MaxOutputBytes = DefaultMaxOutputBytes
+	}
+	if c.CompilationCacheDir == "" && c.DataDir != "" {
+		c.CompilationCacheDir = filepath.Join(c.DataDir, "upgrades", wasmCache)
 	}
 	return c
 }
@@ -154,7 +161,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Manager, error) {
 		deps.Now = time.Now
 	}
 	dir := filepath.Join(cfg.DataDir, "upgrades")
-	for _, d := range []string{dir, filepath.Join(dir, cacheDir), filepath.Join(dir, wasmCache), filepath.Join(dir, versionsDir)} {
+	for _, d := range []string{dir, filepath.Join(dir, cacheDir), cfg.CompilationCacheDir, filepath.Join(dir, versionsDir)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("upgrade: %w", err)
 		}
