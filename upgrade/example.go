@@ -1,0 +1,86 @@
+package upgrade
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+
+	"github.com/synapse-p2p/synapse-p2p/examples/upgrades"
+)
+
+// Examples lists the names BuildExample accepts.
+func Examples() []string { return slices.Clone(upgrades.Examples) }
+
+// BuildExample builds the example package name (see Examples) with the Go
+// toolchain (GOOS=wasip1 GOARCH=wasm) into outDir and returns the path of
+// the .wasm file. It builds from the embedded sources in a temporary
+// directory, so it works from any working directory; it needs the go
+// command on PATH (or in GOROOT).
+func BuildExample(ctx context.Context, name, outDir string) (string, error) {
+	if !slices.Contains(upgrades.Examples, name) {
+		return "", fmt.Errorf("upgrade: unknown example %q (have %v)", name, upgrades.Examples)
+	}
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, serr := os.Stat(goCmd); serr != nil {
+			return "", errors.New("upgrade: building examples needs the go command (not on PATH)")
+		}
+	}
+	src, err := os.MkdirTemp("", "synapse-example-*")
+	if err != nil {
+		return "", fmt.Errorf("upgrade: %w", err)
+	}
+	defer os.RemoveAll(src)
+	gomod := "module " + upgrades.ModulePath + "\n\ngo 1.24\n"
+	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte(gomod), 0o644); err != nil {
+		return "", fmt.Errorf("upgrade: %w", err)
+	}
+	for _, dir := range []string{"abi", name} {
+		err := fs.WalkDir(upgrades.Sources, dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			dst := filepath.Join(src, filepath.FromSlash(p))
+			if d.IsDir() {
+				return os.MkdirAll(dst, 0o755)
+			}
+			b, err := fs.ReadFile(upgrades.Sources, p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(dst, b, 0o644)
+		})
+		if err != nil {
+			return "", fmt.Errorf("upgrade: example sources: %w", err)
+		}
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return "", fmt.Errorf("upgrade: %w", err)
+	}
+	out, err := filepath.Abs(filepath.Join(outDir, name+".wasm"))
+	if err != nil {
+		return "", fmt.Errorf("upgrade: %w", err)
+	}
+	args := []string{"build", "-trimpath", "-o", out}
+	if !upgrades.Command(name) {
+		args = append(args, "-buildmode=c-shared")
+	}
+	args = append(args, "./"+name)
+	cmd := exec.CommandContext(ctx, goCmd, args...)
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=mod")
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("upgrade: building example %s: %v: %s", name, err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return out, nil
+}

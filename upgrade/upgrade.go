@@ -1,0 +1,335 @@
+// Package upgrade is the executor of synapse-p2p: it fetches and verifies
+// upgrade packages (http, https, ipfs through an injected function),
+// runs them in a wazero sandbox in a child process of the node's binary,
+// validates their output and commits the new network state, version and
+// history atomically, with backups to roll back to.
+//
+// It knows nothing of the network: node/ feeds it final execution-log
+// entries in seq order (Execute) and reports the results.
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/synapse-p2p/synapse-p2p/genesis"
+)
+
+// Isolation selects where guest code runs.
+type Isolation int
+
+const (
+	// IsolationProcess runs each call in a child process of this binary
+	// (MaybeRunSandboxChild), killed at the deadline. The default.
+	IsolationProcess Isolation = iota
+	// IsolationInProcess runs guest code in the node's process and stops it
+	// with wazero's WithCloseOnContextDone (slower guest code, see
+	// docs/sandbox.md).
+	IsolationInProcess
+)
+
+func (i Isolation) String() string {
+	switch i {
+	case IsolationProcess:
+		return "process"
+	case IsolationInProcess:
+		return "in-process"
+	}
+	return fmt.Sprintf("Isolation(%d)", int(i))
+}
+
+// Config configures a Manager.
+type Config struct {
+	// DataDir is the node data dir; files live in <DataDir>/upgrades/.
+	DataDir string `json:"data_dir"`
+	// MaxPackageBytes caps a package download (default 64 MiB).
+	MaxPackageBytes int64 `json:"max_package_bytes"`
+	// MemoryLimitBytes caps guest memory (default 256 MiB).
+	MemoryLimitBytes uint64 `json:"memory_limit_bytes"`
+	// Timeout is the execution deadline of one sandbox call (default 30 s).
+	Timeout time.Duration `json:"timeout"`
+	// MaxOutputBytes caps the new state a package returns (default 64 MiB).
+	MaxOutputBytes int64 `json:"max_output_bytes"`
+	// AllowFileURLs enables file:// package URLs (dev only).
+	AllowFileURLs bool `json:"allow_file_urls"`
+	// Isolation selects where guest code runs (default IsolationProcess).
+	Isolation Isolation `json:"isolation"`
+	// CompilationCacheDir holds compiled modules (default
+	// <DataDir>/upgrades/wasm-cache). Entries are keyed by the module's
+	// hash and the wazero version, so several nodes may share one.
+	CompilationCacheDir string `json:"compilation_cache_dir,omitempty"`
+}
+
+// Defaults.
+const (
+	DefaultMaxPackageBytes  = 64 << 20
+	DefaultMemoryLimitBytes = 256 << 20
+	DefaultTimeout          = 30 * time.Second
+	DefaultMaxOutputBytes   = 64 << 20
+)
+
+// DefaultConfig returns a Config with every default set (DataDir empty).
+func DefaultConfig() Config {
+	return Config{}.withDefaults()
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxPackageBytes == 0 {
+		c.MaxPackageBytes = DefaultMaxPackageBytes
+	}
+	if c.MemoryLimitBytes == 0 {
+		c.MemoryLimitBytes = DefaultMemoryLimitBytes
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.MaxOutputBytes == 0 {
+		c.MaxOutputBytes = DefaultMaxOutputBytes
+	}
+	if c.CompilationCacheDir == "" && c.DataDir != "" {
+		c.CompilationCacheDir = filepath.Join(c.DataDir, "upgrades", wasmCache)
+	}
+	return c
+}
+
+// Validate checks a Config (zero values mean defaults).
+func (c Config) Validate() error {
+	switch {
+	case c.DataDir == "":
+		return errors.New("upgrade: config: data_dir is required")
+	case c.MaxPackageBytes < 0, c.Timeout < 0, c.MaxOutputBytes < 0:
+		return errors.New("upgrade: config: limits must not be negative")
+	case c.MemoryLimitBytes != 0 && c.MemoryLimitBytes < pageSize:
+		return fmt.Errorf("upgrade: config: memory_limit_bytes %d is below one wasm page", c.MemoryLimitBytes)
+	case c.MemoryLimitBytes > 4<<30:
+		return fmt.Errorf("upgrade: config: memory_limit_bytes %d exceeds 4 GiB (wasm32)", c.MemoryLimitBytes)
+	case c.Isolation != IsolationProcess && c.Isolation != IsolationInProcess:
+		return fmt.Errorf("upgrade: config: unknown isolation %d", c.Isolation)
+	}
+	return nil
+}
+
+// Deps are what node/ injects.
+type Deps struct {
+	// IPFSFetch fetches ipfs:// packages; nil means ipfs is not configured.
+	IPFSFetch IPFSFetchFunc
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now stamps history entries (default time.Now). History is local, not
+	// replicated state.
+	Now func() time.Time
+}
+
+// Manager is the executor of one node.
+type Manager struct {
+	cfg   Config
+	deps  Deps
+	log   *slog.Logger
+	dir   string
+	store *store
+	fetch *fetcher
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	execMu sync.Mutex // serialises InitState, Execute, Rollback, Resume
+
+	mu     sync.Mutex
+	snap   *snapshot // nil until InitState
+	closed bool
+	wasmOK bool
+}
+
+// New opens the executor's files under cfg.DataDir/upgrades, finishing a
+// commit a crash interrupted.
+func New(ctx context.Context, cfg Config, deps Deps) (*Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	dir := filepath.Join(cfg.DataDir, "upgrades")
+	for _, d := range []string{dir, filepath.Join(dir, cacheDir), cfg.CompilationCacheDir, filepath.Join(dir, versionsDir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("upgrade: %w", err)
+		}
+	}
+	st := &store{dir: dir}
+	snap, err := st.load()
+	if err != nil {
+		return nil, err
+	}
+	st.removeTemps(filepath.Join(dir, cacheDir))
+	mctx, cancel := context.WithCancel(context.Background())
+	m := &Manager{
+		cfg: cfg, deps: deps, log: deps.Logger.With("component", "upgrade"), dir: dir, store: st,
+		fetch: &fetcher{cacheDir: filepath.Join(dir, cacheDir), maxBytes: cfg.MaxPackageBytes,
+			allowFiles: cfg.AllowFileURLs, ipfs: deps.IPFSFetch, client: newHTTPClient(), idle: readIdleTimeout},
+		ctx: mctx, cancel: cancel, snap: snap,
+	}
+	m.wasmOK = m.probeWasm(ctx)
+	return m, nil
+}
+
+// probeWasm checks that a sandbox can be set up on this machine.
+func (m *Manager) probeWasm(ctx context.Context) bool {
+	if m.cfg.Isolation == IsolationProcess {
+		if _, err := os.Executable(); err != nil {
+			m.log.Warn("wasm sandbox unavailable", "err", err)
+			return false
+		}
+	}
+	e, err := newEngine(ctx, "", limits{MemoryLimitBytes: m.cfg.MemoryLimitBytes}, true)
+	if err != nil {
+		m.log.Warn("wasm sandbox unavailable", "err", err)
+		return false
+	}
+	e.close(ctx)
+	return true
+}
+
+// Close stops running calls (they fail as transient) and waits for them.
+// It is safe to call more than once.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	m.cancel()
+	m.wg.Wait()
+	return nil
+}
+
+// begin registers an operation; the returned context is also cancelled by
+// Close.
+func (m *Manager) begin(ctx context.Context) (context.Context, func(), error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, nil, fmt.Errorf("%w: %w", ErrTransient, ErrClosed)
+	}
+	m.wg.Add(1)
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(m.ctx, cancel)
+	return ctx, func() { stop(); cancel(); m.wg.Done() }, nil
+}
+
+func (m *Manager) current() *snapshot {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.snap
+}
+
+// commit stores next and makes it current.
+func (m *Manager) commit(next *snapshot) error {
+	committed, err := m.store.commit(next)
+	if committed {
+		m.mu.Lock()
+		m.snap = next
+		m.mu.Unlock()
+		if err != nil {
+			// The journal is durable: the commit stands and the next open
+			// (or commit) finishes writing the files.
+			m.log.Error("commit journaled but files not updated; will finish on restart", "err", err)
+		}
+		return nil
+	}
+	return transient("commit: %v", err)
+}
+
+// InitState installs the genesis state on first start; it is a no-op (nil)
+// when a state exists.
+func (m *Manager) InitState(version string, state []byte) error {
+	m.execMu.Lock()
+	defer m.execMu.Unlock()
+	if m.current() != nil {
+		return nil
+	}
+	if !genesis.ValidVersion(version) {
+		return fmt.Errorf("upgrade: init: version %q is not a semantic version", version)
+	}
+	canon, sum, err := canonicalState(state)
+	if err != nil {
+		return fmt.Errorf("upgrade: init: state: %w", err)
+	}
+	if sv := stateVersion(canon); sv != version {
+		return fmt.Errorf("upgrade: init: state's global.version is %q, want %q", sv, version)
+	}
+	if _, err := genesis.RulesFromState(canon); err != nil {
+		return fmt.Errorf("upgrade: init: %w", err)
+	}
+	return m.commit(&snapshot{Version: version, State: canon, StateSHA256: sum, History: []HistoryEntry{}})
+}
+
+// LastExecutedSeq is the seq of the last executed (or failed) entry; 0
+// before the first.
+func (m *Manager) LastExecutedSeq() uint64 {
+	if s := m.current(); s != nil {
+		return s.LastSeq
+	}
+	return 0
+}
+
+// State returns the current network state (canonical JSON), its version
+// and hash; empty before InitState.
+func (m *Manager) State() (version string, state []byte, sha256hex string) {
+	s := m.current()
+	if s == nil {
+		return "", nil, ""
+	}
+	return s.Version, append([]byte(nil), s.State...), s.StateSHA256
+}
+
+// History lists every attempt, rollback and resume, oldest first.
+func (m *Manager) History() []HistoryEntry {
+	s := m.current()
+	if s == nil {
+		return []HistoryEntry{}
+	}
+	return append([]HistoryEntry{}, s.History...)
+}
+
+// Status summarises the executor.
+type Status struct {
+	CurrentVersion  string        `json:"current_version"`
+	TotalUpgrades   int           `json:"total_upgrades"` // successful upgrades
+	LastExecutedSeq uint64        `json:"last_executed_seq"`
+	Paused          bool          `json:"paused"`
+	PausedReason    string        `json:"paused_reason,omitempty"`
+	WasmAvailable   bool          `json:"wasm_available"`
+	IPFSAvailable   bool          `json:"ipfs_available"`
+	LastUpgrade     *HistoryEntry `json:"last_upgrade,omitempty"` // last upgrade attempt
+	StateSHA256     string        `json:"state_sha256"`
+}
+
+// Status returns the executor's status.
+func (m *Manager) Status() Status {
+	st := Status{WasmAvailable: m.wasmOK, IPFSAvailable: m.deps.IPFSFetch != nil}
+	s := m.current()
+	if s == nil {
+		return st
+	}
+	st.CurrentVersion, st.LastExecutedSeq, st.StateSHA256 = s.Version, s.LastSeq, s.StateSHA256
+	st.Paused, st.PausedReason = s.Paused, s.PausedReason
+	for i := range s.History {
+		h := s.History[i]
+		if h.Event == EventUpgrade {
+			if h.Success {
+				st.TotalUpgrades++
+			}
+			st.LastUpgrade = &h
+		}
+	}
+	return st
+}
