@@ -56,7 +56,7 @@ var syncDec = func() cbor.DecMode {
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		MaxNestedLevels:   4,
 		MaxArrayElements:  maxIDsPerReply + 1,
-		MaxMapPairs:       8,
+		MaxMapPairs:       16,
 		IndefLength:       cbor.IndefLengthForbidden,
 		TagsMd:            cbor.TagsForbidden,
 	}.DecMode()
