@@ -14,7 +14,7 @@ import (
 // The entry-hash test vector published in docs/data-model.md and
 // docs/protocols.md.
 var vectorEntry = Entry{Seq: 2, ProposalID: "upgrade_20260101_120000_0a1b2c3d", Version: "1.2.0",
-	PackageURL: "ipfs://bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy",
+	PackageURL:  "ipfs://bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy",
 	PackageHash: "sha256:" + strings.Repeat("ab", 32), PackageSize: 4096,
 	PrevEntryHash: strings.Repeat("0f", 32)}
 
@@ -74,7 +74,6 @@ func TestOpRoundTripAndIDs(t *testing.T) {
 		t.Fatal("op ID is not the hash of the unsigned bytes")
 	}
 }
-
 
 func TestDecodeRejects(t *testing.T) {
 	op := signedProposal(t, testNet, 1)

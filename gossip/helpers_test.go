@@ -37,9 +37,9 @@ func (g *gater) isBlocked(p peer.ID) bool {
 	defer g.mu.Unlock()
 	return g.blocked[p]
 }
-func (g *gater) InterceptPeerDial(p peer.ID) bool                    { return !g.isBlocked(p) }
-func (g *gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool    { return !g.isBlocked(p) }
-func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool         { return true }
+func (g *gater) InterceptPeerDial(p peer.ID) bool                                { return !g.isBlocked(p) }
+func (g *gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool                { return !g.isBlocked(p) }
+func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool                     { return true }
 func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
 func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
 	return !g.isBlocked(p)
