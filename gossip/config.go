@@ -1,0 +1,68 @@
+package gossip
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config tunes the gossip service. Start from DefaultConfig.
+type Config struct {
+	// SyncInterval is how often the node syncs with one random peer.
+	SyncInterval time.Duration `json:"sync_interval"`
+	// OrphanMax bounds the ops held while their deps are fetched.
+	OrphanMax int `json:"orphan_max"`
+	// OrphanTTL is how long an orphan is held before it is dropped.
+	OrphanTTL time.Duration `json:"orphan_ttl"`
+	// SyncTimeout bounds one whole sync session.
+	SyncTimeout time.Duration `json:"sync_timeout"`
+	// MaxSyncSessions caps concurrent inbound sync sessions (one per peer).
+	MaxSyncSessions int `json:"max_sync_sessions"`
+	// MaxOpsPerReply caps the ops in one sync reply (also capped at 1 MiB).
+	MaxOpsPerReply int `json:"max_ops_per_reply"`
+	// CheckTallyWait bounds how long CheckTally waits for missing votes.
+	CheckTallyWait time.Duration `json:"check_tally_wait"`
+	// EventBuffer is the channel capacity of each subscriber.
+	EventBuffer int `json:"event_buffer"`
+}
+
+// DefaultConfig: sync every 2 minutes, 1024 orphans for 10 minutes,
+// 8 inbound sessions, 256 ops per reply.
+func DefaultConfig() Config {
+	return Config{
+		SyncInterval:    2 * time.Minute,
+		OrphanMax:       1024,
+		OrphanTTL:       10 * time.Minute,
+		SyncTimeout:     time.Minute,
+		MaxSyncSessions: 8,
+		MaxOpsPerReply:  256,
+		CheckTallyWait:  10 * time.Second,
+		EventBuffer:     64,
+	}
+}
+
+// ErrInvalidConfig wraps every configuration and dependency error of New.
+var ErrInvalidConfig = errors.New("gossip: invalid config")
+
+// Validate checks every bound is positive.
+func (c Config) Validate() error {
+	switch {
+	case c.SyncInterval <= 0:
+		return fmt.Errorf("%w: sync_interval must be positive", ErrInvalidConfig)
+	case c.OrphanMax <= 0:
+		return fmt.Errorf("%w: orphan_max must be positive", ErrInvalidConfig)
+	case c.OrphanTTL <= 0:
+		return fmt.Errorf("%w: orphan_ttl must be positive", ErrInvalidConfig)
+	case c.SyncTimeout <= 0:
+		return fmt.Errorf("%w: sync_timeout must be positive", ErrInvalidConfig)
+	case c.MaxSyncSessions <= 0:
+		return fmt.Errorf("%w: max_sync_sessions must be positive", ErrInvalidConfig)
+	case c.MaxOpsPerReply <= 0 || c.MaxOpsPerReply > maxOpsPerReplyCap:
+		return fmt.Errorf("%w: max_ops_per_reply must be 1..%d", ErrInvalidConfig, maxOpsPerReplyCap)
+	case c.CheckTallyWait <= 0:
+		return fmt.Errorf("%w: check_tally_wait must be positive", ErrInvalidConfig)
+	case c.EventBuffer <= 0:
+		return fmt.Errorf("%w: event_buffer must be positive", ErrInvalidConfig)
+	}
+	return nil
+}

@@ -1,0 +1,145 @@
+package gossip
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/synapse-p2p/synapse-p2p/genesis"
+)
+
+// smallNet starts n connected nodes (a full mesh) with the first nval as
+// validators.
+func smallNet(t *testing.T, n, nval int, gov genesis.Governance) ([]*tnode, *rulesBox) {
+	t.Helper()
+	keys := make([]crypto.PrivKey, n)
+	for i := range keys {
+		keys[i] = newKey(t)
+	}
+	rb := &rulesBox{}
+	rb.set(makeRules(keys, nval, gov))
+	nodes := make([]*tnode, n)
+	for i := range nodes {
+		nodes[i] = startNode(t, keys[i], memDS(), rb, testConfig())
+	}
+	for i := range nodes {
+		for j := i + 1; j < n; j++ {
+			connect(t, nodes[i], nodes[j])
+		}
+	}
+	return nodes, rb
+}
+
+func TestGovernanceFlow(t *testing.T) {
+	gov := genesis.Governance{Quorum: 0.5, VotingPeriodSeconds: 3600, EarlyApproval: true}
+	nodes, _ := smallNet(t, 4, 3, gov)
+	ctx := context.Background()
+	events, stop := nodes[3].svc.Subscribe()
+	defer stop()
+
+	pid, err := nodes[0].svc.PublishProposal(ctx, testBody(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		waitFor(t, 10*time.Second, "proposal everywhere", func() bool { _, ok := n.svc.Proposal(pid, time.Now()); return ok })
+	}
+	if err := nodes[1].svc.PublishVote(ctx, "upgrade_nope", "yes"); !errors.Is(err, ErrUnknownProposal) {
+		t.Fatalf("vote on unknown proposal: %v", err)
+	}
+	if err := nodes[1].svc.PublishVote(ctx, pid, "maybe"); !errors.Is(err, ErrBadChoice) {
+		t.Fatalf("bad choice: %v", err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := nodes[i].svc.PublishVote(ctx, pid, "yes"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nodes[0].svc.PublishVote(ctx, pid, "approval"); !errors.Is(err, ErrAlreadyVoted) {
+		t.Fatalf("same vote again: %v", err)
+	}
+	// 3 of 4 equal weights approve: early approval everywhere.
+	for _, n := range nodes {
+		waitFor(t, 10*time.Second, "approved everywhere", func() bool {
+			a := n.svc.Approved(time.Now())
+			return len(a) == 1 && a[0].ID == pid
+		})
+	}
+	voteIDs := nodes[0].svc.VoteIDs(pid)
+	if len(voteIDs) != 3 {
+		t.Fatalf("vote IDs %v", voteIDs)
+	}
+	for _, n := range nodes {
+		if err := n.svc.CheckTally(ctx, pid, voteIDs); err != nil {
+			t.Fatalf("CheckTally: %v", err)
+		}
+		if err := n.svc.CheckTally(ctx, pid, voteIDs[:1]); !errors.Is(err, ErrTallyMismatch) {
+			t.Fatalf("CheckTally with one vote: %v", err)
+		}
+	}
+
+	p, _ := nodes[0].svc.Proposal(pid, time.Now())
+	e := Entry{Seq: 1, ProposalID: pid, Version: p.Body.Version, PackageURL: p.Body.PackageURL,
+		PackageHash: p.Body.PackageHash, PackageSize: p.Body.PackageSize}
+	if err := nodes[3].svc.PublishRatify(ctx, e); !errors.Is(err, ErrNotValidator) {
+		t.Fatalf("ratify from a non-validator: %v", err)
+	}
+	if err := nodes[0].svc.PublishRatify(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[0].svc.PublishRatify(ctx, e); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if len(nodes[3].svc.ExecutionLog()) != 0 {
+		t.Fatal("one of three validators made an entry final")
+	}
+	if err := nodes[1].svc.PublishRatify(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		waitFor(t, 10*time.Second, "entry final everywhere", func() bool { return len(n.svc.ExecutionLog()) == 1 })
+		if got := n.svc.ExecutionLog()[0]; got != e {
+			t.Fatalf("entry %+v, want %+v", got, e)
+		}
+		if v, _ := n.svc.Proposal(pid, time.Now()); v.Status != StatusRatified || v.Seq != 1 {
+			t.Fatalf("status %s seq %d", v.Status, v.Seq)
+		}
+		if len(n.svc.Approved(time.Now())) != 0 {
+			t.Fatal("a ratified proposal is still listed as approved")
+		}
+	}
+	sawFinal := false
+	deadline := time.After(5 * time.Second)
+	for !sawFinal {
+		select {
+		case ev := <-events:
+			sawFinal = ev.Kind == EntryFinal && ev.Seq == 1 && ev.ProposalID == pid
+		case <-deadline:
+			t.Fatal("no EntryFinal event")
+		}
+	}
+
+	post := "aa00000000000000000000000000000000000000000000000000000000000000"
+	for i, n := range nodes {
+		r := Report{Seq: 1, EntryHash: e.Hash(), ProposalID: pid, Success: true, Version: e.Version, PostStateSHA256: post}
+		if i == 3 {
+			r.PostStateSHA256 = "bb" + post[2:]
+		}
+		if err := n.svc.PublishReport(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range nodes {
+		waitFor(t, 10*time.Second, "reports everywhere", func() bool {
+			r := n.svc.Reports(1)
+			return len(r[post]) == 3 && len(r["bb"+post[2:]]) == 1
+		})
+	}
+	if err := nodes[0].svc.PublishReport(ctx, Report{Seq: 1, EntryHash: "xyz", ProposalID: pid}); !errors.Is(err, ErrInvalidOp) {
+		t.Fatalf("bad report: %v", err)
+	}
+}

@@ -1,0 +1,233 @@
+package gossip
+
+import (
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/synapse-p2p/synapse-p2p/genesis"
+)
+
+// Vote choices.
+const (
+	ChoiceApproval  = "approval"
+	ChoiceRejection = "rejection"
+)
+
+// Proposal statuses derived by this package. Execution statuses (executed,
+// failed, rolled_back) are per node and belong to the executor.
+const (
+	StatusVoting   = "voting"
+	StatusApproved = "approved"
+	StatusRejected = "rejected"
+	StatusRatified = "ratified"
+)
+
+// VoteView is one voter's effective vote.
+type VoteView struct {
+	Voter  peer.ID `json:"voter"`
+	Choice string  `json:"choice"`
+	Weight float64 `json:"weight"`
+	OpID   string  `json:"op_id"`
+	Seq    uint64  `json:"seq"`
+}
+
+// Tally is a weighted count of effective votes.
+type Tally struct {
+	Approval   float64 `json:"approval"`
+	Rejection  float64 `json:"rejection"`
+	Eligible   float64 `json:"eligible"`
+	VotedShare float64 `json:"voted_share"`
+}
+
+// ProposalView is a proposal as this node sees it.
+type ProposalView struct {
+	ID        string       `json:"id"`
+	OpID      string       `json:"op_id"`
+	Proposer  peer.ID      `json:"proposer"`
+	Body      ProposalBody `json:"body"`
+	CreatedAt time.Time    `json:"created_at"` // advisory (the op's ts)
+	FirstSeen time.Time    `json:"first_seen"` // local
+	Votes     []VoteView   `json:"votes"`      // sorted by voter
+	// Equivocators voted twice with the same seq; their vote does not count.
+	Equivocators []peer.ID `json:"equivocators,omitempty"`
+	Tally        Tally     `json:"tally"`
+	Status       string    `json:"status"`
+	Seq          uint64    `json:"seq"` // final entry seq, 0 if none
+}
+
+// Weight is a voter's weight: 1 + log2(1 + reputation).
+func Weight(reputation float64) float64 {
+	if !(reputation >= 0) {
+		reputation = 0
+	}
+	return 1 + math.Log2(1+reputation)
+}
+
+// EligibleWeight is the total weight of the reputation map's keys, summed
+// in peer-ID order so every node gets the same float.
+func EligibleWeight(rules genesis.Rules) float64 {
+	ids := make([]peer.ID, 0, len(rules.Reputation))
+	for id := range rules.Reputation {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	total := 0.0
+	for _, id := range ids {
+		total += Weight(rules.Reputation[id])
+	}
+	return total
+}
+
+// ComputeTally weighs votes (one per voter, sorted by voter) under rules.
+// Under open voting a voter outside the reputation map weighs 1 and adds
+// to the eligible weight.
+func ComputeTally(votes []VoteView, rules genesis.Rules) Tally {
+	t := Tally{Eligible: EligibleWeight(rules)}
+	for _, v := range votes {
+		if _, known := rules.Reputation[v.Voter]; !known {
+			t.Eligible += v.Weight
+		}
+		if v.Choice == ChoiceApproval {
+			t.Approval += v.Weight
+		} else {
+			t.Rejection += v.Weight
+		}
+	}
+	if t.Eligible > 0 {
+		t.VotedShare = (t.Approval + t.Rejection) / t.Eligible
+	}
+	return t
+}
+
+// Decide applies DESIGN.md §5: approved early once approval exceeds half
+// of the eligible weight (when enabled); otherwise, once the voting period
+// is over, approved when approval > rejection and the quorum is met,
+// rejected otherwise (ties reject). Before that it is still voting.
+func Decide(t Tally, g genesis.Governance, periodOver bool) string {
+	if g.EarlyApproval && t.Approval > t.Eligible/2 {
+		return StatusApproved
+	}
+	if !periodOver {
+		return StatusVoting
+	}
+	if t.Approval > t.Rejection && t.VotedShare >= g.Quorum {
+		return StatusApproved
+	}
+	return StatusRejected
+}
+
+// approves reports whether a tally can be ratified regardless of time:
+// early approval, or the end-of-period rule.
+func approves(t Tally, g genesis.Governance) bool {
+	return Decide(t, g, true) == StatusApproved
+}
+
+// effectiveVotes picks each eligible voter's vote with the highest seq;
+// two different votes at that seq are equivocation and count as no vote.
+func effectiveVotes(ps *proposalState, rules genesis.Rules) (votes []VoteView, equivocators []peer.ID) {
+	for voter, ops := range ps.votes {
+		if !eligible(voter, rules) {
+			continue
+		}
+		var best *Op
+		twice := false
+		for _, op := range ops {
+			switch {
+			case best == nil || op.Seq > best.Seq:
+				best, twice = op, false
+			case op.Seq == best.Seq && op.ID != best.ID:
+				twice = true
+			}
+		}
+		if twice {
+			equivocators = append(equivocators, voter)
+			continue
+		}
+		votes = append(votes, VoteView{Voter: voter, Choice: best.Vote.Choice,
+			Weight: Weight(rules.Reputation[voter]), OpID: best.ID.String(), Seq: best.Seq})
+	}
+	sort.Slice(votes, func(i, j int) bool { return votes[i].Voter < votes[j].Voter })
+	sort.Slice(equivocators, func(i, j int) bool { return equivocators[i] < equivocators[j] })
+	return votes, equivocators
+}
+
+// finalLog derives the final execution log: for each seq from 1 the entry
+// ratified by more than half of the current validators (or already marked
+// final on this node), stopping at the first gap or broken hash chain.
+// newly lists entries that became final in this call (to persist and
+// announce); conflicts describes evidence of two majority entries.
+func (st *store) finalLog(rules genesis.Rules) (log []Entry, newly []Entry, conflicts []string) {
+	prev := ""
+	for seq := uint64(1); ; seq++ {
+		byHash := st.ratifies[seq]
+		var pick string
+		if h, ok := st.final[seq]; ok {
+			pick = h
+		} else {
+			var winners []string
+			for h, signers := range byHash {
+				n := 0
+				for v := range signers {
+					if rules.IsValidator(v) {
+						n++
+					}
+				}
+				if 2*n > len(rules.Validators) {
+					winners = append(winners, h)
+				}
+			}
+			if len(winners) == 0 {
+				return log, newly, conflicts
+			}
+			sort.Strings(winners)
+			if len(winners) > 1 {
+				conflicts = append(conflicts, "seq "+strconv.FormatUint(seq, 10)+": entries "+strings.Join(winners, ",")+" each have a validator majority; keeping the first")
+			}
+			pick = winners[0]
+		}
+		signers := byHash[pick]
+		if len(signers) == 0 {
+			return log, newly, conflicts // final mark without ops (corrupt store)
+		}
+		var e Entry
+		for _, op := range signers {
+			e = op.Ratify.Entry
+			break
+		}
+		if e.PrevEntryHash != prev {
+			conflicts = append(conflicts, "seq "+strconv.FormatUint(seq, 10)+": prev_entry_hash does not chain")
+			return log, newly, conflicts
+		}
+		if _, ok := st.final[seq]; !ok {
+			newly = append(newly, e)
+		}
+		log = append(log, e)
+		prev = pick
+	}
+}
+
+// proposalView builds the view of one proposal. finalSeq maps proposal
+// IDs to their final entry seq.
+func (st *store) proposalView(ps *proposalState, rules genesis.Rules, finalSeq map[string]uint64, now time.Time) ProposalView {
+	votes, eq := effectiveVotes(ps, rules)
+	t := ComputeTally(votes, rules)
+	period := time.Duration(rules.Governance.VotingPeriodSeconds) * time.Second
+	status := Decide(t, rules.Governance, !now.Before(ps.firstSeen.Add(period)))
+	seq := finalSeq[ps.id]
+	if seq != 0 {
+		status = StatusRatified
+	}
+	if votes == nil {
+		votes = []VoteView{}
+	}
+	return ProposalView{
+		ID: ps.id, OpID: ps.op.ID.String(), Proposer: ps.op.Author, Body: *ps.op.Proposal,
+		CreatedAt: ps.op.TS, FirstSeen: ps.firstSeen, Votes: votes, Equivocators: eq,
+		Tally: t, Status: status, Seq: seq,
+	}
+}
