@@ -1,0 +1,204 @@
+package raftnet
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/synapse-p2p/synapse-p2p/genesis"
+)
+
+// MaxCommandSize bounds an encoded raft command; larger ones are rejected.
+const MaxCommandSize = 64 << 10
+
+// commandVersion is the version of the raft command encoding.
+const commandVersion = 1
+
+// kindRatify is the only command kind so far.
+const kindRatify = "ratify"
+
+// ErrInvalidCommand is returned (and is the FSM's apply result) for a raft
+// command that does not decode or does not validate.
+var ErrInvalidCommand = errors.New("raftnet: invalid command")
+
+// Ratify is the raft command the leader applies for an approved proposal
+// (docs/data-model.md "Raft command"). VoteIDs are sorted and unique;
+// VoteDigest is hex SHA-256 of the concatenated VoteIDs strings.
+type Ratify struct {
+	ProposalID  string   `cbor:"proposal_id"`
+	Version     string   `cbor:"version"`
+	PackageURL  string   `cbor:"package_url"`
+	PackageHash string   `cbor:"package_hash"`
+	PackageSize int64    `cbor:"package_size"`
+	VoteIDs     []string `cbor:"vote_ids"`
+	VoteDigest  string   `cbor:"vote_digest"`
+	Tally       Tally    `cbor:"tally"`
+}
+
+// Tally is the weighted count the leader saw when it proposed a Ratify.
+type Tally struct {
+	Approval  float64 `cbor:"approval"`
+	Rejection float64 `cbor:"rejection"`
+	Eligible  float64 `cbor:"eligible"`
+}
+
+type command struct {
+	V      uint    `cbor:"v"`
+	Kind   string  `cbor:"kind"`
+	Ratify *Ratify `cbor:"ratify"`
+}
+
+var detDec = func() cbor.DecMode {
+	m, err := cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		MaxArrayElements:  4096,
+		MaxMapPairs:       64,
+		MaxNestedLevels:   8,
+		IndefLength:       cbor.IndefLengthForbidden,
+		TagsMd:            cbor.TagsForbidden,
+	}.DecMode()
+	if err != nil {
+		panic(err) // static options; cannot fail
+	}
+	return m
+}()
+
+// VoteDigest is hex SHA-256 of the concatenation of the sorted vote IDs.
+func VoteDigest(sortedIDs []string) string {
+	h := sha256.New()
+	for _, id := range sortedIDs {
+		h.Write([]byte(id))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// RatifyFromCandidate builds the command for c: it sorts and de-duplicates
+// the vote IDs, computes their digest and normalises the package hash.
+func RatifyFromCandidate(c Candidate) (Ratify, error) {
+	ids := slices.Clone(c.VoteIDs)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	ph, err := NormalizePackageHash(c.PackageHash)
+	if err != nil {
+		return Ratify{}, err
+	}
+	r := Ratify{
+		ProposalID:  c.ProposalID,
+		Version:     c.Version,
+		PackageURL:  c.PackageURL,
+		PackageHash: ph,
+		PackageSize: c.PackageSize,
+		VoteIDs:     ids,
+		VoteDigest:  VoteDigest(ids),
+		Tally:       Tally{Approval: c.Approval, Rejection: c.Rejection, Eligible: c.Eligible},
+	}
+	return r, r.Validate()
+}
+
+// Candidate returns the governance view of the command, as CheckTally gets it.
+func (r Ratify) Candidate() Candidate {
+	return Candidate{
+		ProposalID:  r.ProposalID,
+		Version:     r.Version,
+		PackageURL:  r.PackageURL,
+		PackageHash: r.PackageHash,
+		PackageSize: r.PackageSize,
+		VoteIDs:     slices.Clone(r.VoteIDs),
+		Approval:    r.Tally.Approval,
+		Rejection:   r.Tally.Rejection,
+		Eligible:    r.Tally.Eligible,
+	}
+}
+
+// Validate checks every field; it depends on nothing but r, so all
+// validators reach the same verdict.
+func (r Ratify) Validate() error {
+	bad := func(f string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidCommand, fmt.Sprintf(f, a...))
+	}
+	switch {
+	case r.ProposalID == "" || len(r.ProposalID) > 256:
+		return bad("proposal_id must be 1..256 bytes")
+	case !genesis.ValidVersion(r.Version):
+		return bad("version %q is not a semantic version", r.Version)
+	case r.PackageURL == "" || len(r.PackageURL) > 2048:
+		return bad("package_url must be 1..2048 bytes")
+	case !packageHashRE.MatchString(r.PackageHash):
+		return bad("package_hash %q is not sha256:<64 lowercase hex>", r.PackageHash)
+	case r.PackageSize <= 0:
+		return bad("package_size %d must be positive", r.PackageSize)
+	case !slices.IsSorted(r.VoteIDs) || len(slices.Compact(slices.Clone(r.VoteIDs))) != len(r.VoteIDs):
+		return bad("vote_ids must be sorted and unique")
+	case r.VoteDigest != VoteDigest(r.VoteIDs):
+		return bad("vote_digest does not match vote_ids")
+	}
+	for _, f := range []float64{r.Tally.Approval, r.Tally.Rejection, r.Tally.Eligible} {
+		if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+			return bad("tally weights must be finite and non-negative")
+		}
+	}
+	return nil
+}
+
+// encodeRatify returns the raft log bytes of r.
+func encodeRatify(r Ratify) ([]byte, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := detEnc.Marshal(command{V: commandVersion, Kind: kindRatify, Ratify: &r})
+	if err != nil {
+		return nil, fmt.Errorf("%w: encode: %v", ErrInvalidCommand, err)
+	}
+	if len(b) > MaxCommandSize {
+		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidCommand, len(b), MaxCommandSize)
+	}
+	return b, nil
+}
+
+// decodeRatify parses raft log bytes strictly: canonical CBOR only, known
+// fields only, bounded size, valid fields.
+func decodeRatify(b []byte) (Ratify, error) {
+	if len(b) > MaxCommandSize {
+		return Ratify{}, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidCommand, len(b), MaxCommandSize)
+	}
+	var c command
+	if err := detDec.Unmarshal(b, &c); err != nil {
+		return Ratify{}, fmt.Errorf("%w: %v", ErrInvalidCommand, err)
+	}
+	if c.V != commandVersion || c.Kind != kindRatify || c.Ratify == nil {
+		return Ratify{}, fmt.Errorf("%w: unknown command v=%d kind=%q", ErrInvalidCommand, c.V, c.Kind)
+	}
+	if err := c.Ratify.Validate(); err != nil {
+		return Ratify{}, err
+	}
+	again, err := detEnc.Marshal(c)
+	if err != nil || !bytes.Equal(again, b) {
+		return Ratify{}, fmt.Errorf("%w: not canonical CBOR", ErrInvalidCommand)
+	}
+	return *c.Ratify, nil
+}
+
+// snapDec decodes snapshots: like detDec, without the array bound (a
+// snapshot holds every entry).
+var snapDec = func() cbor.DecMode {
+	m, err := cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		MaxArrayElements:  math.MaxInt32,
+		MaxMapPairs:       64,
+		MaxNestedLevels:   8,
+		IndefLength:       cbor.IndefLengthForbidden,
+		TagsMd:            cbor.TagsForbidden,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return m
+}()

@@ -1,0 +1,81 @@
+package raftnet
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrInvalidConfig wraps every configuration error of this package.
+var ErrInvalidConfig = errors.New("raftnet: invalid config")
+
+// Config configures the validator consensus. Durations are JSON nanoseconds
+// (time.Duration).
+type Config struct {
+	// Dir holds the raft state: <Dir>/wal (log + stable store),
+	// <Dir>/snapshots, <Dir>/published. Normally <data>/raft.
+	Dir string `json:"dir"`
+	// NetworkID names the raft protocol /synapse/<netID>/raft/1.
+	NetworkID string `json:"network_id"`
+
+	HeartbeatTimeout   time.Duration `json:"heartbeat_timeout"`
+	ElectionTimeout    time.Duration `json:"election_timeout"`
+	LeaderLeaseTimeout time.Duration `json:"leader_lease_timeout"`
+	CommitTimeout      time.Duration `json:"commit_timeout"`
+	// ApplyTimeout bounds one Ratify or membership change on the leader.
+	ApplyTimeout time.Duration `json:"apply_timeout"`
+	// PollInterval is how often the service re-reads the validator set and
+	// the leader re-reads Governance.Approved without a Changed nudge.
+	PollInterval time.Duration `json:"poll_interval"`
+	// RetryMin and RetryMax bound the backoff of CheckTally/PublishRatify.
+	RetryMin time.Duration `json:"retry_min"`
+	RetryMax time.Duration `json:"retry_max"`
+	// SnapshotThreshold is how many log entries trigger a snapshot;
+	// SnapshotRetain how many snapshots are kept.
+	SnapshotThreshold uint64 `json:"snapshot_threshold"`
+	SnapshotRetain    int    `json:"snapshot_retain"`
+	// RaftLogLevel is hashicorp/raft's own log level (hclog names).
+	RaftLogLevel string `json:"raft_log_level"`
+}
+
+// DefaultConfig suits a small validator set on a LAN or loopback.
+func DefaultConfig() Config {
+	return Config{
+		HeartbeatTimeout:   500 * time.Millisecond,
+		ElectionTimeout:    500 * time.Millisecond,
+		LeaderLeaseTimeout: 250 * time.Millisecond,
+		CommitTimeout:      20 * time.Millisecond,
+		ApplyTimeout:       10 * time.Second,
+		PollInterval:       2 * time.Second,
+		RetryMin:           200 * time.Millisecond,
+		RetryMax:           30 * time.Second,
+		SnapshotThreshold:  1024,
+		SnapshotRetain:     2,
+		RaftLogLevel:       "warn",
+	}
+}
+
+// Validate checks the config; raft's own constraints are checked again by
+// raft.ValidateConfig when raft starts.
+func (c Config) Validate() error {
+	bad := func(f string, a ...any) error { return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(f, a...)) }
+	switch {
+	case c.Dir == "":
+		return bad("empty dir")
+	case c.NetworkID == "":
+		return bad("empty network ID")
+	case c.HeartbeatTimeout < 5*time.Millisecond || c.ElectionTimeout < 5*time.Millisecond:
+		return bad("heartbeat and election timeouts must be at least 5ms")
+	case c.LeaderLeaseTimeout <= 0 || c.LeaderLeaseTimeout > c.HeartbeatTimeout:
+		return bad("leader lease timeout must be in (0, heartbeat timeout]")
+	case c.ElectionTimeout < c.HeartbeatTimeout:
+		return bad("election timeout must be >= heartbeat timeout")
+	case c.CommitTimeout <= 0 || c.ApplyTimeout <= 0 || c.PollInterval <= 0:
+		return bad("commit, apply timeouts and poll interval must be positive")
+	case c.RetryMin <= 0 || c.RetryMax < c.RetryMin:
+		return bad("retry backoff must satisfy 0 < min <= max")
+	case c.SnapshotThreshold == 0 || c.SnapshotRetain < 1:
+		return bad("snapshot threshold and retain must be positive")
+	}
+	return nil
+}

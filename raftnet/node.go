@@ -1,0 +1,197 @@
+package raftnet
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	wal "github.com/hashicorp/raft-wal"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// raftNode is one running raft instance with its stores and transport.
+type raftNode struct {
+	raft  *raft.Raft
+	fsm   *fsm
+	layer *streamLayer
+	trans *raft.NetworkTransport
+	wal   *wal.WAL
+	obsCh chan raft.Observation
+	obs   *raft.Observer
+	done  chan struct{} // closes when the observation forwarder exits
+}
+
+func (n *raftNode) isLeader() bool { return n.raft.State() == raft.Leader }
+
+func (n *raftNode) leader() peer.ID {
+	_, id := n.raft.LeaderWithID()
+	p, err := peer.Decode(string(id))
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+// raftConfig maps Config onto raft's.
+func (s *Service) raftConfig(logger hclog.Logger) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(s.self.String())
+	rc.HeartbeatTimeout = s.cfg.HeartbeatTimeout
+	rc.ElectionTimeout = s.cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = s.cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = s.cfg.CommitTimeout
+	rc.SnapshotThreshold = s.cfg.SnapshotThreshold
+	rc.ShutdownOnRemove = false // the service stops raft when it leaves the validator set
+	rc.Logger = logger
+	return rc
+}
+
+func (s *Service) hclogger() hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name:   "raft",
+		Level:  hclog.LevelFromString(s.cfg.RaftLogLevel),
+		Output: slogWriter{s.log},
+	})
+}
+
+// startRaft opens the stores in cfg.Dir and starts raft; a validator with no
+// raft state that is a genesis validator bootstraps the genesis
+// configuration, any other waits for the leader to add it.
+func (s *Service) startRaft() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.node != nil {
+		return nil
+	}
+	if err := os.MkdirAll(s.cfg.Dir, 0o700); err != nil {
+		return fmt.Errorf("raftnet: %w", err)
+	}
+	logger := s.hclogger()
+	w, err := wal.Open(filepath.Join(s.cfg.Dir, "wal"), wal.WithLogger(logger.Named("wal")))
+	if err != nil {
+		return fmt.Errorf("raftnet: open wal: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(s.cfg.Dir, s.cfg.SnapshotRetain, logger.Named("snapshots"))
+	if err != nil {
+		w.Close()
+		return fmt.Errorf("raftnet: open snapshots: %w", err)
+	}
+	layer := newStreamLayer(s.deps.Host, s.proto, func(p peer.ID) bool { return !s.isBlocked(p) })
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  layer,
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  logger.Named("net"),
+	})
+	fail := func(err error) error {
+		trans.Close()
+		w.Close()
+		return err
+	}
+	rc := s.raftConfig(logger)
+	if err := raft.ValidateConfig(rc); err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrInvalidConfig, err))
+	}
+	has, err := raft.HasExistingState(w, w, snaps)
+	if err != nil {
+		return fail(fmt.Errorf("raftnet: read raft state: %w", err))
+	}
+	if !has && s.isValidator(s.boot) {
+		conf := raft.Configuration{}
+		for _, v := range s.boot {
+			conf.Servers = append(conf.Servers, raft.Server{
+				Suffrage: raft.Voter, ID: raft.ServerID(v.String()), Address: raft.ServerAddress(v.String()),
+			})
+		}
+		if err := raft.BootstrapCluster(rc, w, w, snaps, trans, conf); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			return fail(fmt.Errorf("raftnet: bootstrap: %w", err))
+		}
+		s.log.Info("bootstrapped raft from the genesis validators", "validators", len(s.boot))
+	}
+	f := newFSM(s.applied)
+	r, err := raft.NewRaft(rc, f, w, w, snaps, trans)
+	if err != nil {
+		return fail(fmt.Errorf("raftnet: start raft: %w", err))
+	}
+	n := &raftNode{raft: r, fsm: f, layer: layer, trans: trans, wal: w,
+		obsCh: make(chan raft.Observation, 16), done: make(chan struct{})}
+	n.obs = raft.NewObserver(n.obsCh, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	r.RegisterObserver(n.obs)
+	go s.forwardObservations(n)
+	s.node, s.lastFSM = n, f
+	s.events.emit(Event{Kind: EventRaftStarted})
+	s.log.Info("raft started", "dir", s.cfg.Dir, "existing_state", has)
+	return nil
+}
+
+// forwardObservations turns leader observations into events and nudges the
+// loop when this node becomes leader.
+func (s *Service) forwardObservations(n *raftNode) {
+	defer close(n.done)
+	for o := range n.obsCh {
+		lo := o.Data.(raft.LeaderObservation)
+		p, _ := peer.Decode(string(lo.LeaderID))
+		s.events.emit(Event{Kind: EventLeader, Leader: p})
+		if p == s.self {
+			s.poke()
+		}
+	}
+}
+
+// stopRaft shuts raft down and closes its stores; it is a no-op when raft
+// does not run.
+func (s *Service) stopRaft() error {
+	s.mu.Lock()
+	n := s.node
+	s.node = nil
+	s.mu.Unlock()
+	if n == nil {
+		return nil
+	}
+	err := n.raft.Shutdown().Error()
+	n.raft.DeregisterObserver(n.obs)
+	close(n.obsCh)
+	<-n.done
+	if cerr := n.trans.Close(); err == nil {
+		err = cerr
+	}
+	s.resetRaftStreams()
+	if cerr := n.wal.Close(); err == nil {
+		err = cerr
+	}
+	s.events.emit(Event{Kind: EventRaftStopped})
+	s.log.Info("raft stopped")
+	if err != nil {
+		return fmt.Errorf("raftnet: stop raft: %w", err)
+	}
+	return nil
+}
+
+// resetRaftStreams resets this host's open raft streams, so no pooled
+// connection outlives the raft instance that used it.
+func (s *Service) resetRaftStreams() {
+	for _, c := range s.deps.Host.Network().Conns() {
+		for _, st := range c.GetStreams() {
+			if st.Protocol() == s.proto {
+				st.Reset()
+			}
+		}
+	}
+}
+
+// slogWriter forwards hclog's lines to slog.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.log.Info(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

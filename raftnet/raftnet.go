@@ -1,0 +1,295 @@
+// Package raftnet is the validator consensus of synapse-p2p: the validators
+// named in the network state run hashicorp/raft over libp2p streams
+// (/synapse/<netID>/raft/1) to put approved upgrades into one total order,
+// the execution log. The raft leader applies a Ratify command for every
+// approved proposal that has no entry yet; every validator's FSM turns it
+// into the next Entry (dense seq, hash chain) and, outside the FSM, the
+// validator re-checks the tally and publishes its signed ratify op through
+// the Governance it was given. Non-validators never run raft.
+package raftnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// Candidate is an approved proposal not yet ratified, as the governance
+// views see it.
+type Candidate struct {
+	ProposalID  string
+	Version     string
+	PackageURL  string
+	PackageHash string // bare hex or "sha256:"-prefixed, any case
+	PackageSize int64
+	VoteIDs     []string // op IDs of the votes counted
+	Approval    float64
+	Rejection   float64
+	Eligible    float64
+}
+
+// Governance is what raftnet needs from the operation set (gossip/).
+type Governance interface {
+	// Approved returns the approved proposals that have not been ratified,
+	// in first-seen-then-ID order; the leader applies them in that order.
+	Approved(now time.Time) []Candidate
+	// CheckTally re-checks c against this node's own op set before it
+	// signs; an error makes the validator retry later (never skip).
+	CheckTally(ctx context.Context, c Candidate) error
+	// PublishRatify signs and gossips this validator's ratify op for e.
+	PublishRatify(ctx context.Context, e Entry) error
+	// Changed nudges the leader loop when the op set changed (may be nil).
+	Changed() <-chan struct{}
+}
+
+// Deps are the Service's collaborators.
+type Deps struct {
+	// Host is this node's libp2p host.
+	Host host.Host
+	// Governance is the op set's view (see Governance).
+	Governance Governance
+	// Validators returns the current validator set (global.validators of
+	// the network state). It is polled every Config.PollInterval.
+	Validators func() []peer.ID
+	// GenesisValidators is the validator set of the genesis: a validator
+	// with no raft state bootstraps exactly this configuration, so every
+	// genesis validator bootstraps the same one. When empty, the result of
+	// Validators() at New is used (only correct before any membership
+	// change, so node/ should set it).
+	GenesisValidators []peer.ID
+	// Logger may be nil.
+	Logger *slog.Logger
+}
+
+// ErrClosed is returned by Start after Close.
+var ErrClosed = errors.New("raftnet: closed")
+
+// Service runs (or, on a non-validator, waits to run) raft for one node.
+type Service struct {
+	cfg   Config
+	deps  Deps
+	log   *slog.Logger
+	proto protocol.ID
+	self  peer.ID
+	boot  []peer.ID
+
+	events  *eventHub
+	applied chan struct{} // every FSM signals here after a new entry
+	nudge   chan struct{} // ReconcileMembership and leadership gains
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	node    *raftNode // nil while not a validator
+	lastFSM *fsm      // the latest FSM, kept after raft stops
+	started bool
+	closed  bool
+
+	// blocked, when set (tests only), cuts raft traffic with those peers.
+	blocked atomic.Pointer[map[peer.ID]bool]
+}
+
+// New validates cfg and deps; it starts nothing (see Start).
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	switch {
+	case deps.Host == nil:
+		return nil, fmt.Errorf("%w: no host", ErrInvalidConfig)
+	case deps.Governance == nil:
+		return nil, fmt.Errorf("%w: no governance", ErrInvalidConfig)
+	case deps.Validators == nil:
+		return nil, fmt.Errorf("%w: no validators func", ErrInvalidConfig)
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	boot := sortedUnique(deps.GenesisValidators)
+	if len(boot) == 0 {
+		boot = sortedUnique(deps.Validators())
+	}
+	if len(boot) == 0 {
+		return nil, fmt.Errorf("%w: empty validator set", ErrInvalidConfig)
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	return &Service{
+		cfg:     cfg,
+		deps:    deps,
+		log:     log.With("component", "raftnet"),
+		proto:   ProtocolID(cfg.NetworkID),
+		self:    deps.Host.ID(),
+		boot:    boot,
+		events:  newEventHub(),
+		applied: make(chan struct{}, 1),
+		nudge:   make(chan struct{}, 1),
+		ctx:     sctx,
+		cancel:  cancel,
+		lastFSM: newFSM(nil),
+	}, nil
+}
+
+// Start registers the raft protocol handler, starts raft when this node is
+// a validator, and starts the loops that follow the validator set, ratify
+// approved proposals (on the leader) and publish ratify ops. It may be
+// called once.
+func (s *Service) Start(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if s.started {
+		s.mu.Unlock()
+		return errors.New("raftnet: already started")
+	}
+	s.started = true
+	s.mu.Unlock()
+
+	s.deps.Host.SetStreamHandler(s.proto, s.handleStream)
+	if s.isValidator(s.deps.Validators()) {
+		if err := s.startRaft(); err != nil {
+			s.deps.Host.RemoveStreamHandler(s.proto)
+			return err
+		}
+	}
+	s.wg.Add(2)
+	go s.loop()
+	go s.publishLoop()
+	return nil
+}
+
+// Close stops the loops and raft and closes the stores. It is idempotent.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	started := s.started
+	s.mu.Unlock()
+
+	s.cancel()
+	s.wg.Wait()
+	var err error
+	if started {
+		s.deps.Host.RemoveStreamHandler(s.proto)
+		err = s.stopRaft()
+	}
+	s.events.close()
+	return err
+}
+
+// IsLeader reports whether this node is the raft leader.
+func (s *Service) IsLeader() bool {
+	n := s.current()
+	return n != nil && n.isLeader()
+}
+
+// Leader returns the current leader as this node knows it ("" if none or
+// when this node does not run raft).
+func (s *Service) Leader() peer.ID {
+	n := s.current()
+	if n == nil {
+		return ""
+	}
+	return n.leader()
+}
+
+// Validators returns the current validator set (sorted), as Deps.Validators
+// reports it.
+func (s *Service) Validators() []peer.ID { return sortedUnique(s.deps.Validators()) }
+
+// Entries returns the FSM's committed entries in seq order. A non-validator
+// has none; a removed validator keeps those it had.
+func (s *Service) Entries() []Entry { return s.fsm().entries() }
+
+// Events subscribes to the Service's events; call the returned func to
+// unsubscribe. The channel is closed on Close or unsubscribe. A subscriber
+// that falls more than a buffer behind misses events.
+func (s *Service) Events() (<-chan Event, func()) { return s.events.subscribe() }
+
+// ReconcileMembership makes the service re-read the validator set now:
+// start or stop raft locally and, on the leader, add and remove voters.
+func (s *Service) ReconcileMembership() { s.poke() }
+
+func (s *Service) poke() {
+	select {
+	case s.nudge <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Service) current() *raftNode {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.node
+}
+
+func (s *Service) fsm() *fsm {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastFSM
+}
+
+func (s *Service) isValidator(vals []peer.ID) bool { return slices.Contains(vals, s.self) }
+
+func (s *Service) isBlocked(p peer.ID) bool {
+	b := s.blocked.Load()
+	return b != nil && (*b)[p]
+}
+
+// allowPeer is the gate for raft streams in both directions.
+func (s *Service) allowPeer(p peer.ID) bool {
+	return !s.isBlocked(p) && slices.Contains(s.deps.Validators(), p)
+}
+
+// handleStream gets every inbound raft stream: streams from non-validators
+// are reset before raft reads a byte.
+func (s *Service) handleStream(st network.Stream) {
+	p := st.Conn().RemotePeer()
+	if !s.allowPeer(p) {
+		s.log.Debug("refused raft stream", "peer", p, "err", ErrNotValidator)
+		st.Reset()
+		return
+	}
+	n := s.current()
+	if n == nil {
+		st.Reset()
+		return
+	}
+	n.layer.deliver(st)
+}
+
+func sortedUnique(ids []peer.ID) []peer.ID {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// retryDelay doubles d within [RetryMin, RetryMax].
+func (s *Service) retryDelay(d time.Duration) time.Duration {
+	d *= 2
+	if d < s.cfg.RetryMin {
+		d = s.cfg.RetryMin
+	}
+	if d > s.cfg.RetryMax {
+		d = s.cfg.RetryMax
+	}
+	return d
+}
