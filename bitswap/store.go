@@ -98,8 +98,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
 		queued:     map[string]cid.Cid{},
 	}
 	// NewBlockstore puts every block under /blocks/<multihash>.
-	s.bstore = &verifyingBlockstore{blockstore.NewBlockstore(deps.Datastore)}
+	s.bstore = &verifyingBlockstore{Blockstore: blockstore.NewBlockstore(deps.Datastore), log: log}
 	net := bsnet.NewFromIpfsHost(deps.Host)
+	guard := &blockGuard{s: s}
 	opts := []bsbitswap.Option{
 		bsbitswap.ProviderSearchDelay(cfg.ProviderSearchDelay),
 		// Let a peer have 4 MiB (16 chunks) in flight instead of 1 MiB, so
@@ -107,6 +108,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
 		bsbitswap.MaxOutstandingBytesPerPeer(serverOutstandingBytes),
 		bsbitswap.WithTargetMessageSize(serverMessageSize),
 		bsbitswap.SetSendDontHaves(true),
+		bsbitswap.WithTracer(guard),
 	}
 	// A nil interface, not a typed nil, when there is no routing.
 	if deps.Routing != nil {
@@ -114,6 +116,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
 	} else {
 		s.bswap = bsbitswap.New(sctx, net, nil, s.bstore, opts...)
 	}
+	guard.bswap.Store(s.bswap)
 	s.bserv = blockservice.New(s.bstore, s.bswap)
 	s.dag = merkledag.NewDAGService(s.bserv)
 	s.local = merkledag.NewDAGService(blockservice.New(s.bstore, nil))

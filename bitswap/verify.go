@@ -4,21 +4,27 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/ipfs/boxo/blockstore"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
 )
 
-// ErrCorruptBlock is returned when a block read from the local blockstore
-// does not hash to its CID (disk corruption or tampering). Blocks received
-// from peers are hash-checked by bitswap itself before they are stored.
+// ErrCorruptBlock describes a block in the local blockstore whose bytes do
+// not hash to its CID (disk corruption or tampering). Blocks received from
+// peers are hash-checked by bitswap itself before they are stored.
 var ErrCorruptBlock = errors.New("bitswap: corrupt block")
 
 // verifyingBlockstore re-hashes every block it reads, so the node never
-// serves or reassembles a block whose bytes do not match its CID.
+// serves or reassembles a block whose bytes do not match its CID. A corrupt
+// block is deleted and reported as not found: the fetch path then gets it
+// again from peers and stores the good bytes, and the server answers
+// DONT_HAVE instead of sending garbage.
 type verifyingBlockstore struct {
 	blockstore.Blockstore
+	log *slog.Logger
 }
 
 var _ blockstore.Blockstore = (*verifyingBlockstore)(nil)
@@ -30,7 +36,11 @@ func (v *verifyingBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block,
 		return nil, err
 	}
 	if err := checkBlock(c, b.RawData()); err != nil {
-		return nil, err
+		v.log.Error("dropping corrupt block from the blockstore", "cid", c, "err", err)
+		if derr := v.Blockstore.DeleteBlock(ctx, c); derr != nil {
+			return nil, errors.Join(err, derr)
+		}
+		return nil, ipld.ErrNotFound{Cid: c}
 	}
 	return b, nil
 }
