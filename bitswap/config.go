@@ -28,6 +28,11 @@ type Config struct {
 	// MaxFetchBytes caps the size of a fetched package unless a fetch sets
 	// its own cap with WithMaxSize.
 	MaxFetchBytes int64 `json:"max_fetch_bytes"`
+
+	// boxoDefaults turns off this package's tuning (small blocks sent in
+	// reply to want-have, prefetching, eager provider dials) so benchmarks
+	// can compare against plain boxo.
+	boxoDefaults bool
 }
 
 // DefaultConfig reprovides every 12 h, searches for providers after 50 ms

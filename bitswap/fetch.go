@@ -85,7 +85,7 @@ func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts ...FetchOption) (io.R
 	r.stop = context.AfterFunc(s.ctx, cancel)
 	ses := merkledag.NewSession(fctx, s.dag)
 
-	if s.routing != nil {
+	if s.routing != nil && !s.cfg.boxoDefaults {
 		s.spawn(&r.wg, func() { s.connectProviders(fctx, c) })
 	}
 	root, err := ses.Get(fctx, c)
@@ -111,7 +111,7 @@ func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts ...FetchOption) (io.R
 		return nil, fmt.Errorf("bitswap: fetch %s: %w", c, err)
 	}
 	r.dr, r.total = dr, total
-	if len(root.Links()) > 0 {
+	if len(root.Links()) > 0 && !s.cfg.boxoDefaults {
 		// Budget: the declared size plus one maximal block per link level.
 		s.spawn(&r.wg, func() { prefetch(fctx, ses, root, o.maxSize+prefetchSlack) })
 	}

@@ -103,12 +103,16 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
 	guard := &blockGuard{s: s}
 	opts := []bsbitswap.Option{
 		bsbitswap.ProviderSearchDelay(cfg.ProviderSearchDelay),
-		// Let a peer have 4 MiB (16 chunks) in flight instead of 1 MiB, so
-		// a single provider keeps the connection busy.
-		bsbitswap.MaxOutstandingBytesPerPeer(serverOutstandingBytes),
-		bsbitswap.WithTargetMessageSize(serverMessageSize),
-		bsbitswap.SetSendDontHaves(true),
 		bsbitswap.WithTracer(guard),
+	}
+	if !cfg.boxoDefaults {
+		// Answer a want-have for a small block (a UnixFS root or inner
+		// node, at most ~8 KiB) with the block itself: a fetch then gets its
+		// root in one round trip instead of two, and saves the 20 ms boxo
+		// waits between two messages to the same peer. Leaves (256 KiB)
+		// are still announced with HAVE, so broadcasts do not pull
+		// duplicate leaves from every peer.
+		opts = append(opts, bsbitswap.WithWantHaveReplaceSize(wantHaveReplaceSize))
 	}
 	// A nil interface, not a typed nil, when there is no routing.
 	if deps.Routing != nil {
@@ -128,11 +132,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
 	return s, nil
 }
 
-// Tuning of the bitswap server (see docs/benchmarks-bitswap.md).
-const (
-	serverOutstandingBytes = 4 << 20
-	serverMessageSize      = 1 << 20
-)
+// wantHaveReplaceSize: see New and docs/benchmarks-bitswap.md.
+const wantHaveReplaceSize = 16 << 10
 
 // ErrClosed is returned by every method after Close.
 var ErrClosed = errors.New("bitswap: store closed")
