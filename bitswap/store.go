@@ -1,0 +1,176 @@
+// Package bitswap distributes upgrade packages between nodes without an
+// IPFS daemon: a boxo blockstore on the node's badger datastore (namespace
+// /blocks), boxo bitswap (client and server, standard IPFS protocols) on the
+// node's libp2p host, UnixFS import with Kubo's `ipfs add` defaults, DHT
+// providing of the package roots the node keeps, and Fetch, which streams a
+// package with progress and a size cap.
+package bitswap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	bsbitswap "github.com/ipfs/boxo/bitswap"
+	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
+	"github.com/ipfs/boxo/blockservice"
+	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
+	ipld "github.com/ipfs/go-ipld-format"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/routing"
+)
+
+// Deps are what the store needs from the node.
+type Deps struct {
+	// Host is the node's libp2p host; bitswap registers its standard
+	// protocols (/ipfs/bitswap/1.2.0 and older) on it.
+	Host host.Host
+	// Routing is the node's DHT, used to announce kept packages and to find
+	// providers. It may be nil: then only connected peers are asked and
+	// nothing is announced.
+	Routing routing.ContentRouting
+	// Datastore is the node's shared datastore. The store owns the
+	// namespaces /blocks (blocks) and /bitswap (kept package roots). It is
+	// not closed by Close.
+	Datastore datastore.Batching
+	// Logger may be nil.
+	Logger *slog.Logger
+}
+
+// Store is a node's content store: blocks on disk, bitswap on the network.
+type Store struct {
+	cfg     Config
+	host    host.Host
+	routing routing.ContentRouting
+	log     *slog.Logger
+
+	bstore blockstore.Blockstore
+	bswap  *bsbitswap.Bitswap
+	bserv  blockservice.BlockService
+	// dag fetches through bitswap; local reads only the blockstore.
+	dag   ipld.DAGService
+	local ipld.DAGService
+	pins  *pinSet
+
+	provideNow chan struct{}
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool
+	queued map[string]cid.Cid // roots waiting for their first announcement, keyed by pin key
+}
+
+// New builds the store and starts bitswap on deps.Host and the reprovider.
+func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Host == nil {
+		return nil, fmt.Errorf("%w: no host", ErrInvalidConfig)
+	}
+	if deps.Datastore == nil {
+		return nil, fmt.Errorf("%w: no datastore", ErrInvalidConfig)
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	s := &Store{
+		cfg:        cfg,
+		host:       deps.Host,
+		routing:    deps.Routing,
+		log:        log,
+		pins:       newPinSet(deps.Datastore),
+		provideNow: make(chan struct{}, 1),
+		ctx:        sctx,
+		cancel:     cancel,
+		queued:     map[string]cid.Cid{},
+	}
+	// NewBlockstore puts every block under /blocks/<multihash>.
+	s.bstore = &verifyingBlockstore{Blockstore: blockstore.NewBlockstore(deps.Datastore), log: log}
+	net := bsnet.NewFromIpfsHost(deps.Host)
+	guard := &blockGuard{s: s}
+	opts := []bsbitswap.Option{
+		bsbitswap.ProviderSearchDelay(cfg.ProviderSearchDelay),
+		bsbitswap.WithTracer(guard),
+	}
+	if !cfg.boxoDefaults {
+		// Answer a want-have for a small block (a UnixFS root or inner
+		// node, at most ~8 KiB) with the block itself: a fetch then gets its
+		// root in one round trip instead of two, and saves the 20 ms boxo
+		// waits between two messages to the same peer. Leaves (256 KiB)
+		// are still announced with HAVE, so broadcasts do not pull
+		// duplicate leaves from every peer.
+		opts = append(opts, bsbitswap.WithWantHaveReplaceSize(wantHaveReplaceSize))
+	}
+	// A nil interface, not a typed nil, when there is no routing.
+	if deps.Routing != nil {
+		s.bswap = bsbitswap.New(sctx, net, deps.Routing, s.bstore, opts...)
+	} else {
+		s.bswap = bsbitswap.New(sctx, net, nil, s.bstore, opts...)
+	}
+	guard.bswap.Store(s.bswap)
+	s.bserv = blockservice.New(s.bstore, s.bswap)
+	s.dag = merkledag.NewDAGService(s.bserv)
+	s.local = merkledag.NewDAGService(blockservice.New(s.bstore, nil))
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.reprovideLoop(sctx)
+	}()
+	return s, nil
+}
+
+// wantHaveReplaceSize: see New and docs/benchmarks-bitswap.md.
+const wantHaveReplaceSize = 16 << 10
+
+// ErrClosed is returned by every method after Close.
+var ErrClosed = errors.New("bitswap: store closed")
+
+func (s *Store) checkOpen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Close stops the reprovider and bitswap. Fetch readers still open fail
+// from then on. The datastore stays open (the node owns it). Close is safe
+// to call twice.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	return s.bserv.Close() // closes bitswap and its network
+}
+
+// wait is a context-aware sleep for the store's own goroutines.
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
