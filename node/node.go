@@ -41,6 +41,7 @@ type Node struct {
 	ds   *badger.Datastore
 	host *p2p.Host
 	api  *httpapi.Server
+	components
 
 	// closers run in reverse order of registration.
 	closers []func(context.Context) error
@@ -111,8 +112,15 @@ func New(ctx context.Context, cfg Config, opts ...Option) (_ *Node, err error) {
 	}
 	n.closers = append(n.closers, n.host.Close)
 
+	if err := n.buildComponents(ctx); err != nil {
+		return nil, err
+	}
+
 	if cfg.API.Addr != "" {
-		n.api, err = httpapi.New(cfg.API, httpapi.Deps{Node: n, Metrics: promhttp.Handler()}, n.log.With("component", "api"))
+		gov, upg, pkgs := n.APIBackends()
+		n.api, err = httpapi.New(cfg.API, httpapi.Deps{
+			Node: n, Governance: gov, Upgrades: upg, Packages: pkgs, Metrics: promhttp.Handler(),
+		}, n.log.With("component", "api"))
 		if err != nil {
 			return nil, err
 		}
@@ -121,7 +129,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (_ *Node, err error) {
 	return n, nil
 }
 
-// Start starts the components in order: host and discovery, then the API.
+// Start starts the components in order: host and discovery, raft and the
+// executor loop, then the API.
 func (n *Node) Start(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -133,6 +142,9 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.started = true
 	if err := n.host.Start(); err != nil {
+		return err
+	}
+	if err := n.startComponents(ctx); err != nil {
 		return err
 	}
 	if n.api != nil {

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -35,6 +37,9 @@ var commands = map[string]command{
 }
 
 func main() {
+	// In the sandbox child mode (the executor runs packages in a child
+	// process of this binary) this runs the package and exits.
+	upgrade.MaybeRunSandboxChild()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -14,11 +14,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
 // TestMain lets tests run this test binary as the synapse-p2p command:
 // with SYNAPSE_TEST_MAIN=1 it behaves exactly like main.
 func TestMain(m *testing.M) {
+	upgrade.MaybeRunSandboxChild()
 	if os.Getenv("SYNAPSE_TEST_MAIN") == "1" {
 		main()
 		return
@@ -285,12 +288,40 @@ func TestFlagBeatsEnv(t *testing.T) {
 	}
 }
 
-func TestSimnetCommand(t *testing.T) {
-	code, out, stderr := cli(t, "simnet", "--nodes", "4", "--validators", "2", "--api-base-port", "-1")
-	if code != 0 {
-		t.Fatalf("simnet: %s", stderr)
+func TestSimnetDemoCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
 	}
-	if !strings.Contains(out, "swarm connected") || strings.Count(out, " validator ") != 2 {
-		t.Fatalf("simnet output %q", out)
+	code, out, stderr := cli(t, "simnet", "--nodes", "4", "--validators", "2", "--api-base-port", "-1", "--demo", "--json")
+	if code != 0 {
+		t.Fatalf("simnet --demo: exit %d: %s\n%s", code, stderr, out)
+	}
+	var res struct {
+		Nodes []struct {
+			PeerID    string `json:"peer_id"`
+			Version   string `json:"version"`
+			StateHash string `json:"state_hash"`
+			Executed  bool   `json:"executed"`
+		} `json:"nodes"`
+		Timeline map[string]int64 `json:"timeline"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("--json output is not one JSON document: %v\n%s", err, out)
+	}
+	if len(res.Nodes) != 4 {
+		t.Fatalf("nodes: %+v", res.Nodes)
+	}
+	for _, n := range res.Nodes {
+		if !n.Executed || n.Version != "1.2.0" || n.StateHash != res.Nodes[0].StateHash || n.PeerID == "" {
+			t.Fatalf("node outcome %+v", n)
+		}
+	}
+	for _, stage := range []string{"proposed", "visible_everywhere", "approved", "ratified", "final", "fetched", "executed_all"} {
+		if _, ok := res.Timeline[stage]; !ok {
+			t.Fatalf("timeline lacks %s: %v", stage, res.Timeline)
+		}
+	}
+	if code, _, stderr := cli(t, "simnet", "--json"); code != 2 || !strings.Contains(stderr, "need --demo") {
+		t.Fatalf("--json without --demo: exit %d %s", code, stderr)
 	}
 }

@@ -11,14 +11,17 @@ import (
 )
 
 func cmdSimnet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("simnet", "[--nodes N] [--validators V] [--api-base-port P] [--wait]", stderr)
+	fs := newFlags("simnet", "[--nodes N] [--validators V] [--api-base-port P] [--demo [--json] [--package FILE]] [--wait]", stderr)
 	def := simnet.DefaultConfig()
 	nodes := fs.Int("nodes", def.Nodes, "number of nodes")
 	validators := fs.Int("validators", def.Validators, "number of validators (capped at --nodes)")
 	apiBase := fs.Int("api-base-port", 0, "node i serves its API on 127.0.0.1:P+i (0: random ports, -1: no API)")
 	dir := fs.String("dir", "", "keep data directories here (default: a temporary directory, removed at exit)")
-	wait := fs.Bool("wait", false, "keep running until interrupted")
-	timeout := fs.Duration("timeout", 2*time.Minute, "how long to wait for the swarm to connect")
+	wait := fs.Bool("wait", false, "keep running until interrupted (default without --demo)")
+	demo := fs.Bool("demo", false, "carry a real upgrade through the network (build, propose, vote, ratify, fetch, execute) and exit 0 only if every node executed it")
+	jsonOut := fs.Bool("json", false, "with --demo: print the outcome as one JSON document")
+	pkg := fs.String("package", "", "with --demo: propose this .wasm instead of the built add-feature-flag example (it must upgrade to 1.2.0)")
+	timeout := fs.Duration("timeout", 3*time.Minute, "how long to wait for the swarm to connect and, with --demo, for the upgrade")
 	logLevel := fs.String("log-level", "warn", "node log level")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -26,10 +29,14 @@ func cmdSimnet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
+	set := flagsSet(fs)
+	if !*demo && (set["json"] || set["package"]) {
+		return usagef("--json and --package need --demo")
+	}
 	cfg := def
 	cfg.Nodes = *nodes
 	cfg.Validators = min(*validators, *nodes)
-	if !flagsSet(fs)["validators"] && cfg.Validators < 1 {
+	if !set["validators"] && cfg.Validators < 1 {
 		cfg.Validators = 1
 	}
 	cfg.APIBasePort = *apiBase
@@ -49,20 +56,24 @@ func cmdSimnet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		defer cancel()
 		net.Close(cctx)
 	}()
+	text := stdout
+	if *jsonOut {
+		text = io.Discard
+	}
 	netID, _ := net.Genesis().NetID()
-	fmt.Fprintf(stdout, "simnet: %d nodes (%d validators) on 127.0.0.1, network %s, started in %s\n",
+	fmt.Fprintf(text, "simnet: %d nodes (%d validators) on 127.0.0.1, network %s, started in %s\n",
 		cfg.Nodes, cfg.Validators, netID, time.Since(start).Round(time.Millisecond))
 	wctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	if err := net.WaitConnected(wctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "swarm connected after %s (every node has ≥ %d peers)\n\n", time.Since(start).Round(time.Millisecond), net.MinDegree())
+	fmt.Fprintf(text, "swarm connected after %s (every node has ≥ %d peers)\n\n", time.Since(start).Round(time.Millisecond), net.MinDegree())
 	valSet := map[string]bool{}
 	for _, v := range net.Genesis().Validators {
 		valSet[v] = true
 	}
-	fmt.Fprintf(stdout, "%-4s %-10s %-52s %-5s %-22s %s\n", "node", "role", "peer id", "peers", "api", "listen")
+	fmt.Fprintf(text, "%-4s %-10s %-52s %-5s %-22s %s\n", "node", "role", "peer id", "peers", "api", "listen")
 	for i, nd := range net.Nodes {
 		role := "member"
 		if valSet[nd.ID().String()] {
@@ -76,10 +87,21 @@ func cmdSimnet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if a := nd.Host().Addrs(); len(a) > 0 {
 			listen = a[0].String()
 		}
-		fmt.Fprintf(stdout, "%-4d %-10s %-52s %-5d %-22s %s\n", i, role, nd.ID(), len(nd.Peers()), api, listen)
+		fmt.Fprintf(text, "%-4d %-10s %-52s %-5d %-22s %s\n", i, role, nd.ID(), len(nd.Peers()), api, listen)
 	}
-	if *wait {
-		fmt.Fprintln(stdout, "\nrunning; press Ctrl-C to stop")
+	if *demo {
+		fmt.Fprintln(text)
+		dctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		if err := runDemo(dctx, net, *pkg, *jsonOut, stdout); err != nil {
+			return err
+		}
+		if !*wait {
+			return nil
+		}
+	}
+	if *wait || !*demo {
+		fmt.Fprintln(text, "\nrunning; drive the nodes with curl against the API addresses above (see README); Ctrl-C stops")
 		<-ctx.Done()
 	}
 	return nil

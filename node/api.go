@@ -1,0 +1,352 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/synapse-p2p/synapse-p2p/bitswap"
+	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/gossip"
+	"github.com/synapse-p2p/synapse-p2p/httpapi"
+	"github.com/synapse-p2p/synapse-p2p/upgrade"
+)
+
+// The node serves the REST API through three small adapters over its
+// components; they translate component errors into the API's sentinels.
+type (
+	governanceAPI struct{ n *Node }
+	upgradesAPI   struct{ n *Node }
+	packagesAPI   struct{ n *Node }
+)
+
+// APIBackends are the node's REST API backends; simnet drives nodes
+// through them in process, exactly as curl would over HTTP.
+func (n *Node) APIBackends() (httpapi.Governance, httpapi.Upgrades, httpapi.Packages) {
+	return governanceAPI{n}, upgradesAPI{n}, packagesAPI{n}
+}
+
+// Propose checks a proposal against the current network state before
+// signing and publishing it: a valid, higher version and a well-formed
+// package reference.
+func (a governanceAPI) Propose(ctx context.Context, req httpapi.ProposeRequest) (httpapi.Proposal, error) {
+	n := a.n
+	cur := n.Rules().Version
+	if !genesis.ValidVersion(req.Version) {
+		return httpapi.Proposal{}, fmt.Errorf("%w: version %q is not a semantic version (e.g. 1.2.0)", httpapi.ErrInvalid, req.Version)
+	}
+	if genesis.CompareVersions(req.Version, cur) <= 0 {
+		return httpapi.Proposal{}, fmt.Errorf("%w: version %s must be higher than the current version %s", httpapi.ErrInvalid, req.Version, cur)
+	}
+	hash, err := upgrade.ParseHash(req.PackageHash)
+	if err != nil {
+		return httpapi.Proposal{}, fmt.Errorf("%w: %v", httpapi.ErrInvalid, err)
+	}
+	switch {
+	case strings.HasPrefix(req.PackageURL, "ipfs://"):
+		if _, err := bitswap.ParseCID(req.PackageURL); err != nil {
+			return httpapi.Proposal{}, fmt.Errorf("%w: package_url: %v", httpapi.ErrInvalid, err)
+		}
+	case strings.HasPrefix(req.PackageURL, "http://"), strings.HasPrefix(req.PackageURL, "https://"):
+	default:
+		return httpapi.Proposal{}, fmt.Errorf("%w: package_url must be ipfs://CID, http:// or https://", httpapi.ErrInvalid)
+	}
+	id, err := n.gossip.PublishProposal(ctx, gossip.ProposalBody{
+		Title:       req.Title,
+		Description: req.Description,
+		Version:     req.Version,
+		PackageURL:  req.PackageURL,
+		PackageHash: "sha256:" + hash,
+		PackageSize: req.PackageSize,
+	})
+	if err != nil {
+		return httpapi.Proposal{}, gossipErr(err)
+	}
+	return a.Proposal(ctx, id)
+}
+
+func (a governanceAPI) Vote(ctx context.Context, id, choice string) (httpapi.VoteResult, error) {
+	n := a.n
+	before, ok := n.gossip.Proposal(id, time.Now())
+	if !ok {
+		return httpapi.VoteResult{}, fmt.Errorf("%w: proposal %s", httpapi.ErrNotFound, id)
+	}
+	changed := false
+	for _, v := range before.Votes {
+		if v.Voter == n.ID() && v.Choice != choice {
+			changed = true
+		}
+	}
+	if err := n.gossip.PublishVote(ctx, id, choice); err != nil {
+		return httpapi.VoteResult{}, gossipErr(err)
+	}
+	p, err := a.Proposal(ctx, id)
+	if err != nil {
+		return httpapi.VoteResult{}, err
+	}
+	return httpapi.VoteResult{ProposalID: id, Vote: choice, Changed: changed, Status: p.Status, Tally: p.Tally}, nil
+}
+
+func (a governanceAPI) Proposals(ctx context.Context) ([]httpapi.Proposal, error) {
+	var out []httpapi.Proposal
+	for _, p := range a.n.gossip.Proposals(time.Now()) {
+		out = append(out, a.n.proposalView(p))
+	}
+	return out, nil
+}
+
+func (a governanceAPI) Proposal(ctx context.Context, id string) (httpapi.Proposal, error) {
+	p, ok := a.n.gossip.Proposal(id, time.Now())
+	if !ok {
+		return httpapi.Proposal{}, fmt.Errorf("%w: proposal %s", httpapi.ErrNotFound, id)
+	}
+	return a.n.proposalView(p), nil
+}
+
+func (n *Node) proposalView(p gossip.ProposalView) httpapi.Proposal {
+	out := httpapi.Proposal{
+		ProposalID:  p.ID,
+		Type:        "code_upgrade",
+		Title:       p.Body.Title,
+		Description: p.Body.Description,
+		Version:     p.Body.Version,
+		PackageURL:  p.Body.PackageURL,
+		PackageHash: p.Body.PackageHash,
+		PackageSize: p.Body.PackageSize,
+		Proposer:    p.Proposer.String(),
+		CreatedAt:   p.CreatedAt.UTC().Format(time.RFC3339),
+		Status:      p.Status,
+		Votes:       []httpapi.Vote{},
+		Tally: httpapi.Tally{
+			Approval:  p.Tally.Approval,
+			Rejection: p.Tally.Rejection,
+			Eligible:  p.Tally.Eligible,
+			Quorum:    n.Rules().Governance.Quorum,
+			Voters:    len(p.Votes),
+		},
+	}
+	for _, v := range p.Votes {
+		out.Votes = append(out.Votes, httpapi.Vote{Voter: v.Voter.String(), Choice: v.Choice, Weight: v.Weight})
+	}
+	if p.Seq > 0 {
+		out.Ratification = n.ratification(p.Seq)
+		if h, ok := n.executed(p.Seq); ok {
+			if h.Success {
+				out.Status = "executed"
+			} else {
+				out.Status = "failed"
+			}
+		}
+	}
+	return out
+}
+
+// ratification describes entry seq of the final log.
+func (n *Node) ratification(seq uint64) *httpapi.Ratification {
+	for _, e := range n.gossip.ExecutionLog() {
+		if e.Seq == seq {
+			vals := len(n.Rules().Validators)
+			signers := n.gossip.Signers(seq, e.Hash())
+			return &httpapi.Ratification{Seq: seq, EntryHash: e.Hash(), Signatures: len(signers), Required: vals/2 + 1, Final: true}
+		}
+	}
+	return nil
+}
+
+// executed is this node's last execution record of entry seq.
+func (n *Node) executed(seq uint64) (upgrade.HistoryEntry, bool) {
+	if seq > n.upgrades.LastExecutedSeq() {
+		return upgrade.HistoryEntry{}, false
+	}
+	var found upgrade.HistoryEntry
+	ok := false
+	for _, h := range n.upgrades.History() {
+		if h.Seq == seq && h.Event == upgrade.EventUpgrade {
+			found, ok = h, true
+		}
+	}
+	return found, ok
+}
+
+func (a governanceAPI) ExecutionLog(ctx context.Context) ([]httpapi.LogEntry, error) {
+	n := a.n
+	var out []httpapi.LogEntry
+	for _, e := range n.gossip.ExecutionLog() {
+		le := httpapi.LogEntry{
+			Seq: e.Seq, ProposalID: e.ProposalID, Version: e.Version,
+			PackageURL: e.PackageURL, PackageHash: e.PackageHash, PackageSize: e.PackageSize,
+			PrevEntryHash: e.PrevEntryHash, EntryHash: e.Hash(), Final: true,
+		}
+		for _, s := range n.gossip.Signers(e.Seq, e.Hash()) {
+			le.Signers = append(le.Signers, s.String())
+		}
+		if h, ok := n.executed(e.Seq); ok {
+			le.Executed, le.Success = true, h.Success
+		}
+		out = append(out, le)
+	}
+	return out, nil
+}
+
+func (a governanceAPI) Validators(ctx context.Context) (httpapi.ValidatorSet, error) {
+	n := a.n
+	leader := n.raft.Leader()
+	out := httpapi.ValidatorSet{Leader: leader.String()}
+	if leader == "" {
+		out.Leader = ""
+	}
+	for _, v := range n.Rules().Validators {
+		out.Validators = append(out.Validators, httpapi.Validator{
+			PeerID:    v.String(),
+			Leader:    v == leader,
+			Connected: v == n.ID() || n.host.Network().Connectedness(v) == network.Connected,
+		})
+		if v == n.ID() {
+			out.Self = true
+		}
+	}
+	return out, nil
+}
+
+// gossipErr maps gossip's sentinels to the API's.
+func gossipErr(err error) error {
+	switch {
+	case errors.Is(err, gossip.ErrUnknownProposal):
+		return fmt.Errorf("%w: %v", httpapi.ErrNotFound, err)
+	case errors.Is(err, gossip.ErrAlreadyVoted):
+		return fmt.Errorf("%w: %v", httpapi.ErrConflict, err)
+	case errors.Is(err, gossip.ErrNotEligible):
+		return fmt.Errorf("%w: %v", httpapi.ErrInvalid, err)
+	case errors.Is(err, gossip.ErrInvalidOp), errors.Is(err, gossip.ErrBadChoice):
+		return fmt.Errorf("%w: %v", httpapi.ErrInvalid, err)
+	}
+	return err
+}
+
+func (a upgradesAPI) Test(ctx context.Context, id string) (httpapi.TestResult, error) {
+	n := a.n
+	p, ok := n.gossip.Proposal(id, time.Now())
+	if !ok {
+		return httpapi.TestResult{}, fmt.Errorf("%w: proposal %s", httpapi.ErrNotFound, id)
+	}
+	res, err := n.upgrades.Test(ctx, upgrade.Package{
+		ProposalID: id, Version: p.Body.Version, URL: p.Body.PackageURL,
+		SHA256: p.Body.PackageHash, Size: p.Body.PackageSize,
+	})
+	if err != nil {
+		// Deterministic failures are in res; an error is transient (the
+		// package cannot be fetched right now).
+		return httpapi.TestResult{}, fmt.Errorf("%w: %v", httpapi.ErrUnavailable, err)
+	}
+	out := httpapi.TestResult{
+		ProposalID: id, Success: res.Success, Version: res.Version, StateHash: res.StateSHA256,
+		Diff: strings.Join(res.Diff, "\n"), DurationMS: res.Duration.Milliseconds(), Error: res.Error,
+	}
+	if res.ErrorClass != "" {
+		out.Error = res.ErrorClass + ": " + res.Error
+	}
+	return out, nil
+}
+
+func (a upgradesAPI) Status(ctx context.Context) (httpapi.Status, error) {
+	n := a.n
+	st := n.upgrades.Status()
+	out := httpapi.Status{
+		SystemAvailable: true,
+		CurrentVersion:  st.CurrentVersion,
+		TotalUpgrades:   st.TotalUpgrades,
+		WasmAvailable:   st.WasmAvailable,
+		IPFSAvailable:   st.IPFSAvailable,
+		LastExecutedSeq: st.LastExecutedSeq,
+		Paused:          st.Paused,
+		StateHash:       st.StateSHA256,
+	}
+	if st.Paused {
+		out.PausedReason = "a local rollback paused execution; POST /upgrades/resume (or synapse-p2p resume) re-applies the log"
+	}
+	if log := n.gossip.ExecutionLog(); len(log) > 0 {
+		out.FinalSeq = log[len(log)-1].Seq
+	}
+	if st.LastUpgrade != nil {
+		h := historyView(*st.LastUpgrade)
+		out.LastUpgrade = &h
+	}
+	return out, nil
+}
+
+func (a upgradesAPI) History(ctx context.Context) ([]httpapi.HistoryEntry, error) {
+	var out []httpapi.HistoryEntry
+	for _, h := range a.n.upgrades.History() {
+		out = append(out, historyView(h))
+	}
+	return out, nil
+}
+
+func historyView(h upgrade.HistoryEntry) httpapi.HistoryEntry {
+	return httpapi.HistoryEntry{
+		Event:           h.Event,
+		ProposalID:      h.ProposalID,
+		Seq:             h.Seq,
+		Version:         h.Version,
+		PreviousVersion: h.PreviousVersion,
+		ExecutedAt:      h.ExecutedAt,
+		Success:         h.Success,
+		Result:          h.Result,
+		Error:           h.Error,
+		PostStateSHA256: h.PostStateSHA256,
+		DurationMS:      h.DurationMS,
+	}
+}
+
+func (a upgradesAPI) Rollback(ctx context.Context, id string) (httpapi.RollbackResult, error) {
+	res, err := a.n.upgrades.Rollback(ctx, id)
+	switch {
+	case errors.Is(err, upgrade.ErrNotFound):
+		return httpapi.RollbackResult{}, fmt.Errorf("%w: %v", httpapi.ErrNotFound, err)
+	case err != nil:
+		return httpapi.RollbackResult{}, err
+	}
+	if err := a.n.refreshRules(); err != nil {
+		a.n.log.Error("rules unreadable after rollback", "err", err)
+	}
+	return httpapi.RollbackResult{
+		Message:         fmt.Sprintf("rolled back %s locally; execution is paused until resumed", id),
+		RestoredVersion: res.RestoredVersion,
+		PreviousVersion: res.PreviousVersion,
+	}, nil
+}
+
+func (a upgradesAPI) Resume(ctx context.Context) (httpapi.Status, error) {
+	if !a.n.upgrades.Status().Paused {
+		return httpapi.Status{}, fmt.Errorf("%w: the executor is not paused", httpapi.ErrConflict)
+	}
+	if err := a.n.upgrades.Resume(); err != nil {
+		return httpapi.Status{}, fmt.Errorf("%w: %v", httpapi.ErrConflict, err)
+	}
+	a.n.Kick()
+	return a.Status(ctx)
+}
+
+func (a upgradesAPI) State(ctx context.Context) (httpapi.StateView, error) {
+	v, state, sum := a.n.upgrades.State()
+	return httpapi.StateView{Version: v, StateHash: sum, State: state}, nil
+}
+
+// AddPackage imports a package into the content store and provides it.
+func (a packagesAPI) AddPackage(ctx context.Context, r io.Reader) (httpapi.PackageInfo, error) {
+	res, err := a.n.packages.Add(ctx, r)
+	if err != nil {
+		return httpapi.PackageInfo{}, err
+	}
+	return httpapi.PackageInfo{
+		CID:    res.CID.String(),
+		URL:    "ipfs://" + res.CID.String(),
+		SHA256: "sha256:" + res.SHA256,
+		Size:   res.Size,
+	}, nil
+}

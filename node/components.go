@@ -1,0 +1,208 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/synapse-p2p/synapse-p2p/bitswap"
+	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/gossip"
+	"github.com/synapse-p2p/synapse-p2p/raftnet"
+	"github.com/synapse-p2p/synapse-p2p/upgrade"
+)
+
+// components are the parts of a node beyond host, datastore and API, in
+// start order: content store, executor state, gossip, raft, executor loop.
+type components struct {
+	packages *bitswap.Store
+	upgrades *upgrade.Manager
+	gossip   *gossip.Service
+	raft     *raftnet.Service
+
+	// rules are the governance rules of the current network state; they are
+	// re-read after every executed entry, so an upgrade can change them.
+	rules atomic.Pointer[genesis.Rules]
+
+	// fetched records when a package was last fetched completely (by CID),
+	// for the simnet timeline.
+	fetchMu sync.Mutex
+	fetched map[string]time.Time
+
+	kick       chan struct{}
+	execCancel context.CancelFunc
+	execDone   chan struct{}
+}
+
+// buildComponents constructs content store, executor, gossip and raft on
+// the already open datastore and host. Closers are registered in order.
+func (n *Node) buildComponents(ctx context.Context) error {
+	n.fetched = map[string]time.Time{}
+	n.kick = make(chan struct{}, 1)
+	log := n.log
+
+	var err error
+	n.packages, err = bitswap.New(ctx, bitswap.DefaultConfig(), bitswap.Deps{
+		Host:      n.host.Host,
+		Routing:   n.host.DHT,
+		Datastore: n.ds,
+		Logger:    log.With("component", "bitswap"),
+	})
+	if err != nil {
+		return fmt.Errorf("bitswap: %w", err)
+	}
+	n.closers = append(n.closers, func(context.Context) error { return n.packages.Close() })
+
+	ucfg := upgrade.DefaultConfig()
+	ucfg.DataDir = n.cfg.DataDir
+	n.upgrades, err = upgrade.New(ctx, ucfg, upgrade.Deps{
+		IPFSFetch: n.fetchIPFS,
+		Logger:    log.With("component", "upgrade"),
+	})
+	if err != nil {
+		return fmt.Errorf("upgrade: %w", err)
+	}
+	n.closers = append(n.closers, func(context.Context) error { return n.upgrades.Close() })
+	state, err := n.genesis.InitialState()
+	if err != nil {
+		return err
+	}
+	if err := n.upgrades.InitState(n.genesis.Version, state); err != nil {
+		return fmt.Errorf("upgrade: install genesis state: %w", err)
+	}
+	if err := n.refreshRules(); err != nil {
+		return err
+	}
+
+	n.gossip, err = gossip.New(ctx, gossip.DefaultConfig(), gossip.Deps{
+		Host:      n.host.Host,
+		Key:       n.key,
+		Datastore: n.ds,
+		NetID:     n.netID,
+		Rules:     n.Rules,
+		Logger:    log.With("component", "gossip"),
+	})
+	if err != nil {
+		return fmt.Errorf("gossip: %w", err)
+	}
+	n.closers = append(n.closers, func(context.Context) error { return n.gossip.Close() })
+
+	genesisVals := make([]peer.ID, 0, len(n.genesis.Validators))
+	for _, v := range n.genesis.Validators {
+		id, err := peer.Decode(v)
+		if err != nil {
+			return fmt.Errorf("genesis validator %q: %w", v, err)
+		}
+		genesisVals = append(genesisVals, id)
+	}
+	rcfg := raftnet.DefaultConfig()
+	rcfg.Dir = filepath.Join(n.cfg.DataDir, "raft")
+	rcfg.NetworkID = n.netID
+	if err := os.MkdirAll(filepath.Join(rcfg.Dir, "wal"), 0o700); err != nil {
+		return err
+	}
+	n.raft, err = raftnet.New(ctx, rcfg, raftnet.Deps{
+		Host:              n.host.Host,
+		Governance:        newRaftGovernance(n.gossip),
+		Validators:        func() []peer.ID { return n.Rules().Validators },
+		GenesisValidators: genesisVals,
+		Logger:            log.With("component", "raft"),
+	})
+	if err != nil {
+		return fmt.Errorf("raft: %w", err)
+	}
+	n.closers = append(n.closers, func(context.Context) error { return n.raft.Close() })
+	return nil
+}
+
+// startComponents starts raft and the executor loop; gossip and bitswap run
+// from construction.
+func (n *Node) startComponents(ctx context.Context) error {
+	if err := n.raft.Start(ctx); err != nil {
+		return fmt.Errorf("raft: %w", err)
+	}
+	ectx, cancel := context.WithCancel(context.Background())
+	n.execCancel = cancel
+	n.execDone = make(chan struct{})
+	go n.runExecutor(ectx)
+	// The executor loop stops before the components it uses close.
+	n.closers = append(n.closers, func(context.Context) error {
+		cancel()
+		<-n.execDone
+		return nil
+	})
+	return nil
+}
+
+// Rules are the governance rules of the node's current network state.
+func (n *Node) Rules() genesis.Rules { return *n.rules.Load() }
+
+func (n *Node) refreshRules() error {
+	_, state, _ := n.upgrades.State()
+	r, err := genesis.RulesFromState(state)
+	if err != nil {
+		return fmt.Errorf("node: current network state has unreadable rules: %w", err)
+	}
+	n.rules.Store(&r)
+	return nil
+}
+
+// fetchIPFS adapts the content store to the executor's ipfs:// fetcher and
+// records when a fetch completed.
+func (n *Node) fetchIPFS(ctx context.Context, s string, maxSize int64) (io.ReadCloser, error) {
+	c, err := bitswap.ParseCID(s)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := n.packages.Fetch(ctx, c, bitswap.WithMaxSize(maxSize))
+	if err != nil {
+		return nil, err
+	}
+	return &fetchRecorder{ReadCloser: rc, done: func() {
+		n.fetchMu.Lock()
+		n.fetched[c.String()] = time.Now()
+		n.fetchMu.Unlock()
+	}}, nil
+}
+
+// FetchedAt is when this node last completed fetching the package with the
+// given CID (zero if never).
+func (n *Node) FetchedAt(cid string) time.Time {
+	n.fetchMu.Lock()
+	defer n.fetchMu.Unlock()
+	return n.fetched[cid]
+}
+
+type fetchRecorder struct {
+	io.ReadCloser
+	once sync.Once
+	done func()
+}
+
+func (f *fetchRecorder) Read(p []byte) (int, error) {
+	k, err := f.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) {
+		f.once.Do(f.done)
+	}
+	return k, err
+}
+
+// Packages is the node's content store.
+func (n *Node) Packages() *bitswap.Store { return n.packages }
+
+// Upgrades is the node's executor state.
+func (n *Node) Upgrades() *upgrade.Manager { return n.upgrades }
+
+// Gossip is the node's governance op set.
+func (n *Node) Gossip() *gossip.Service { return n.gossip }
+
+// Raft is the node's validator raft (idle on non-validators).
+func (n *Node) Raft() *raftnet.Service { return n.raft }

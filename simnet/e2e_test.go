@@ -1,0 +1,276 @@
+package simnet_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/synapse-p2p/synapse-p2p/httpapi"
+	"github.com/synapse-p2p/synapse-p2p/simnet"
+	"github.com/synapse-p2p/synapse-p2p/upgrade"
+)
+
+func TestMain(m *testing.M) {
+	upgrade.MaybeRunSandboxChild()
+	os.Exit(m.Run())
+}
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+	built     = map[string]string{}
+)
+
+// example builds an example package once per test binary.
+func example(t testing.TB, name string) string {
+	t.Helper()
+	buildOnce.Do(func() { buildDir, buildErr = os.MkdirTemp("", "synapse-e2e-pkgs-*") })
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	if p, ok := built[name]; ok {
+		return p
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p, err := upgrade.BuildExample(ctx, name, buildDir)
+	if err != nil {
+		t.Fatalf("build %s: %v", name, err)
+	}
+	built[name] = p
+	return p
+}
+
+func startNet(t *testing.T, nodes, validators int) *simnet.Net {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	net, err := simnet.Start(ctx, simnet.Config{Nodes: nodes, Validators: validators, APIBasePort: -1, VotingPeriod: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		net.Close(ctx)
+	})
+	if err := net.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return net
+}
+
+func TestDemoEightNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	net := startNet(t, 8, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := net.RunDemo(ctx, simnet.DemoOptions{Package: example(t, "add-feature-flag")})
+	if err != nil {
+		t.Fatalf("demo: %v (timeline %v)", err, res.Timeline)
+	}
+	if !res.AllExecuted || len(res.Nodes) != 8 {
+		t.Fatalf("not all executed: %+v", res.Nodes)
+	}
+	for _, stage := range simnet.Stages {
+		if _, ok := res.Timeline[stage]; !ok {
+			t.Errorf("timeline lacks %s: %v", stage, res.Timeline)
+		}
+	}
+	for i, nd := range net.Nodes {
+		_, upg, _ := nd.APIBackends()
+		sv, err := upg.State(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sv.Version != "1.2.0" || sv.StateHash != res.Nodes[0].StateHash {
+			t.Fatalf("node %d: version %s hash %s", i, sv.Version, sv.StateHash)
+		}
+		var doc struct {
+			Global struct {
+				Nodes map[string]map[string]any `json:"nodes"`
+			} `json:"global"`
+		}
+		if err := json.Unmarshal(sv.State, &doc); err != nil {
+			t.Fatal(err)
+		}
+		for id, m := range doc.Global.Nodes {
+			if m["new_feature_enabled"] != true {
+				t.Fatalf("node %d: %s has no feature flag: %v", i, id, m)
+			}
+		}
+	}
+}
+
+// propose imports pkg on node 0 and proposes it; hash overrides the
+// package hash when non-empty. Every running node votes for it.
+func propose(t *testing.T, net *simnet.Net, pkg, version, hash string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	gov, _, pkgs := net.Nodes[0].APIBackends()
+	f, err := os.Open(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	info, err := pkgs.AddPackage(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hash == "" {
+		hash = info.SHA256
+	}
+	p, err := gov.Propose(ctx, httpapi.ProposeRequest{
+		Title: "e2e", Version: version, PackageURL: info.URL, PackageHash: hash, PackageSize: info.Size,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, nd := range net.Nodes {
+		if nd == nil {
+			continue
+		}
+		g, _, _ := nd.APIBackends()
+		waitFor(t, 30*time.Second, "proposal visible on node", func() bool {
+			_, err := g.Proposal(ctx, p.ProposalID)
+			return err == nil
+		})
+		if _, err := g.Vote(ctx, p.ProposalID, "approval"); err != nil {
+			t.Fatalf("node %d vote: %v", i, err)
+		}
+	}
+	return p.ProposalID
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// waitExecuted waits until every running node has executed seq.
+func waitExecuted(t *testing.T, net *simnet.Net, seq uint64) {
+	t.Helper()
+	waitFor(t, 90*time.Second, "entry executed on every node", func() bool {
+		for _, nd := range net.Nodes {
+			if nd != nil && nd.Upgrades().LastExecutedSeq() < seq {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// outcome is a node's record of entry seq and its state.
+func outcome(t *testing.T, net *simnet.Net, i int, seq uint64) (success bool, class, version, hash string) {
+	t.Helper()
+	nd := net.Nodes[i]
+	n := 0
+	for _, h := range nd.Upgrades().History() {
+		if h.Seq == seq && h.Event == upgrade.EventUpgrade {
+			success, class = h.Success, h.ErrorClass
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("node %d executed seq %d %d times", i, seq, n)
+	}
+	st := nd.Upgrades().Status()
+	return success, class, st.CurrentVersion, st.StateSHA256
+}
+
+// assertSameFailure checks that entry seq failed on every node with the
+// same error class and left version and state as they were.
+func assertSameFailure(t *testing.T, net *simnet.Net, seq uint64, wantVersion string) {
+	t.Helper()
+	_, class0, _, hash0 := outcome(t, net, 0, seq)
+	for i := range net.Nodes {
+		ok, class, v, h := outcome(t, net, i, seq)
+		if ok || class != class0 || class == "" || v != wantVersion || h != hash0 {
+			t.Fatalf("node %d: success=%v class=%q version=%s hash=%s; node 0: class=%q hash=%s", i, ok, class, v, h, class0, hash0)
+		}
+	}
+}
+
+func TestHashMismatchFailsEverywhere(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	net := startNet(t, 6, 3)
+	before := net.Nodes[0].Upgrades().Status().StateSHA256
+	wrong := sha256.Sum256([]byte("not the package"))
+	propose(t, net, example(t, "add-feature-flag"), "1.2.0", "sha256:"+hex.EncodeToString(wrong[:]))
+	waitExecuted(t, net, 1)
+	assertSameFailure(t, net, 1, "1.0.0")
+	if got := net.Nodes[0].Upgrades().Status().StateSHA256; got != before {
+		t.Fatalf("state changed by a rejected package: %s → %s", before, got)
+	}
+}
+
+func TestTrappingPackageRollsBackEverywhere(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	net := startNet(t, 6, 3)
+	propose(t, net, example(t, "hostile-trap"), "1.2.0", "")
+	waitExecuted(t, net, 1)
+	assertSameFailure(t, net, 1, "1.0.0")
+}
+
+// A node that is down while the network upgrades catches up from the
+// execution log after restart; a node stopped while the entry executes
+// ends in the same state without running the entry twice.
+func TestLateAndCrashedNodesConverge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	net := startNet(t, 7, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const late, crashed = 6, 5
+	if err := net.StopNode(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	id := propose(t, net, example(t, "add-feature-flag"), "1.2.0", "")
+	// Stop the other node as soon as the entry is final there: it is
+	// fetching or executing it.
+	waitFor(t, 90*time.Second, "entry final on the crashing node", func() bool {
+		for _, e := range net.Nodes[crashed].Gossip().ExecutionLog() {
+			if e.ProposalID == id {
+				return true
+			}
+		}
+		return false
+	})
+	if err := net.StopNode(ctx, crashed); err != nil {
+		t.Fatal(err)
+	}
+	waitExecuted(t, net, 1)
+	for _, i := range []int{late, crashed} {
+		if err := net.RestartNode(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitExecuted(t, net, 1)
+	_, _, _, want := outcome(t, net, 0, 1)
+	for i := range net.Nodes {
+		ok, _, v, h := outcome(t, net, i, 1)
+		if !ok || v != "1.2.0" || h != want {
+			t.Fatalf("node %d: success=%v version=%s hash=%s, want 1.2.0 %s", i, ok, v, h, want)
+		}
+	}
+}
