@@ -61,7 +61,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	}
 	n.closers = append(n.closers, func(context.Context) error { return n.packages.Close() })
 
-	ucfg := upgrade.DefaultConfig()
+	ucfg := n.cfg.Upgrade
 	ucfg.DataDir = n.cfg.DataDir
 	n.upgrades, err = upgrade.New(ctx, ucfg, upgrade.Deps{
 		IPFSFetch: n.fetchIPFS,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
+	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
 // ConfigFile is the name of the config file inside a data directory.
@@ -37,6 +38,9 @@ type Config struct {
 	P2P p2p.Config `json:"p2p"`
 	// API configures the REST API.
 	API httpapi.Config `json:"api"`
+	// Upgrade sets the executor's sandbox limits and caches (its data_dir
+	// is ignored: the executor always lives in <DataDir>/upgrades).
+	Upgrade upgrade.Config `json:"upgrade"`
 }
 
 // DefaultConfig is the configuration of a node that was initialised with no
@@ -48,6 +52,7 @@ func DefaultConfig(dataDir string) Config {
 		LogLevel: "info",
 		P2P:      p2p.DefaultConfig(),
 		API:      httpapi.DefaultConfig(),
+		Upgrade:  upgrade.DefaultConfig(),
 	}
 }
 
@@ -71,6 +76,11 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.P2P.Validate(); err != nil {
+		return err
+	}
+	u := c.Upgrade
+	u.DataDir = c.DataDir
+	if err := u.Validate(); err != nil {
 		return err
 	}
 	return c.API.Validate()

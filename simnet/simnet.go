@@ -124,6 +124,9 @@ func Start(ctx context.Context, cfg Config) (_ *Net, err error) {
 		}
 		c := node.DefaultConfig(dir)
 		c.P2P = p2p.LoopbackConfig()
+		// Compiled modules are keyed by module hash and wazero version, so
+		// the nodes share one cache: a package compiles once per simnet.
+		c.Upgrade.CompilationCacheDir = filepath.Join(n.dir, "wasm-cache")
 		// Enough peers for a GossipSub mesh without every node dialling
 		// every other one in large simulations.
 		c.P2P.ConnLow = min(cfg.Nodes-1, 12)
