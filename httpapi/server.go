@@ -46,8 +46,10 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		// A dry run (POST /upgrades/{id}/test) fetches, compiles and runs a
+		// package under the sandbox deadline; leave room for all three.
+		WriteTimeout: 3 * time.Minute,
+		IdleTimeout:  2 * time.Minute,
 	}
 	return s, nil
 }
