@@ -15,6 +15,12 @@ func (s *Service) publishLocked(ctx context.Context, kind string, deps []OpID, b
 	seq := s.st.authorSeq[s.self] + 1
 	lamport := s.st.lamport + 1
 	s.mu.RUnlock()
+	// A node whose datastore was lost restarts its seq from the clock, so
+	// its new votes still supersede (and never equivocate with) the ones
+	// the network already holds. Seq only has to grow per author.
+	if ms := s.now().UnixMilli(); ms > 0 && uint64(ms) > seq {
+		seq = uint64(ms)
+	}
 	op, err := encodeOp(s.deps.Key, s.netID, opDraft{Kind: kind, Seq: seq, Lamport: lamport,
 		TS: s.now(), Deps: deps, Body: body})
 	if err != nil {
