@@ -67,9 +67,11 @@ type Service struct {
 	topic *pubsub.Topic
 	sub   *pubsub.Subscription
 
-	mu      sync.RWMutex
-	st      *store
-	rejects map[OpID]bool // recently rejected IDs, so sync does not refetch them
+	mu       sync.RWMutex
+	st       *store
+	rejects  map[OpID]bool   // recently rejected IDs, so sync does not refetch them
+	rejVer   string          // rules version rejects were decided under
+	evidence map[string]bool // conflicts already logged
 
 	orphans *orphanPool
 	pubMu   sync.Mutex // one publish at a time: per-author seq stays unique
@@ -134,6 +136,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		log:      deps.Logger.With("component", "gossip"),
 		st:       newStore(namespace.Wrap(deps.Datastore, datastore.NewKey("/gossip"))),
 		rejects:  map[OpID]bool{},
+		evidence: map[string]bool{},
 		orphans:  newOrphanPool(cfg.OrphanMax, cfg.OrphanTTL),
 		syncQ:    make(chan peer.ID, 64),
 		outbound: map[peer.ID]bool{},
@@ -260,7 +263,10 @@ func (s *Service) addOps(ops []*Op) (int, error) {
 func (s *Service) updateFinalLocked(rules genesis.Rules) []Event {
 	log, newly, conflicts := s.st.finalLog(rules)
 	for _, c := range conflicts {
-		s.log.Error("execution log evidence", "detail", c)
+		if !s.evidence[c] && len(s.evidence) < 1024 {
+			s.evidence[c] = true
+			s.log.Error("execution log evidence", "detail", c)
+		}
 	}
 	var events []Event
 	for _, e := range newly {

@@ -387,9 +387,13 @@ func (s *Service) syncWith(ctx context.Context, p peer.ID) (int, error) {
 	if len(rep.FP) != fpSize {
 		return 0, fmt.Errorf("%w: no fingerprint in reply", ErrSyncProtocol)
 	}
-	s.mu.RLock()
+	rv := s.deps.Rules().Version
+	s.mu.Lock()
+	if s.rejVer != rv { // new rules may admit what the old ones rejected
+		s.rejects, s.rejVer = map[OpID]bool{}, rv
+	}
 	local := s.st.fingerprints()
-	s.mu.RUnlock()
+	s.mu.Unlock()
 	var diff []uint16
 	mine := encodeFP(&local)
 	for b := 0; b < 256; b++ {
