@@ -3,6 +3,8 @@ package gossip
 import (
 	"context"
 	"fmt"
+
+	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
 // publish signs a draft with the node key, validates it like any received
@@ -49,6 +51,9 @@ func (s *Service) PublishProposal(ctx context.Context, b ProposalBody) (string, 
 	rules := s.deps.Rules()
 	if !eligible(s.self, rules) && !rules.IsValidator(s.self) {
 		return "", ErrNotEligible
+	}
+	if rules.Version != "" && genesis.CompareVersions(b.Version, rules.Version) <= 0 {
+		return "", fmt.Errorf("%w: %s is not newer than %s", ErrStaleVersion, b.Version, rules.Version)
 	}
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()

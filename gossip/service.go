@@ -47,6 +47,7 @@ var (
 	ErrNotValidator    = errors.New("gossip: this node is not a validator")
 	ErrBadChoice       = errors.New("gossip: invalid vote choice")
 	ErrTallyMismatch   = errors.New("gossip: tally does not approve")
+	ErrStaleVersion    = errors.New("gossip: proposed version is not newer than the network's")
 )
 
 // TopicName is the governance GossipSub topic of a network.
@@ -218,7 +219,7 @@ func (s *Service) addOps(ops []*Op) (int, error) {
 	if len(ops) == 0 {
 		return 0, nil
 	}
-	seen := time.Now() // local first-seen time, never replicated
+	seen := s.now() // local first-seen time, never replicated
 	if err := s.st.persist(s.ctx, ops, seen); err != nil {
 		return 0, fmt.Errorf("gossip: persist ops: %w", err)
 	}

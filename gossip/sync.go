@@ -426,10 +426,17 @@ func (s *Service) syncWith(ctx context.Context, p peer.ID) (int, error) {
 		if rep.More && rep.Done == 0 && len(rep.Ops) == 0 {
 			return added, fmt.Errorf("%w: ops reply without progress", ErrSyncProtocol)
 		}
+		prevAfter := after
+		if rep.Done > 0 {
+			prevAfter = nil // a new first bucket
+		}
 		empty = empty[rep.Done:]
 		after = nil
 		if rep.More && len(rep.Ops) > 0 {
 			last := opID0(rep.Ops[len(rep.Ops)-1])
+			if last == (OpID{}) || (prevAfter != nil && string(last[:]) <= string(prevAfter)) {
+				return added, fmt.Errorf("%w: ops reply does not advance", ErrSyncProtocol)
+			}
 			after = last[:]
 		}
 		k, missing := s.ingestBatch(rep.Ops, p)
