@@ -132,10 +132,14 @@ func (s *Service) PublishRatify(ctx context.Context, e Entry) error {
 }
 
 // PublishReport signs and publishes this node's result of executing entry
-// r.Seq. Publishing an identical report again does nothing.
+// r.Seq. Publishing an identical report again does nothing. Only eligible
+// voters and validators may report (ErrNotEligible).
 func (s *Service) PublishReport(ctx context.Context, r Report) error {
 	if err := r.check(); err != nil {
 		return err
+	}
+	if rules := s.deps.Rules(); !eligible(s.self, rules) && !rules.IsValidator(s.self) {
+		return ErrNotEligible
 	}
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
