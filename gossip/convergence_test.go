@@ -3,6 +3,7 @@ package gossip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -91,6 +92,17 @@ func TestConvergence(t *testing.T) {
 	}
 	waitConverged(t, b, "side b")
 	waitFor(t, 10*time.Second, "entry final on side a", func() bool { return len(nodes[4].svc.ExecutionLog()) == 1 })
+	for i, nd := range a {
+		r := Report{Seq: 1, EntryHash: e.Hash(), ProposalID: e.ProposalID, Success: i != 4, Version: e.Version}
+		if r.Success {
+			r.PostStateSHA256 = fmt.Sprintf("%064x", 0xabc)
+		} else {
+			r.ErrorClass = "trap"
+		}
+		if err := nd.svc.PublishReport(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if len(nodes[5].svc.ExecutionLog()) != 0 || slices.Equal(nodes[0].svc.OpIDs(), nodes[5].svc.OpIDs()) {
 		t.Fatal("the partition leaked ops")
 	}
@@ -117,6 +129,9 @@ func TestConvergence(t *testing.T) {
 	waitConverged(t, all, "after healing")
 	if len(late.svc.ExecutionLog()) != 1 {
 		t.Fatal("late node has no final entry")
+	}
+	if r := late.svc.Reports(1); len(r[fmt.Sprintf("%064x", 0xabc)]) != 4 || len(r[""]) != 1 {
+		t.Fatalf("late node's reports %v", r)
 	}
 }
 

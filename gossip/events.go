@@ -121,9 +121,11 @@ func (s *Service) Subscribe() (<-chan Event, func()) {
 	return sub.out, func() {
 		once.Do(func() {
 			s.subMu.Lock()
-			delete(s.subs, sub)
-			s.subMu.Unlock()
-			close(sub.done)
+			defer s.subMu.Unlock()
+			if s.subs[sub] { // Close may have ended it already
+				delete(s.subs, sub)
+				close(sub.done)
+			}
 		})
 	}
 }

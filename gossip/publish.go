@@ -3,6 +3,8 @@ package gossip
 import (
 	"context"
 	"fmt"
+
+	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
 // publish signs a draft with the node key, validates it like any received
@@ -15,6 +17,12 @@ func (s *Service) publishLocked(ctx context.Context, kind string, deps []OpID, b
 	seq := s.st.authorSeq[s.self] + 1
 	lamport := s.st.lamport + 1
 	s.mu.RUnlock()
+	// A node whose datastore was lost restarts its seq from the clock, so
+	// its new votes still supersede (and never equivocate with) the ones
+	// the network already holds. Seq only has to grow per author.
+	if ms := s.now().UnixMilli(); ms > 0 && uint64(ms) > seq {
+		seq = uint64(ms)
+	}
 	op, err := encodeOp(s.deps.Key, s.netID, opDraft{Kind: kind, Seq: seq, Lamport: lamport,
 		TS: s.now(), Deps: deps, Body: body})
 	if err != nil {
@@ -43,6 +51,9 @@ func (s *Service) PublishProposal(ctx context.Context, b ProposalBody) (string, 
 	rules := s.deps.Rules()
 	if !eligible(s.self, rules) && !rules.IsValidator(s.self) {
 		return "", ErrNotEligible
+	}
+	if rules.Version != "" && genesis.CompareVersions(b.Version, rules.Version) <= 0 {
+		return "", fmt.Errorf("%w: %s is not newer than %s", ErrStaleVersion, b.Version, rules.Version)
 	}
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
@@ -121,10 +132,14 @@ func (s *Service) PublishRatify(ctx context.Context, e Entry) error {
 }
 
 // PublishReport signs and publishes this node's result of executing entry
-// r.Seq. Publishing an identical report again does nothing.
+// r.Seq. Publishing an identical report again does nothing. Only eligible
+// voters and validators may report (ErrNotEligible).
 func (s *Service) PublishReport(ctx context.Context, r Report) error {
 	if err := r.check(); err != nil {
 		return err
+	}
+	if rules := s.deps.Rules(); !eligible(s.self, rules) && !rules.IsValidator(s.self) {
+		return ErrNotEligible
 	}
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()

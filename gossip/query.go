@@ -136,7 +136,7 @@ func (s *Service) CheckTally(ctx context.Context, proposalID string, voteIDs []s
 	var votes []VoteView
 	for _, id := range ids {
 		op, _ := s.st.get(id)
-		if op.Kind != KindVote || op.Vote.ProposalID != proposalID {
+		if op.Kind != KindVote || op.Vote.ProposalID != proposalID || op.Deps[0] != s.st.proposals[proposalID].op.ID {
 			return fmt.Errorf("%w: op %s is not a vote on %s", ErrTallyMismatch, id, proposalID)
 		}
 		if voters[op.Author] {

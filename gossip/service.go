@@ -47,6 +47,7 @@ var (
 	ErrNotValidator    = errors.New("gossip: this node is not a validator")
 	ErrBadChoice       = errors.New("gossip: invalid vote choice")
 	ErrTallyMismatch   = errors.New("gossip: tally does not approve")
+	ErrStaleVersion    = errors.New("gossip: proposed version is not newer than the network's")
 )
 
 // TopicName is the governance GossipSub topic of a network.
@@ -67,9 +68,11 @@ type Service struct {
 	topic *pubsub.Topic
 	sub   *pubsub.Subscription
 
-	mu      sync.RWMutex
-	st      *store
-	rejects map[OpID]bool // recently rejected IDs, so sync does not refetch them
+	mu       sync.RWMutex
+	st       *store
+	rejects  map[OpID]bool   // recently rejected IDs, so sync does not refetch them
+	rejVer   string          // rules version rejects were decided under
+	evidence map[string]bool // conflicts already logged
 
 	orphans *orphanPool
 	pubMu   sync.Mutex // one publish at a time: per-author seq stays unique
@@ -134,6 +137,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		log:      deps.Logger.With("component", "gossip"),
 		st:       newStore(namespace.Wrap(deps.Datastore, datastore.NewKey("/gossip"))),
 		rejects:  map[OpID]bool{},
+		evidence: map[string]bool{},
 		orphans:  newOrphanPool(cfg.OrphanMax, cfg.OrphanTTL),
 		syncQ:    make(chan peer.ID, 64),
 		outbound: map[peer.ID]bool{},
@@ -215,7 +219,7 @@ func (s *Service) addOps(ops []*Op) (int, error) {
 	if len(ops) == 0 {
 		return 0, nil
 	}
-	seen := time.Now() // local first-seen time, never replicated
+	seen := s.now() // local first-seen time, never replicated
 	if err := s.st.persist(s.ctx, ops, seen); err != nil {
 		return 0, fmt.Errorf("gossip: persist ops: %w", err)
 	}
@@ -260,7 +264,10 @@ func (s *Service) addOps(ops []*Op) (int, error) {
 func (s *Service) updateFinalLocked(rules genesis.Rules) []Event {
 	log, newly, conflicts := s.st.finalLog(rules)
 	for _, c := range conflicts {
-		s.log.Error("execution log evidence", "detail", c)
+		if !s.evidence[c] && len(s.evidence) < 1024 {
+			s.evidence[c] = true
+			s.log.Error("execution log evidence", "detail", c)
+		}
 	}
 	var events []Event
 	for _, e := range newly {

@@ -143,3 +143,90 @@ func TestGovernanceFlow(t *testing.T) {
 		t.Fatalf("bad report: %v", err)
 	}
 }
+
+func TestNewValidatesConfigAndDeps(t *testing.T) {
+	key := newKey(t)
+	h, _ := newHost(t, key)
+	defer h.Close()
+	rb := &rulesBox{}
+	rb.set(makeRules([]crypto.PrivKey{key}, 1, genesis.DefaultGovernance()))
+	good := Deps{Host: h, Key: key, Datastore: memDS(), NetID: testNet, Rules: rb.get}
+	bad := DefaultConfig()
+	bad.OrphanMax = 0
+	if _, err := New(context.Background(), bad, good); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("bad config: %v", err)
+	}
+	for name, d := range map[string]Deps{
+		"no host":   {Key: key, Datastore: memDS(), NetID: testNet, Rules: rb.get},
+		"other key": {Host: h, Key: newKey(t), Datastore: memDS(), NetID: testNet, Rules: rb.get},
+		"no netID":  {Host: h, Key: key, Datastore: memDS(), Rules: rb.get},
+		"no rules":  {Host: h, Key: key, Datastore: memDS(), NetID: testNet},
+	} {
+		if _, err := New(context.Background(), DefaultConfig(), d); !errors.Is(err, ErrInvalidConfig) {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	s, err := New(context.Background(), DefaultConfig(), good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	if _, err := s.PublishProposal(context.Background(), testBody(1)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("publish after close: %v", err)
+	}
+}
+
+// TestSlowSubscriberNeverBlocks: a subscriber that never reads does not
+// hold up publishing; its events are coalesced per proposal.
+func TestSlowSubscriberNeverBlocks(t *testing.T) {
+	nodes, _ := smallNet(t, 1, 1, genesis.DefaultGovernance())
+	svc := nodes[0].svc
+	svc.cfg.EventBuffer = 1
+	ch, stop := svc.Subscribe()
+	defer stop()
+	ctx := context.Background()
+	pid, err := svc.PublishProposal(ctx, testBody(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 50; i++ {
+			if err := svc.PublishVote(ctx, pid, []string{"yes", "no"}[i%2]); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("publishing blocked on a slow subscriber")
+	}
+	time.Sleep(100 * time.Millisecond)
+	n := 0
+	for {
+		select {
+		case ev := <-ch:
+			if ev.Kind != ProposalChanged || ev.ProposalID != pid {
+				t.Fatalf("unexpected event %+v", ev)
+			}
+			n++
+			continue
+		case <-time.After(200 * time.Millisecond):
+		}
+		break
+	}
+	if n == 0 || n > 3 {
+		t.Fatalf("%d events for 51 changes of one proposal; want a few coalesced ones", n)
+	}
+	if v, _ := svc.Proposal(pid, time.Now()); len(v.Votes) != 1 || v.Votes[0].Choice != ChoiceRejection {
+		t.Fatalf("votes %+v", v.Votes)
+	}
+}

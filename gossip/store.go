@@ -44,7 +44,8 @@ type store struct {
 	firstSeen map[OpID]time.Time
 	buckets   [256]bucketFP
 	bucketIDs [256][]OpID
-	proposals map[string]*proposalState
+	proposals map[string]*proposalState             // by proposal ID: the op with the smallest op ID
+	propByOp  map[OpID]*proposalState               // every proposal op, by op ID
 	ratifies  map[uint64]map[string]map[peer.ID]*Op // seq -> entry hash -> validator
 	reports   map[uint64][]*Op
 	authorSeq map[peer.ID]uint64
@@ -58,6 +59,7 @@ func newStore(ds datastore.Batching) *store {
 		ops:       map[OpID]*Op{},
 		firstSeen: map[OpID]time.Time{},
 		proposals: map[string]*proposalState{},
+		propByOp:  map[OpID]*proposalState{},
 		ratifies:  map[uint64]map[string]map[peer.ID]*Op{},
 		reports:   map[uint64][]*Op{},
 		authorSeq: map[peer.ID]uint64{},
@@ -119,16 +121,19 @@ func (st *store) index(op *Op, seen time.Time) bool {
 	}
 	switch op.Kind {
 	case KindProposal:
+		// Proposal IDs carry only 32 bits of the op ID, so two proposals
+		// can share one (by chance or by grinding). Every node resolves
+		// the name to the op with the smallest op ID; votes and ratify
+		// ops are bound to their proposal op by their dep, never by name.
 		id := ProposalIDFor(op)
-		ps := st.proposals[id]
-		if ps == nil {
-			ps = &proposalState{votes: map[peer.ID][]*Op{}}
+		ps := &proposalState{op: op, id: id, firstSeen: seen, votes: map[peer.ID][]*Op{}}
+		st.propByOp[op.ID] = ps
+		if cur := st.proposals[id]; cur == nil || string(op.ID[:]) < string(cur.op.ID[:]) {
 			st.proposals[id] = ps
 		}
-		ps.op, ps.id, ps.firstSeen = op, id, seen
 	case KindVote:
 		// Validate guarantees the proposal op is present.
-		ps := st.proposals[op.Vote.ProposalID]
+		ps := st.propByOp[op.Deps[0]]
 		ps.votes[op.Author] = append(ps.votes[op.Author], op)
 	case KindRatify:
 		e := op.Ratify

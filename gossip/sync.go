@@ -31,6 +31,7 @@ const (
 	reqFingerprint = "fp"
 	reqIDs         = "ids"
 	reqGet         = "get"
+	reqOps         = "ops" // every op of the listed buckets, by ID order
 )
 
 // syncRequest is a client message.
@@ -38,6 +39,7 @@ type syncRequest struct {
 	Type    string   `cbor:"t"`
 	Buckets []uint16 `cbor:"b,omitempty"`
 	IDs     [][]byte `cbor:"ids,omitempty"`
+	After   []byte   `cbor:"after,omitempty"` // ops: skip IDs <= After in the first bucket
 }
 
 // syncReply is a server message.
@@ -46,7 +48,7 @@ type syncReply struct {
 	IDs  [][]byte `cbor:"ids,omitempty"`
 	Ops  [][]byte `cbor:"ops,omitempty"`
 	More bool     `cbor:"more,omitempty"`
-	Done int      `cbor:"n,omitempty"` // get: how many requested IDs were handled
+	Done int      `cbor:"n,omitempty"` // get: requested IDs handled; ops: buckets completed
 	Err  string   `cbor:"err,omitempty"`
 }
 
@@ -112,7 +114,7 @@ func decodeSyncRequest(b []byte) (*syncRequest, error) {
 	}
 	switch req.Type {
 	case reqFingerprint:
-	case reqIDs:
+	case reqIDs, reqOps:
 		if len(req.Buckets) == 0 || len(req.Buckets) > 256 {
 			return nil, fmt.Errorf("%w: ids request with %d buckets", ErrSyncProtocol, len(req.Buckets))
 		}
@@ -132,6 +134,9 @@ func decodeSyncRequest(b []byte) (*syncRequest, error) {
 		if len(id) != 32 {
 			return nil, fmt.Errorf("%w: op ID of %d bytes", ErrSyncProtocol, len(id))
 		}
+	}
+	if req.After != nil && (len(req.After) != 32 || req.Type != reqOps) {
+		return nil, fmt.Errorf("%w: bad after", ErrSyncProtocol)
 	}
 	return &req, nil
 }
@@ -236,6 +241,25 @@ func (s *Service) answer(req *syncRequest) syncReply {
 			for _, id := range ids {
 				rep.IDs = append(rep.IDs, append([]byte(nil), id[:]...))
 			}
+		}
+		return rep
+	case reqOps:
+		var rep syncReply
+		size := 0
+		for i, b := range req.Buckets {
+			for _, id := range s.st.idsIn(int(b)) {
+				if i == 0 && req.After != nil && string(id[:]) <= string(req.After) {
+					continue
+				}
+				if len(rep.Ops) == s.cfg.MaxOpsPerReply || size >= maxReplyBytes {
+					rep.More = true
+					return rep
+				}
+				op := s.st.ops[id]
+				rep.Ops = append(rep.Ops, op.Raw)
+				size += len(op.Raw)
+			}
+			rep.Done = i + 1
 		}
 		return rep
 	default: // get
@@ -363,9 +387,13 @@ func (s *Service) syncWith(ctx context.Context, p peer.ID) (int, error) {
 	if len(rep.FP) != fpSize {
 		return 0, fmt.Errorf("%w: no fingerprint in reply", ErrSyncProtocol)
 	}
-	s.mu.RLock()
+	rv := s.deps.Rules().Version
+	s.mu.Lock()
+	if s.rejVer != rv { // new rules may admit what the old ones rejected
+		s.rejects, s.rejVer = map[OpID]bool{}, rv
+	}
 	local := s.st.fingerprints()
-	s.mu.RUnlock()
+	s.mu.Unlock()
 	var diff []uint16
 	mine := encodeFP(&local)
 	for b := 0; b < 256; b++ {
@@ -373,13 +401,62 @@ func (s *Service) syncWith(ctx context.Context, p peer.ID) (int, error) {
 			diff = append(diff, uint16(b))
 		}
 	}
+	var empty, partial []uint16
+	for _, b := range diff {
+		if local[b].Count == 0 {
+			empty = append(empty, b)
+		} else {
+			partial = append(partial, b)
+		}
+	}
+	added := 0
+	// Buckets this node has nothing of: stream their ops directly.
+	var after []byte
+	for len(empty) > 0 {
+		if err := ctx.Err(); err != nil {
+			return added, err
+		}
+		rep, err := c.call(syncRequest{Type: reqOps, Buckets: empty, After: after})
+		if err != nil {
+			return added, err
+		}
+		if rep.Done > len(empty) || (!rep.More && rep.Done != len(empty)) {
+			return added, fmt.Errorf("%w: ops reply completed %d of %d buckets", ErrSyncProtocol, rep.Done, len(empty))
+		}
+		if rep.More && rep.Done == 0 && len(rep.Ops) == 0 {
+			return added, fmt.Errorf("%w: ops reply without progress", ErrSyncProtocol)
+		}
+		prevAfter := after
+		if rep.Done > 0 {
+			prevAfter = nil // a new first bucket
+		}
+		empty = empty[rep.Done:]
+		after = nil
+		if rep.More && len(rep.Ops) > 0 {
+			last := opID0(rep.Ops[len(rep.Ops)-1])
+			if last == (OpID{}) || (prevAfter != nil && string(last[:]) <= string(prevAfter)) {
+				return added, fmt.Errorf("%w: ops reply does not advance", ErrSyncProtocol)
+			}
+			after = last[:]
+		}
+		k, missing := s.ingestBatch(rep.Ops, p)
+		added += k
+		if len(missing) > 0 {
+			k, err := s.fetch(ctx, c, p, missing, map[OpID]bool{})
+			added += k
+			if err != nil {
+				return added, err
+			}
+		}
+	}
+	diff = partial
 	var want []OpID
 	asked := map[OpID]bool{}
 	for len(diff) > 0 {
 		n := min(len(diff), bucketsPerIDsReq)
 		rep, err := c.call(syncRequest{Type: reqIDs, Buckets: diff[:n]})
 		if err != nil {
-			return 0, err
+			return added, err
 		}
 		diff = diff[n:]
 		s.mu.RLock()
@@ -393,6 +470,16 @@ func (s *Service) syncWith(ctx context.Context, p peer.ID) (int, error) {
 			want = append(want, id)
 		}
 		s.mu.RUnlock()
+	}
+	k, err := s.fetch(ctx, c, p, want, asked)
+	return added + k, err
+}
+
+// fetch gets the ops want from p in bounded batches, and the deps they
+// turn out to need.
+func (s *Service) fetch(ctx context.Context, c *syncClient, p peer.ID, want []OpID, asked map[OpID]bool) (int, error) {
+	for _, id := range want {
+		asked[id] = true
 	}
 	added := 0
 	for len(want) > 0 {

@@ -139,3 +139,36 @@ func TestEffectiveVotesAndTally(t *testing.T) {
 		t.Fatalf("open voting tally %+v", got)
 	}
 }
+
+// TestProposalIDCollision: two proposal ops with one proposal ID resolve to
+// the smaller op ID whatever the arrival order, and votes stay with the op
+// they depend on.
+func TestProposalIDCollision(t *testing.T) {
+	a := signedProposal(t, testNet, 1)
+	b := *signedProposal(t, testNet, 2)
+	b.TS = a.TS
+	b.ID = a.ID
+	b.ID[31] ^= 1 // same first 4 bytes: same proposal ID
+	if ProposalIDFor(a) != ProposalIDFor(&b) {
+		t.Fatal("test setup: IDs differ")
+	}
+	small, large := a, &b
+	if string(b.ID[:]) < string(a.ID[:]) {
+		small, large = &b, a
+	}
+	for _, order := range [][]*Op{{small, large}, {large, small}} {
+		st := newStore(memDS())
+		for _, op := range order {
+			st.index(op, time.Unix(1, 0))
+		}
+		if got := st.proposals[ProposalIDFor(a)].op; got != small {
+			t.Fatal("name does not resolve to the smallest op ID")
+		}
+		v := &Op{ID: OpID{1}, Kind: KindVote, Author: "voter", Seq: 1, Deps: []OpID{large.ID},
+			Vote: &VoteBody{ProposalID: ProposalIDFor(a), Choice: ChoiceApproval}}
+		st.index(v, time.Unix(1, 0))
+		if len(st.propByOp[small.ID].votes) != 0 || len(st.propByOp[large.ID].votes) != 1 {
+			t.Fatal("vote not bound to its dep")
+		}
+	}
+}

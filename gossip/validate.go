@@ -108,6 +108,11 @@ func authorise(op *Op, rules genesis.Rules) error {
 		if !rules.IsValidator(op.Author) {
 			return fmt.Errorf("%w: %s is not a validator", ErrUnauthorised, op.Author)
 		}
+	case KindReport:
+		// Members only, so strangers cannot grow the set with fresh keys.
+		if !eligible(op.Author, rules) && !rules.IsValidator(op.Author) {
+			return fmt.Errorf("%w: %s may not report", ErrUnauthorised, op.Author)
+		}
 	}
 	return nil
 }

@@ -165,31 +165,39 @@ func (st *store) finalLog(rules genesis.Rules) (log []Entry, newly []Entry, conf
 	prev := ""
 	for seq := uint64(1); ; seq++ {
 		byHash := st.ratifies[seq]
-		var pick string
-		if h, ok := st.final[seq]; ok {
-			pick = h
-		} else {
-			var winners []string
-			for h, signers := range byHash {
-				n := 0
-				for v := range signers {
-					if rules.IsValidator(v) {
-						n++
-					}
+		// Candidates: entries signed by a majority of the current
+		// validators that chain onto the previous final entry, plus the
+		// entry this node already marked final (marks keep entries final
+		// across validator-set changes). The smallest hash wins if
+		// (dishonestly) there is more than one.
+		var winners []string
+		marked, hasMark := st.final[seq]
+		for h, signers := range byHash {
+			n := 0
+			var e Entry
+			for v, op := range signers {
+				e = op.Ratify.Entry
+				if rules.IsValidator(v) {
+					n++
 				}
-				if 2*n > len(rules.Validators) {
-					winners = append(winners, h)
-				}
 			}
-			if len(winners) == 0 {
-				return log, newly, conflicts
+			if 2*n <= len(rules.Validators) && !(hasMark && h == marked) {
+				continue
 			}
-			sort.Strings(winners)
-			if len(winners) > 1 {
-				conflicts = append(conflicts, "seq "+strconv.FormatUint(seq, 10)+": entries "+strings.Join(winners, ",")+" each have a validator majority; keeping the first")
+			if e.PrevEntryHash != prev {
+				conflicts = append(conflicts, "seq "+strconv.FormatUint(seq, 10)+": entry "+h+" is final or has a validator majority but does not chain onto "+prev)
+				continue
 			}
-			pick = winners[0]
+			winners = append(winners, h)
 		}
+		if len(winners) == 0 {
+			return log, newly, conflicts
+		}
+		sort.Strings(winners)
+		if len(winners) > 1 {
+			conflicts = append(conflicts, "seq "+strconv.FormatUint(seq, 10)+": entries "+strings.Join(winners, ",")+" each have a validator majority; keeping the first")
+		}
+		pick := winners[0]
 		signers := byHash[pick]
 		if len(signers) == 0 {
 			return log, newly, conflicts // final mark without ops (corrupt store)
@@ -200,10 +208,9 @@ func (st *store) finalLog(rules genesis.Rules) (log []Entry, newly []Entry, conf
 			break
 		}
 		if e.PrevEntryHash != prev {
-			conflicts = append(conflicts, "seq "+strconv.FormatUint(seq, 10)+": prev_entry_hash does not chain")
 			return log, newly, conflicts
 		}
-		if _, ok := st.final[seq]; !ok {
+		if !hasMark || marked != pick {
 			newly = append(newly, e)
 		}
 		log = append(log, e)
