@@ -222,7 +222,7 @@ func gossipErr(err error) error {
 		return fmt.Errorf("%w: %v", httpapi.ErrConflict, err)
 	case errors.Is(err, gossip.ErrNotEligible):
 		return fmt.Errorf("%w: %v", httpapi.ErrInvalid, err)
-	case errors.Is(err, gossip.ErrInvalidOp), errors.Is(err, gossip.ErrBadChoice):
+	case errors.Is(err, gossip.ErrInvalidOp), errors.Is(err, gossip.ErrBadChoice), errors.Is(err, gossip.ErrStaleVersion):
 		return fmt.Errorf("%w: %v", httpapi.ErrInvalid, err)
 	}
 	return err
