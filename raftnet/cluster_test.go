@@ -113,11 +113,12 @@ type tnode struct {
 }
 
 type cluster struct {
-	t     *testing.T
-	net   *govNet
-	nodes []*tnode
-	vals  atomic.Pointer[[]peer.ID]
-	boot  []peer.ID
+	t      *testing.T
+	mutate func(*Config) // adjusts every node's config (may be nil)
+	net    *govNet
+	nodes  []*tnode
+	vals   atomic.Pointer[[]peer.ID]
+	boot   []peer.ID
 }
 
 func testConfig(dir string) Config {
@@ -192,7 +193,11 @@ func (c *cluster) setValidators(v []peer.ID) { v = slices.Clone(v); c.vals.Store
 func (c *cluster) start(i int, logger *slog.Logger) {
 	c.t.Helper()
 	n := c.nodes[i]
-	svc, err := New(context.Background(), testConfig(n.dir), Deps{
+	cfg := testConfig(n.dir)
+	if c.mutate != nil {
+		c.mutate(&cfg)
+	}
+	svc, err := New(context.Background(), cfg, Deps{
 		Host: n.h.Host, Governance: n.gov,
 		Validators:        func() []peer.ID { return slices.Clone(*c.vals.Load()) },
 		GenesisValidators: c.boot,

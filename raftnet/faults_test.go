@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -136,6 +138,19 @@ func TestRestartAllFromDisk(t *testing.T) {
 	c.propose("p1", "p2")
 	c.waitEntries(all, 2, 20*time.Second)
 	c.waitPublishedOnce(all, 2)
+	// From now on snapshot after every entry and keep no trailing log, so
+	// the restart below restores the FSM from a snapshot (plus the WAL).
+	c.mutate = func(cfg *Config) {
+		cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = 1, 20*time.Millisecond, 0
+	}
+	for _, n := range c.nodes {
+		if err := n.svc.current().raft.Snapshot().Error(); err != nil {
+			t.Fatal(err)
+		}
+		if snaps, _ := os.ReadDir(filepath.Join(n.dir, "snapshots")); len(snaps) == 0 {
+			t.Fatal("no snapshot in <Dir>/snapshots")
+		}
+	}
 	before := c.nodes[0].svc.Entries()
 	var terms []uint64
 	for _, n := range c.nodes {
@@ -156,6 +171,9 @@ func TestRestartAllFromDisk(t *testing.T) {
 		term, _ := strconv.ParseUint(n.svc.current().raft.Stats()["term"], 10, 64)
 		if term < terms[i] {
 			t.Errorf("node %d term went back from %d to %d", i, terms[i], term)
+		}
+		if si := n.svc.current().raft.Stats()["last_snapshot_index"]; si == "0" {
+			t.Errorf("node %d did not restore from its snapshot", i)
 		}
 	}
 	c.propose("p3")

@@ -49,6 +49,8 @@ func (s *Service) raftConfig(logger hclog.Logger) *raft.Config {
 	rc.LeaderLeaseTimeout = s.cfg.LeaderLeaseTimeout
 	rc.CommitTimeout = s.cfg.CommitTimeout
 	rc.SnapshotThreshold = s.cfg.SnapshotThreshold
+	rc.SnapshotInterval = s.cfg.SnapshotInterval
+	rc.TrailingLogs = s.cfg.TrailingLogs
 	rc.ShutdownOnRemove = false // the service stops raft when it leaves the validator set
 	rc.Logger = logger
 	return rc
