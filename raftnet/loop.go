@@ -124,12 +124,26 @@ func (s *Service) ratifyApproved() {
 	if n == nil || !n.isLeader() {
 		return
 	}
+	barrier := false
 	for _, c := range s.deps.Governance.Approved(time.Now()) {
 		if s.ctx.Err() != nil || !n.isLeader() {
 			return
 		}
 		if n.fsm.has(c.ProposalID) {
 			continue
+		}
+		if !barrier {
+			// A new leader's FSM may lag its log: wait until everything
+			// committed is applied before deciding what lacks an entry.
+			// (A duplicate Ratify would be a harmless no-op; this avoids it.)
+			if err := n.raft.Barrier(s.cfg.ApplyTimeout).Error(); err != nil {
+				s.log.Warn("raft barrier", "err", err)
+				return
+			}
+			barrier = true
+			if n.fsm.has(c.ProposalID) {
+				continue
+			}
 		}
 		r, err := RatifyFromCandidate(c)
 		if err != nil {

@@ -73,6 +73,9 @@ func (s *Service) startRaft() error {
 	if s.node != nil {
 		return nil
 	}
+	if s.ctx.Err() != nil {
+		return ErrClosed
+	}
 	if err := os.MkdirAll(filepath.Join(s.cfg.Dir, "wal"), 0o700); err != nil {
 		return fmt.Errorf("raftnet: %w", err)
 	}

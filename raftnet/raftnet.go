@@ -185,11 +185,15 @@ func (s *Service) Close() error {
 	s.mu.Unlock()
 
 	s.cancel()
+	// Stop raft before waiting for the loops: a pending Apply or membership
+	// change then fails at once instead of running into its timeout.
+	err := s.stopRaft()
 	s.wg.Wait()
-	var err error
 	if started {
 		s.deps.Host.RemoveStreamHandler(s.proto)
-		err = s.stopRaft()
+	}
+	if err2 := s.stopRaft(); err == nil {
+		err = err2 // no-op unless a loop restarted raft meanwhile (startRaft refuses after cancel)
 	}
 	s.events.close()
 	return err
