@@ -90,6 +90,12 @@ func (g *fakeGov) PublishRatify(_ context.Context, e Entry) error {
 	return nil
 }
 
+func (g *fakeGov) setFailFirst(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.failFirst = n
+}
+
 func (g *fakeGov) Changed() <-chan struct{} { return g.changed }
 
 func (g *fakeGov) nudge() {
@@ -312,7 +318,7 @@ func TestRatifyThreeValidators(t *testing.T) {
 	c.leader(vals)
 	events, stop := c.nodes[1].svc.Events()
 	defer stop()
-	c.nodes[2].gov.failFirst = 2 // its tally check fails twice: retried, not skipped
+	c.nodes[2].gov.setFailFirst(2) // its tally check fails twice: retried, not skipped
 
 	c.propose("p1")
 	c.waitEntries(vals, 1, 20*time.Second)

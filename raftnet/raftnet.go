@@ -60,7 +60,8 @@ type Deps struct {
 	// Governance is the op set's view (see Governance).
 	Governance Governance
 	// Validators returns the current validator set (global.validators of
-	// the network state). It is polled every Config.PollInterval.
+	// the network state). It is polled every Config.PollInterval and called
+	// for every inbound raft stream, so it should be cheap (a cached copy).
 	Validators func() []peer.ID
 	// GenesisValidators is the validator set of the genesis: a validator
 	// with no raft state bootstraps exactly this configuration, so every
