@@ -46,7 +46,7 @@ func newBenchCluster(b *testing.B, kind string, n int) (leader *raft.Raft) {
 		var hosts []*streamLayer
 		for i := 0; i < n; i++ {
 			h := p2ptest.NewHost(b, nil)
-			l := newStreamLayer(h.Host, ProtocolID(p2ptest.NetID), nil)
+			l := newStreamLayer(h.Host, ProtocolID(p2ptest.NetID), nil, nil)
 			h.SetStreamHandler(l.proto, func(s network.Stream) { l.deliver(s) })
 			for _, o := range hosts {
 				if err := h.Connect(ctx, o.h.Peerstore().PeerInfo(o.h.ID())); err != nil {

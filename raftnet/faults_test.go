@@ -206,7 +206,7 @@ func TestNonValidatorCannotInject(t *testing.T) {
 
 	// A full raft AppendEntries carrying a Ratify, from a raft transport on
 	// the non-validator, is refused too.
-	layer := newStreamLayer(out.h.Host, ProtocolID(p2ptestNetID()), nil)
+	layer := newStreamLayer(out.h.Host, ProtocolID(p2ptestNetID()), nil, nil)
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: layer, MaxPool: 1, Timeout: 2 * time.Second,
 		Logger: hclog.NewNullLogger(),

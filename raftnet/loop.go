@@ -42,6 +42,11 @@ func (s *Service) followMembership() {
 		return
 	}
 	member := s.isValidator(vals)
+	if member {
+		s.protect(vals)
+	} else {
+		s.protect(nil)
+	}
 	n := s.current()
 	switch {
 	case member && n == nil:
@@ -176,4 +181,32 @@ func (s *Service) apply(n *raftNode, r Ratify) (ApplyResult, error) {
 		return ApplyResult{}, v
 	}
 	return ApplyResult{}, errors.New("raftnet: unexpected FSM response")
+}
+
+// protectTag marks the connection-manager protection raftnet asks for.
+const protectTag = "raftnet"
+
+// protect keeps the connections to the given validators out of the
+// connection manager's trimming, and releases those no longer listed.
+// Only the loop goroutine (and Close, after it) calls it.
+func (s *Service) protect(vals []peer.ID) {
+	cm := s.deps.Host.ConnManager()
+	want := map[peer.ID]bool{}
+	for _, v := range vals {
+		if v != s.self {
+			want[v] = true
+		}
+	}
+	for p := range s.protected {
+		if !want[p] {
+			cm.Unprotect(p, protectTag)
+			delete(s.protected, p)
+		}
+	}
+	for p := range want {
+		if !s.protected[p] {
+			cm.Protect(p, protectTag)
+			s.protected[p] = true
+		}
+	}
 }

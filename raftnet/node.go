@@ -95,7 +95,7 @@ func (s *Service) startRaft() error {
 		meta.Close()
 		return fmt.Errorf("raftnet: open snapshots: %w", err)
 	}
-	layer := newStreamLayer(s.deps.Host, s.proto, func(p peer.ID) bool { return !s.isBlocked(p) })
+	layer := newStreamLayer(s.deps.Host, s.proto, func(p peer.ID) bool { return !s.isBlocked(p) }, s.deps.Routing)
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  layer,
 		MaxPool: 3,

@@ -23,6 +23,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/core/routing"
 )
 
 // Candidate is an approved proposal not yet ratified, as the governance
@@ -69,6 +70,9 @@ type Deps struct {
 	// Validators() at New is used (only correct before any membership
 	// change, so node/ should set it).
 	GenesisValidators []peer.ID
+	// Routing finds a validator's addresses when the peerstore has none
+	// (e.g. the host's DHT); may be nil.
+	Routing routing.PeerRouting
 	// Logger may be nil.
 	Logger *slog.Logger
 }
@@ -98,6 +102,8 @@ type Service struct {
 	lastFSM *fsm      // the latest FSM, kept after raft stops
 	started bool
 	closed  bool
+
+	protected map[peer.ID]bool // validators protected in the conn manager (loop only)
 
 	// blocked, when set (tests only), cuts raft traffic with those peers.
 	blocked atomic.Pointer[map[peer.ID]bool]
@@ -129,18 +135,19 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	return &Service{
-		cfg:     cfg,
-		deps:    deps,
-		log:     log.With("component", "raftnet"),
-		proto:   ProtocolID(cfg.NetworkID),
-		self:    deps.Host.ID(),
-		boot:    boot,
-		events:  newEventHub(),
-		applied: make(chan struct{}, 1),
-		nudge:   make(chan struct{}, 1),
-		ctx:     sctx,
-		cancel:  cancel,
-		lastFSM: newFSM(nil),
+		cfg:       cfg,
+		deps:      deps,
+		log:       log.With("component", "raftnet"),
+		proto:     ProtocolID(cfg.NetworkID),
+		self:      deps.Host.ID(),
+		boot:      boot,
+		events:    newEventHub(),
+		applied:   make(chan struct{}, 1),
+		nudge:     make(chan struct{}, 1),
+		ctx:       sctx,
+		cancel:    cancel,
+		lastFSM:   newFSM(nil),
+		protected: map[peer.ID]bool{},
 	}, nil
 }
 
@@ -162,9 +169,11 @@ func (s *Service) Start(ctx context.Context) error {
 	s.mu.Unlock()
 
 	s.deps.Host.SetStreamHandler(s.proto, s.handleStream)
-	if s.isValidator(s.deps.Validators()) {
+	if vals := s.deps.Validators(); s.isValidator(vals) {
+		s.protect(vals)
 		if err := s.startRaft(); err != nil {
 			s.deps.Host.RemoveStreamHandler(s.proto)
+			s.protect(nil)
 			return err
 		}
 	}
@@ -192,6 +201,7 @@ func (s *Service) Close() error {
 	s.wg.Wait()
 	if started {
 		s.deps.Host.RemoveStreamHandler(s.proto)
+		s.protect(nil)
 	}
 	if err2 := s.stopRaft(); err == nil {
 		err = err2 // no-op unless a loop restarted raft meanwhile (startRaft refuses after cancel)
