@@ -30,10 +30,13 @@ type Config struct {
 	// RetryMin and RetryMax bound the backoff of CheckTally/PublishRatify.
 	RetryMin time.Duration `json:"retry_min"`
 	RetryMax time.Duration `json:"retry_max"`
-	// SnapshotThreshold is how many log entries trigger a snapshot;
-	// SnapshotRetain how many snapshots are kept.
-	SnapshotThreshold uint64 `json:"snapshot_threshold"`
-	SnapshotRetain    int    `json:"snapshot_retain"`
+	// SnapshotThreshold is how many log entries trigger a snapshot, checked
+	// every SnapshotInterval; TrailingLogs how many entries stay in the log
+	// after one; SnapshotRetain how many snapshots are kept.
+	SnapshotThreshold uint64        `json:"snapshot_threshold"`
+	SnapshotInterval  time.Duration `json:"snapshot_interval"`
+	TrailingLogs      uint64        `json:"trailing_logs"`
+	SnapshotRetain    int           `json:"snapshot_retain"`
 	// RaftLogLevel is hashicorp/raft's own log level (hclog names).
 	RaftLogLevel string `json:"raft_log_level"`
 }
@@ -50,6 +53,8 @@ func DefaultConfig() Config {
 		RetryMin:           200 * time.Millisecond,
 		RetryMax:           30 * time.Second,
 		SnapshotThreshold:  1024,
+		SnapshotInterval:   2 * time.Minute,
+		TrailingLogs:       1024,
 		SnapshotRetain:     2,
 		RaftLogLevel:       "warn",
 	}
@@ -76,6 +81,8 @@ func (c Config) Validate() error {
 		return bad("retry backoff must satisfy 0 < min <= max")
 	case c.SnapshotThreshold == 0 || c.SnapshotRetain < 1:
 		return bad("snapshot threshold and retain must be positive")
+	case c.SnapshotInterval < 5*time.Millisecond:
+		return bad("snapshot interval must be at least 5ms")
 	}
 	return nil
 }

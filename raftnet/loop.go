@@ -42,6 +42,11 @@ func (s *Service) followMembership() {
 		return
 	}
 	member := s.isValidator(vals)
+	if member {
+		s.protect(vals)
+	} else {
+		s.protect(nil)
+	}
 	n := s.current()
 	switch {
 	case member && n == nil:
@@ -124,12 +129,26 @@ func (s *Service) ratifyApproved() {
 	if n == nil || !n.isLeader() {
 		return
 	}
+	barrier := false
 	for _, c := range s.deps.Governance.Approved(time.Now()) {
 		if s.ctx.Err() != nil || !n.isLeader() {
 			return
 		}
 		if n.fsm.has(c.ProposalID) {
 			continue
+		}
+		if !barrier {
+			// A new leader's FSM may lag its log: wait until everything
+			// committed is applied before deciding what lacks an entry.
+			// (A duplicate Ratify would be a harmless no-op; this avoids it.)
+			if err := n.raft.Barrier(s.cfg.ApplyTimeout).Error(); err != nil {
+				s.log.Warn("raft barrier", "err", err)
+				return
+			}
+			barrier = true
+			if n.fsm.has(c.ProposalID) {
+				continue
+			}
 		}
 		r, err := RatifyFromCandidate(c)
 		if err != nil {
@@ -162,4 +181,32 @@ func (s *Service) apply(n *raftNode, r Ratify) (ApplyResult, error) {
 		return ApplyResult{}, v
 	}
 	return ApplyResult{}, errors.New("raftnet: unexpected FSM response")
+}
+
+// protectTag marks the connection-manager protection raftnet asks for.
+const protectTag = "raftnet"
+
+// protect keeps the connections to the given validators out of the
+// connection manager's trimming, and releases those no longer listed.
+// Only the loop goroutine (and Close, after it) calls it.
+func (s *Service) protect(vals []peer.ID) {
+	cm := s.deps.Host.ConnManager()
+	want := map[peer.ID]bool{}
+	for _, v := range vals {
+		if v != s.self {
+			want[v] = true
+		}
+	}
+	for p := range s.protected {
+		if !want[p] {
+			cm.Unprotect(p, protectTag)
+			delete(s.protected, p)
+		}
+	}
+	for p := range want {
+		if !s.protected[p] {
+			cm.Protect(p, protectTag)
+			s.protected[p] = true
+		}
+	}
 }

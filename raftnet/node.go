@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -22,6 +23,7 @@ type raftNode struct {
 	layer *streamLayer
 	trans *raft.NetworkTransport
 	wal   *wal.WAL
+	meta  *metadb.BoltMetaDB
 	obsCh chan raft.Observation
 	obs   *raft.Observer
 	done  chan struct{} // closes when the observation forwarder exits
@@ -47,6 +49,8 @@ func (s *Service) raftConfig(logger hclog.Logger) *raft.Config {
 	rc.LeaderLeaseTimeout = s.cfg.LeaderLeaseTimeout
 	rc.CommitTimeout = s.cfg.CommitTimeout
 	rc.SnapshotThreshold = s.cfg.SnapshotThreshold
+	rc.SnapshotInterval = s.cfg.SnapshotInterval
+	rc.TrailingLogs = s.cfg.TrailingLogs
 	rc.ShutdownOnRemove = false // the service stops raft when it leaves the validator set
 	rc.Logger = logger
 	return rc
@@ -69,20 +73,29 @@ func (s *Service) startRaft() error {
 	if s.node != nil {
 		return nil
 	}
-	if err := os.MkdirAll(s.cfg.Dir, 0o700); err != nil {
+	if s.ctx.Err() != nil {
+		return ErrClosed
+	}
+	if err := os.MkdirAll(filepath.Join(s.cfg.Dir, "wal"), 0o700); err != nil {
 		return fmt.Errorf("raftnet: %w", err)
 	}
 	logger := s.hclogger()
-	w, err := wal.Open(filepath.Join(s.cfg.Dir, "wal"), wal.WithLogger(logger.Named("wal")))
+	// raft-wal v0.4.0's Close leaves its meta DB (bbolt, file-locked) open,
+	// so we own the meta store and close it ourselves; otherwise a restart
+	// in the same process blocks on the lock forever.
+	meta := &metadb.BoltMetaDB{}
+	w, err := wal.Open(filepath.Join(s.cfg.Dir, "wal"), wal.WithLogger(logger.Named("wal")), wal.WithMetaStore(meta))
 	if err != nil {
+		meta.Close()
 		return fmt.Errorf("raftnet: open wal: %w", err)
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(s.cfg.Dir, s.cfg.SnapshotRetain, logger.Named("snapshots"))
 	if err != nil {
 		w.Close()
+		meta.Close()
 		return fmt.Errorf("raftnet: open snapshots: %w", err)
 	}
-	layer := newStreamLayer(s.deps.Host, s.proto, func(p peer.ID) bool { return !s.isBlocked(p) })
+	layer := newStreamLayer(s.deps.Host, s.proto, func(p peer.ID) bool { return !s.isBlocked(p) }, s.deps.Routing)
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  layer,
 		MaxPool: 3,
@@ -92,6 +105,7 @@ func (s *Service) startRaft() error {
 	fail := func(err error) error {
 		trans.Close()
 		w.Close()
+		meta.Close()
 		return err
 	}
 	rc := s.raftConfig(logger)
@@ -119,7 +133,7 @@ func (s *Service) startRaft() error {
 	if err != nil {
 		return fail(fmt.Errorf("raftnet: start raft: %w", err))
 	}
-	n := &raftNode{raft: r, fsm: f, layer: layer, trans: trans, wal: w,
+	n := &raftNode{raft: r, fsm: f, layer: layer, trans: trans, wal: w, meta: meta,
 		obsCh: make(chan raft.Observation, 16), done: make(chan struct{})}
 	n.obs = raft.NewObserver(n.obsCh, false, func(o *raft.Observation) bool {
 		_, ok := o.Data.(raft.LeaderObservation)
@@ -166,6 +180,9 @@ func (s *Service) stopRaft() error {
 	}
 	s.resetRaftStreams()
 	if cerr := n.wal.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := n.meta.Close(); err == nil {
 		err = cerr
 	}
 	s.events.emit(Event{Kind: EventRaftStopped})

@@ -23,6 +23,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/core/routing"
 )
 
 // Candidate is an approved proposal not yet ratified, as the governance
@@ -60,7 +61,8 @@ type Deps struct {
 	// Governance is the op set's view (see Governance).
 	Governance Governance
 	// Validators returns the current validator set (global.validators of
-	// the network state). It is polled every Config.PollInterval.
+	// the network state). It is polled every Config.PollInterval and called
+	// for every inbound raft stream, so it should be cheap (a cached copy).
 	Validators func() []peer.ID
 	// GenesisValidators is the validator set of the genesis: a validator
 	// with no raft state bootstraps exactly this configuration, so every
@@ -68,6 +70,9 @@ type Deps struct {
 	// Validators() at New is used (only correct before any membership
 	// change, so node/ should set it).
 	GenesisValidators []peer.ID
+	// Routing finds a validator's addresses when the peerstore has none
+	// (e.g. the host's DHT); may be nil.
+	Routing routing.PeerRouting
 	// Logger may be nil.
 	Logger *slog.Logger
 }
@@ -97,6 +102,8 @@ type Service struct {
 	lastFSM *fsm      // the latest FSM, kept after raft stops
 	started bool
 	closed  bool
+
+	protected map[peer.ID]bool // validators protected in the conn manager (loop only)
 
 	// blocked, when set (tests only), cuts raft traffic with those peers.
 	blocked atomic.Pointer[map[peer.ID]bool]
@@ -128,18 +135,19 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	return &Service{
-		cfg:     cfg,
-		deps:    deps,
-		log:     log.With("component", "raftnet"),
-		proto:   ProtocolID(cfg.NetworkID),
-		self:    deps.Host.ID(),
-		boot:    boot,
-		events:  newEventHub(),
-		applied: make(chan struct{}, 1),
-		nudge:   make(chan struct{}, 1),
-		ctx:     sctx,
-		cancel:  cancel,
-		lastFSM: newFSM(nil),
+		cfg:       cfg,
+		deps:      deps,
+		log:       log.With("component", "raftnet"),
+		proto:     ProtocolID(cfg.NetworkID),
+		self:      deps.Host.ID(),
+		boot:      boot,
+		events:    newEventHub(),
+		applied:   make(chan struct{}, 1),
+		nudge:     make(chan struct{}, 1),
+		ctx:       sctx,
+		cancel:    cancel,
+		lastFSM:   newFSM(nil),
+		protected: map[peer.ID]bool{},
 	}, nil
 }
 
@@ -161,9 +169,11 @@ func (s *Service) Start(ctx context.Context) error {
 	s.mu.Unlock()
 
 	s.deps.Host.SetStreamHandler(s.proto, s.handleStream)
-	if s.isValidator(s.deps.Validators()) {
+	if vals := s.deps.Validators(); s.isValidator(vals) {
+		s.protect(vals)
 		if err := s.startRaft(); err != nil {
 			s.deps.Host.RemoveStreamHandler(s.proto)
+			s.protect(nil)
 			return err
 		}
 	}
@@ -185,11 +195,16 @@ func (s *Service) Close() error {
 	s.mu.Unlock()
 
 	s.cancel()
+	// Stop raft before waiting for the loops: a pending Apply or membership
+	// change then fails at once instead of running into its timeout.
+	err := s.stopRaft()
 	s.wg.Wait()
-	var err error
 	if started {
 		s.deps.Host.RemoveStreamHandler(s.proto)
-		err = s.stopRaft()
+		s.protect(nil)
+	}
+	if err2 := s.stopRaft(); err == nil {
+		err = err2 // no-op unless a loop restarted raft meanwhile (startRaft refuses after cancel)
 	}
 	s.events.close()
 	return err

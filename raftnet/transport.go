@@ -12,7 +12,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/core/routing"
 )
 
 // ProtocolID is the raft protocol of a network: /synapse/<netID>/raft/1.
@@ -45,6 +47,8 @@ type streamLayer struct {
 	proto protocol.ID
 	// allowDial reports whether a raft stream may be opened to p.
 	allowDial func(p peer.ID) bool
+	// routing finds addresses of a peer the peerstore has none for (may be nil).
+	routing routing.PeerRouting
 
 	accept    chan net.Conn
 	closeOnce sync.Once
@@ -53,9 +57,9 @@ type streamLayer struct {
 
 var _ raft.StreamLayer = (*streamLayer)(nil)
 
-func newStreamLayer(h host.Host, proto protocol.ID, allowDial func(peer.ID) bool) *streamLayer {
+func newStreamLayer(h host.Host, proto protocol.ID, allowDial func(peer.ID) bool, r routing.PeerRouting) *streamLayer {
 	return &streamLayer{
-		h: h, proto: proto, allowDial: allowDial,
+		h: h, proto: proto, allowDial: allowDial, routing: r,
 		accept: make(chan net.Conn), closed: make(chan struct{}),
 	}
 }
@@ -112,6 +116,13 @@ func (l *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 		case <-ctx.Done():
 		}
 	}()
+	if l.routing != nil && len(l.h.Peerstore().Addrs(p)) == 0 && l.h.Network().Connectedness(p) != network.Connected {
+		ai, err := l.routing.FindPeer(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("raftnet: dial %s: find peer: %w", p, err)
+		}
+		l.h.Peerstore().AddAddrs(p, ai.Addrs, peerstore.TempAddrTTL)
+	}
 	s, err := l.h.NewStream(ctx, p, l.proto)
 	if err != nil {
 		return nil, fmt.Errorf("raftnet: dial %s: %w", p, err)
