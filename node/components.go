@@ -114,6 +114,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 		Governance:        newRaftGovernance(n.gossip),
 		Validators:        func() []peer.ID { return n.Rules().Validators },
 		GenesisValidators: genesisVals,
+		Routing:           n.host.DHT,
 		Logger:            log.With("component", "raft"),
 	})
 	if err != nil {
