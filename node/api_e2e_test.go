@@ -205,4 +205,29 @@ func TestAPIEndToEnd(t *testing.T) {
 	}
 	api.want(200, "POST", "/upgrades/resume", nil)
 	api.want(409, "POST", "/upgrades/resume", nil)
+
+	// The network moves on: a second upgrade becomes entry 2, chained to
+	// entry 1, and executes on the restored state.
+	again := api.want(201, "POST", "/upgrades/propose", with("title", "Again"))
+	id2, _ := again["proposal_id"].(string)
+	api.want(200, "POST", "/proposals/"+id2+"/vote", map[string]any{"vote": "approval"})
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		s := anon.want(200, "GET", "/upgrades/status", nil)
+		if s["last_executed_seq"] == float64(2) {
+			if s["current_version"] != "1.2.0" {
+				t.Fatalf("entry 2 did not upgrade: %v", s)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("entry 2 not executed: %v", s)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	lg = anon.want(200, "GET", "/execution-log", nil)
+	entries, _ := lg["entries"].([]any)
+	if len(entries) != 2 || entries[1].(map[string]any)["prev_entry_hash"] != entries[0].(map[string]any)["entry_hash"] {
+		t.Fatalf("execution log does not chain: %v", lg)
+	}
 }
