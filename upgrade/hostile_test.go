@@ -46,7 +46,9 @@ func TestHostilePackages(t *testing.T) {
 			if len(h) != 1 || h[0].Success || h[0].ErrorClass != tc.class || m.LastExecutedSeq() != 1 {
 				t.Fatalf("history %+v seq %d", h, m.LastExecutedSeq())
 			}
-			if tc.class == ClassTimeout && r.Duration > 15*time.Second {
+			// Duration includes compiling (cold and under -race that
+			// can take many seconds), so only a loose bound here.
+			if tc.class == ClassTimeout && r.Duration > 90*time.Second {
 				t.Fatalf("loop ran %v with a 2 s deadline", r.Duration)
 			}
 		})
