@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -36,15 +37,22 @@ type sandboxFlags struct {
 	memoryMiB, outputMiB *uint64
 	timeout              *time.Duration
 	inProcess            *bool
+	cache                *string
 }
 
 func addSandboxFlags(fs interface {
 	Uint64(string, uint64, string) *uint64
 	Duration(string, time.Duration, string) *time.Duration
 	Bool(string, bool, string) *bool
+	String(string, string, string) *string
 }) sandboxFlags {
 	d := upgrade.DefaultConfig()
+	cache := ""
+	if dir, err := os.UserCacheDir(); err == nil {
+		cache = filepath.Join(dir, "synapse-p2p", "wasm-cache")
+	}
 	return sandboxFlags{
+		cache:     fs.String("cache", cache, "compilation cache directory (\"\" for none)"),
 		memoryMiB: fs.Uint64("memory", d.MemoryLimitBytes>>20, "guest memory limit in MiB"),
 		outputMiB: fs.Uint64("max-output", uint64(d.MaxOutputBytes>>20), "output limit in MiB"),
 		timeout:   fs.Duration("timeout", d.Timeout, "execution deadline"),
@@ -53,7 +61,8 @@ func addSandboxFlags(fs interface {
 }
 
 func (f sandboxFlags) config() upgrade.Config {
-	c := upgrade.Config{MemoryLimitBytes: *f.memoryMiB << 20, MaxOutputBytes: int64(*f.outputMiB << 20), Timeout: *f.timeout}
+	c := upgrade.Config{MemoryLimitBytes: *f.memoryMiB << 20, MaxOutputBytes: int64(*f.outputMiB << 20),
+		Timeout: *f.timeout, CompilationCacheDir: *f.cache}
 	if *f.inProcess || !upgrade.ProcessIsolationAvailable() {
 		c.Isolation = upgrade.IsolationInProcess
 	}
@@ -76,7 +85,7 @@ func needsValue(flag string) bool {
 		return false
 	}
 	switch strings.TrimLeft(flag, "-") {
-	case "state", "out", "version", "memory", "max-output", "timeout":
+	case "state", "out", "version", "memory", "max-output", "timeout", "cache":
 		return true
 	}
 	return false
