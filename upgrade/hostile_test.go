@@ -88,3 +88,35 @@ func TestCancelIsTransient(t *testing.T) {
 func isTransient(err error) bool {
 	return errors.Is(err, ErrTransient) && ClassOf(err) == ""
 }
+
+// Close stops a running Execute; the failure is transient and nothing is
+// recorded.
+func TestCloseDuringExecute(t *testing.T) {
+	m, _ := initManager(t, nil)
+	srv := examplesServer(t)
+	p := pkgFor(t, srv, "hostile-loop", "2.0.0")
+	errc := make(chan error, 1)
+	go func() {
+		_, err := m.Execute(context.Background(), Entry{Seq: 1, Package: p})
+		errc <- err
+	}()
+	// Readers run concurrently with the executor.
+	for i := 0; i < 20; i++ {
+		m.Status()
+		m.History()
+		m.State()
+	}
+	m.Close()
+	select {
+	case err := <-errc:
+		if !isTransient(err) {
+			t.Fatalf("want transient, got %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Execute did not stop at Close")
+	}
+	m2 := newManager(t, m.cfg.DataDir, nil, Deps{})
+	if m2.LastExecutedSeq() != 0 || len(m2.History()) != 0 {
+		t.Fatal("a closed Execute recorded something")
+	}
+}
