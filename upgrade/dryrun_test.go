@@ -72,6 +72,7 @@ func keys(m map[string]string) []string {
 }
 
 func TestCommandABI(t *testing.T) {
+	t.Parallel() // compiles its own modules; cold compiles are slow under -race
 	m, _ := initManager(t, nil)
 	srv := examplesServer(t)
 	r, err := m.Execute(context.Background(), Entry{Seq: 1, Package: pkgFor(t, srv, "command-feature-flag", "1.3.0")})

@@ -11,6 +11,7 @@ import (
 // Each hostile package is stopped within its limit with a specific error
 // and leaves state and version as they were; the failure is recorded.
 func TestHostilePackages(t *testing.T) {
+	t.Parallel() // compiles its own modules; cold compiles are slow under -race
 	srv := examplesServer(t)
 	cases := []struct {
 		name, class, inErr string
@@ -27,6 +28,7 @@ func TestHostilePackages(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			m, _ := initManager(t, tc.mutate)
 			v0, _, sum0 := m.State()
 			p := pkgFor(t, srv, tc.name, "2.0.0")
@@ -57,6 +59,7 @@ func TestHostilePackages(t *testing.T) {
 
 // In-process isolation stops an infinite loop with WithCloseOnContextDone.
 func TestInProcessDeadline(t *testing.T) {
+	t.Parallel() // compiles its own modules; cold compiles are slow under -race
 	m, _ := initManager(t, func(c *Config) {
 		c.Isolation = IsolationInProcess
 		c.Timeout = time.Second
