@@ -49,10 +49,21 @@ type childResponse struct {
 // otherwise it returns at once.
 func MaybeRunSandboxChild() {
 	if os.Getenv(childEnv) != "1" {
+		childHook.Store(true)
 		return
 	}
 	os.Exit(runChild(os.Stdin, os.Stdout))
 }
+
+// childHook records that this binary calls MaybeRunSandboxChild, so a
+// child process of it would run the sandbox (and not, say, main again).
+var childHook atomic.Bool
+
+// ProcessIsolationAvailable reports whether this binary can run the
+// sandbox in a child process: MaybeRunSandboxChild was called at startup.
+func ProcessIsolationAvailable() bool { return childHook.Load() }
+
+var errNoChildHook = errors.New("upgrade: process isolation needs upgrade.MaybeRunSandboxChild() as the first call in main (and TestMain); or use IsolationInProcess")
 
 func runChild(stdin io.Reader, stdout io.Writer) int {
 	ctx := context.Background()
@@ -126,6 +137,9 @@ const compileTimeoutFactor = 10
 // killed timeout after it reports that the module compiled (or
 // compileTimeoutFactor*timeout after start), or when ctx is done.
 func runInChild(ctx context.Context, req childRequest, state []byte, timeout time.Duration) ([]byte, ModuleInfo, timings, error) {
+	if !childHook.Load() {
+		return nil, ModuleInfo{}, timings{}, errNoChildHook
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, ModuleInfo{}, timings{}, transient("sandbox child: %v", err)

@@ -84,7 +84,7 @@ func (f *fetcher) get(ctx context.Context, p Package, h string) (string, error) 
 		return "", err
 	}
 	defer rc.Close()
-	tmp, err := os.CreateTemp(f.cacheDir, "download-*")
+	tmp, err := os.CreateTemp(f.cacheDir, tmpPrefix+"download-*")
 	if err != nil {
 		return "", transient("cache: %v", err)
 	}

@@ -170,3 +170,38 @@ func TestFetch(t *testing.T) {
 		}
 	})
 }
+
+func TestWasmImports(t *testing.T) {
+	// (import "wasi_snapshot_preview1" "fd_write" (func)) (import "env" "mem" (memory 1))
+	mod := []byte{0, 'a', 's', 'm', 1, 0, 0, 0,
+		1, 4, 1, 0x60, 0, 0,
+		2, 0x26, 2,
+		22, 'w', 'a', 's', 'i', '_', 's', 'n', 'a', 'p', 's', 'h', 'o', 't', '_', 'p', 'r', 'e', 'v', 'i', 'e', 'w', '1',
+		8, 'f', 'd', '_', 'w', 'r', 'i', 't', 'e', 0, 0,
+		3, 'e', 'n', 'v', 3, 'm', 'e', 'm', 2, 0, 1,
+	}
+	mod[15] = byte(len(mod) - 16)
+	imps, err := wasmImports(mod)
+	if err != nil || len(imps) != 2 || imps[0] != "wasi_snapshot_preview1.fd_write" || imps[1] != "env.mem (memory)" {
+		t.Fatalf("%q %v", imps, err)
+	}
+	for _, bad := range [][]byte{nil, []byte("\x00asm\x02\x00\x00\x00"), mod[:20]} {
+		if _, err := wasmImports(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+	e, err := newEngine(context.Background(), "", limits{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.close(context.Background())
+	if _, info, err := e.compile(context.Background(), mod); ClassOf(err) != ClassBadModule ||
+		!strings.Contains(err.Error(), "env.mem (memory)") || len(info.Imports) != 2 {
+		t.Fatalf("%v %+v", err, info)
+	}
+}
+
+func FuzzWasmImports(f *testing.F) {
+	f.Add([]byte("\x00asm\x01\x00\x00\x00\x02\x01\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) { wasmImports(b) })
+}

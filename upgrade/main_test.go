@@ -23,8 +23,9 @@ import (
 
 var (
 	exampleDir string
-	// sharedWasmCache is one compilation cache for the whole test binary:
-	// a cold compile of a Go guest takes seconds under -race.
+	// sharedWasmCache is one compilation cache for the test binary (and,
+	// when possible, across runs): a cold compile of a Go guest takes
+	// 6-15 s under -race on a small machine.
 	sharedWasmCache string
 )
 
@@ -38,6 +39,11 @@ func TestMain(m *testing.M) {
 	}
 	exampleDir = dir
 	sharedWasmCache = filepath.Join(dir, "wasm-cache")
+	// Keep compiled modules across runs when there is a user cache dir:
+	// wazero keys entries by module hash, wazero version and config.
+	if c, err := os.UserCacheDir(); err == nil {
+		sharedWasmCache = filepath.Join(c, "synapse-p2p", "upgrade-test-wasm-cache")
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -124,6 +124,20 @@ func (e *engine) close(ctx context.Context) { e.r.Close(ctx) }
 
 // compile compiles a module and checks its imports and exports.
 func (e *engine) compile(ctx context.Context, wasm []byte) (wazero.CompiledModule, ModuleInfo, error) {
+	// Reject forbidden imports before paying for a compile.
+	if imps, err := wasmImports(wasm); err == nil {
+		var bad []string
+		for _, imp := range imps {
+			if !strings.HasPrefix(imp, wasiModule+".") || strings.HasSuffix(imp, ")") {
+				bad = append(bad, imp)
+			}
+		}
+		if len(bad) > 0 {
+			sort.Strings(imps)
+			return nil, ModuleInfo{Imports: imps}, pkgErr(ClassBadModule,
+				"forbidden import %s: only %s functions may be imported", strings.Join(bad, ", "), wasiModule)
+		}
+	}
 	// Compile functions in parallel: a cold compile of a Go guest is the
 	// slowest step of a first execution.
 	cctx := experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0))
@@ -164,7 +178,7 @@ func (e *engine) compile(ctx context.Context, wasm []byte) (wazero.CompiledModul
 	sort.Strings(info.Exports)
 	if len(bad) > 0 {
 		cm.Close(ctx)
-		return nil, info, pkgErr(ClassBadModule, "forbidden import %s: only %s may be imported", strings.Join(bad, ", "), wasiModule)
+		return nil, info, pkgErr(ClassBadModule, "forbidden import %s: only %s functions may be imported", strings.Join(bad, ", "), wasiModule)
 	}
 	fns := cm.ExportedFunctions()
 	switch {

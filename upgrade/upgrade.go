@@ -154,6 +154,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Manager, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	if cfg.Isolation == IsolationProcess && !ProcessIsolationAvailable() {
+		return nil, errNoChildHook
+	}
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}

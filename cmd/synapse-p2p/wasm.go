@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/upgrade"
+)
+
+// cmdWasm is the package author's tool: wasm info and wasm run.
+func cmdWasm(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usagef("want: wasm info PKG.wasm | wasm run PKG.wasm --state STATE.json [--out FILE]")
+	}
+	switch args[0] {
+	case "info":
+		return cmdWasmInfo(ctx, args[1:], stdout, stderr)
+	case "run":
+		return cmdWasmRun(ctx, args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprintln(stderr, "Usage: synapse-p2p wasm info PKG.wasm [--json]")
+		fmt.Fprintln(stderr, "       synapse-p2p wasm run PKG.wasm --state STATE.json [--out FILE] [--version V]")
+		return nil
+	}
+	return usagef("unknown wasm subcommand %q (want info or run)", args[0])
+}
+
+// sandboxFlags are the limits shared by info and run (the executor's defaults).
+type sandboxFlags struct {
+	memoryMiB, outputMiB *uint64
+	timeout              *time.Duration
+	inProcess            *bool
+	cache                *string
+}
+
+func addSandboxFlags(fs interface {
+	Uint64(string, uint64, string) *uint64
+	Duration(string, time.Duration, string) *time.Duration
+	Bool(string, bool, string) *bool
+	String(string, string, string) *string
+}) sandboxFlags {
+	d := upgrade.DefaultConfig()
+	cache := ""
+	if dir, err := os.UserCacheDir(); err == nil {
+		cache = filepath.Join(dir, "synapse-p2p", "wasm-cache")
+	}
+	return sandboxFlags{
+		cache:     fs.String("cache", cache, "compilation cache directory (\"\" for none)"),
+		memoryMiB: fs.Uint64("memory", d.MemoryLimitBytes>>20, "guest memory limit in MiB"),
+		outputMiB: fs.Uint64("max-output", uint64(d.MaxOutputBytes>>20), "output limit in MiB"),
+		timeout:   fs.Duration("timeout", d.Timeout, "execution deadline"),
+		inProcess: fs.Bool("in-process", false, "run the guest in this process instead of a child process"),
+	}
+}
+
+func (f sandboxFlags) config() upgrade.Config {
+	c := upgrade.Config{MemoryLimitBytes: *f.memoryMiB << 20, MaxOutputBytes: int64(*f.outputMiB << 20),
+		Timeout: *f.timeout, CompilationCacheDir: *f.cache}
+	if *f.inProcess || !upgrade.ProcessIsolationAvailable() {
+		c.Isolation = upgrade.IsolationInProcess
+	}
+	return c
+}
+
+// splitArgs moves the first non-flag argument out, so the package may come
+// before or after the flags.
+func splitArgs(args []string) (string, []string) {
+	for i, a := range args {
+		if !strings.HasPrefix(a, "-") && (i == 0 || !needsValue(args[i-1])) {
+			return a, append(append([]string{}, args[:i]...), args[i+1:]...)
+		}
+	}
+	return "", args
+}
+
+func needsValue(flag string) bool {
+	if strings.Contains(flag, "=") {
+		return false
+	}
+	switch strings.TrimLeft(flag, "-") {
+	case "state", "out", "version", "memory", "max-output", "timeout", "cache":
+		return true
+	}
+	return false
+}
+
+func cmdWasmInfo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("wasm info", "PKG.wasm [--json]", stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	sf := addSandboxFlags(fs)
+	pkg, rest := splitArgs(args)
+	if err := parse(fs, rest); err != nil {
+		return err
+	}
+	if pkg == "" || fs.NArg() > 0 {
+		return usagef("want exactly one PKG.wasm")
+	}
+	info, err := upgrade.Inspect(ctx, sf.config(), pkg)
+	if *asJSON && err == nil {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(info)
+	}
+	if info.ABI != "" || len(info.Imports)+len(info.Exports) > 0 {
+		fmt.Fprintf(stdout, "abi:     %s\n", orDash(info.ABI))
+		fmt.Fprintf(stdout, "imports: %s\n", orDash(strings.Join(info.Imports, ", ")))
+		fmt.Fprintf(stdout, "exports: %s\n", orDash(strings.Join(info.Exports, ", ")))
+		if len(info.UpgradeInfo) > 0 {
+			fmt.Fprintf(stdout, "info:    %s\n", strings.TrimSpace(string(info.UpgradeInfo)))
+		}
+		if info.UpgradeInfoError != "" {
+			fmt.Fprintf(stdout, "info:    unavailable: %s\n", info.UpgradeInfoError)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: the executor would reject this package: %w", pkg, err)
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func cmdWasmRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("wasm run", "PKG.wasm --state STATE.json [--out FILE] [--version V]", stderr)
+	statePath := fs.String("state", "", "network state JSON to upgrade (required)")
+	out := fs.String("out", "", "write the new state here (default: stdout)")
+	version := fs.String("version", "", "the entry's version: check that the output's global.version equals it (default: must raise the input's)")
+	sf := addSandboxFlags(fs)
+	pkg, rest := splitArgs(args)
+	if err := parse(fs, rest); err != nil {
+		return err
+	}
+	if pkg == "" || fs.NArg() > 0 {
+		return usagef("want exactly one PKG.wasm")
+	}
+	if *statePath == "" {
+		return usagef("--state is required")
+	}
+	state, err := os.ReadFile(*statePath)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	newState, err := upgrade.Run(ctx, sf.config(), pkg, state)
+	if err != nil {
+		return fmt.Errorf("%s: %w", pkg, err)
+	}
+	oldV, newV := globalVersion(state), globalVersion(newState)
+	want := *version
+	if want == "" {
+		want = newV
+		if !genesis.ValidVersion(newV) || !genesis.ValidVersion(oldV) || genesis.CompareVersions(newV, oldV) <= 0 {
+			return fmt.Errorf("%s: output global.version %q does not raise the input's %q (the executor would fail it)", pkg, newV, oldV)
+		}
+	}
+	canon, sum, err := upgrade.ValidateOutput(newState, want)
+	if err != nil {
+		return fmt.Errorf("%s: %w", pkg, err)
+	}
+	if *out == "" {
+		fmt.Fprintln(stdout, string(canon))
+	} else if err := os.WriteFile(*out, append(canon, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "upgraded %s -> %s in %v; state_sha256 %s\n", oldV, newV, time.Since(start).Round(time.Millisecond), sum)
+	return nil
+}
+
+func globalVersion(state []byte) string {
+	var doc struct {
+		Global struct {
+			Version string `json:"version"`
+		} `json:"global"`
+	}
+	if err := json.Unmarshal(state, &doc); err != nil {
+		return ""
+	}
+	return doc.Global.Version
+}
