@@ -34,6 +34,7 @@ var commands = map[string]command{
 	"genesis": {"create a devnet genesis (genesis new)", cmdGenesis},
 	"simnet":  {"run many nodes on 127.0.0.1 in one process", cmdSimnet},
 	"version": {"print the version", cmdVersion},
+	"wasm":    {"inspect, run and build upgrade packages (wasm info|run|build)", cmdWasm},
 }
 
 func main() {

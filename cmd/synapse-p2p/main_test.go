@@ -53,6 +53,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"genesis", "new", "--validators", "2"}, 2, "--out is required"},
 		{[]string{"simnet", "--nodes", "0"}, 1, "at least 1 node"},
 		{[]string{"init", "--data", missing, "extra"}, 2, "unexpected argument"},
+		{[]string{"wasm", "build"}, 2, "want one example name"},
+		{[]string{"wasm", "build", "no-such-example"}, 1, "unknown example"},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

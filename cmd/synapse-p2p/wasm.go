@@ -14,22 +14,53 @@ import (
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
-// cmdWasm is the package author's tool: wasm info and wasm run.
+// cmdWasm is the package author's tool: wasm info, wasm run and wasm build.
 func cmdWasm(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("want: wasm info PKG.wasm | wasm run PKG.wasm --state STATE.json [--out FILE]")
+		return usagef("want: wasm info PKG.wasm | wasm run PKG.wasm --state STATE.json [--out FILE] | wasm build EXAMPLE [--out DIR]")
 	}
 	switch args[0] {
 	case "info":
 		return cmdWasmInfo(ctx, args[1:], stdout, stderr)
 	case "run":
 		return cmdWasmRun(ctx, args[1:], stdout, stderr)
+	case "build":
+		return cmdWasmBuild(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stderr, "Usage: synapse-p2p wasm info PKG.wasm [--json]")
 		fmt.Fprintln(stderr, "       synapse-p2p wasm run PKG.wasm --state STATE.json [--out FILE] [--version V]")
+		fmt.Fprintln(stderr, "       synapse-p2p wasm build EXAMPLE [--out DIR]   (examples: "+strings.Join(upgrade.Examples(), ", ")+")")
 		return nil
 	}
-	return usagef("unknown wasm subcommand %q (want info or run)", args[0])
+	return usagef("unknown wasm subcommand %q (want info, run or build)", args[0])
+}
+
+// cmdWasmBuild builds one of the embedded example packages with the Go
+// toolchain, so a user can propose it without a checkout.
+func cmdWasmBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("wasm build", "EXAMPLE [--out DIR]", stderr)
+	out := fs.String("out", ".", "directory for EXAMPLE.wasm")
+	var name string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if name == "" && fs.NArg() == 1 {
+		name = fs.Arg(0)
+	} else if fs.NArg() > 0 || name == "" {
+		return usagef("want one example name (%s)", strings.Join(upgrade.Examples(), ", "))
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	path, err := upgrade.BuildExample(ctx, name, *out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, path)
+	return nil
 }
 
 // sandboxFlags are the limits shared by info and run (the executor's defaults).
