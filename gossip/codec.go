@@ -283,7 +283,7 @@ func (op *Op) decodeBody(b []byte) error {
 			return err
 		}
 		e := Entry(r.Entry)
-		if err := e.check(); err != nil {
+		if err := checkEntry(e); err != nil {
 			return err
 		}
 		if e.Hash() != r.EntryHash {

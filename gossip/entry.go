@@ -1,56 +1,19 @@
 package gossip
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"regexp"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
-const entryHashDomain = "synapse/entry/v1"
+// Entry is one execution-log entry (docs/data-model.md), shared with
+// raftnet through execlog so both hash it identically.
+type Entry = execlog.Entry
 
-// Entry is one execution-log entry (docs/data-model.md).
-type Entry struct {
-	Seq           uint64 `json:"seq"`
-	ProposalID    string `json:"proposal_id"`
-	Version       string `json:"version"`
-	PackageURL    string `json:"package_url"`
-	PackageHash   string `json:"package_hash"`
-	PackageSize   int64  `json:"package_size"`
-	PrevEntryHash string `json:"prev_entry_hash"`
-}
-
-// entryCBOR is the hashed and transmitted form of an Entry: a CBOR map with
-// snake_case keys in core deterministic encoding (RFC 8949 §4.2.1).
-type entryCBOR struct {
-	Seq           uint64 `cbor:"seq"`
-	ProposalID    string `cbor:"proposal_id"`
-	Version       string `cbor:"version"`
-	PackageURL    string `cbor:"package_url"`
-	PackageHash   string `cbor:"package_hash"`
-	PackageSize   int64  `cbor:"package_size"`
-	PrevEntryHash string `cbor:"prev_entry_hash"`
-}
-
-// CanonicalBytes is the deterministic CBOR encoding of e that Hash hashes.
-func (e Entry) CanonicalBytes() []byte {
-	b, err := encMode.Marshal(entryCBOR(e))
-	if err != nil {
-		panic(fmt.Sprintf("gossip: encode entry: %v", err)) // strings and ints cannot fail
-	}
-	return b
-}
-
-// Hash is the entry_hash: lowercase hex SHA-256("synapse/entry/v1" ‖
-// CanonicalBytes()).
-func (e Entry) Hash() string {
-	h := sha256.New()
-	h.Write([]byte(entryHashDomain))
-	h.Write(e.CanonicalBytes())
-	return hex.EncodeToString(h.Sum(nil))
-}
+// entryCBOR is how a ratify op carries its entry (the same CBOR map).
+type entryCBOR = execlog.Entry
 
 var (
 	packageHashRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
@@ -65,7 +28,8 @@ const (
 	maxShort       = 128
 )
 
-func (e Entry) check() error {
+// checkEntry validates an entry's fields.
+func checkEntry(e Entry) error {
 	switch {
 	case e.Seq == 0:
 		return fmt.Errorf("%w: entry seq must start at 1", ErrInvalidOp)

@@ -108,7 +108,7 @@ func (s *Service) PublishVote(ctx context.Context, proposalID, choice string) er
 // ErrNotValidator, ErrUnknownProposal, or a malformed entry / one that does
 // not match its proposal (wraps ErrInvalidOp).
 func (s *Service) PublishRatify(ctx context.Context, e Entry) error {
-	if err := e.check(); err != nil {
+	if err := checkEntry(e); err != nil {
 		return err
 	}
 	if !s.deps.Rules().IsValidator(s.self) {

@@ -51,16 +51,10 @@ func (rg *raftGovernance) CheckTally(ctx context.Context, c raftnet.Candidate) e
 	return rg.g.CheckTally(ctx, c.ProposalID, c.VoteIDs)
 }
 
+// PublishRatify signs the entry as a ratify op: raftnet.Entry and
+// gossip.Entry are both execlog.Entry.
 func (rg *raftGovernance) PublishRatify(ctx context.Context, e raftnet.Entry) error {
-	return rg.g.PublishRatify(ctx, gossip.Entry{
-		Seq:           e.Seq,
-		ProposalID:    e.ProposalID,
-		Version:       e.Version,
-		PackageURL:    e.PackageURL,
-		PackageHash:   e.PackageHash,
-		PackageSize:   e.PackageSize,
-		PrevEntryHash: e.PrevEntryHash,
-	})
+	return rg.g.PublishRatify(ctx, e)
 }
 
 func (rg *raftGovernance) Changed() <-chan struct{} { return rg.changed }

@@ -1,0 +1,58 @@
+// Package execlog defines the execution-log entry that gossip/ (ratify
+// ops, finality) and raftnet/ (the validators' FSM) must hash identically:
+// one definition, so the chain of prev_entry_hash cannot diverge between
+// them. Like genesis/, it is a leaf of plain data that components may
+// import. See docs/data-model.md.
+package execlog
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// HashDomain prefixes an entry's CBOR bytes before hashing, so an entry
+// hash can never collide with another synapse hash.
+const HashDomain = "synapse/entry/v1"
+
+// Entry is one execution-log entry. Seq is dense from 1; PrevEntryHash is
+// the Hash of entry Seq-1 ("" for Seq 1). The CBOR form is a map with these
+// snake_case keys; it is also how ratify ops carry the entry.
+type Entry struct {
+	Seq           uint64 `json:"seq" cbor:"seq"`
+	ProposalID    string `json:"proposal_id" cbor:"proposal_id"`
+	Version       string `json:"version" cbor:"version"`
+	PackageURL    string `json:"package_url" cbor:"package_url"`
+	PackageHash   string `json:"package_hash" cbor:"package_hash"` // sha256:<64 lowercase hex>
+	PackageSize   int64  `json:"package_size" cbor:"package_size"`
+	PrevEntryHash string `json:"prev_entry_hash" cbor:"prev_entry_hash"`
+}
+
+// encMode is RFC 8949 §4.2.1 core deterministic encoding: shortest
+// integers, map keys sorted by their encoded bytes (so shorter keys first).
+var encMode = func() cbor.EncMode {
+	m, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic(err) // static options
+	}
+	return m
+}()
+
+// CanonicalBytes is the deterministic CBOR encoding of e that Hash hashes.
+func (e Entry) CanonicalBytes() []byte {
+	b, err := encMode.Marshal(e)
+	if err != nil {
+		panic(fmt.Sprintf("execlog: encode entry: %v", err)) // strings and ints cannot fail
+	}
+	return b
+}
+
+// Hash is the entry_hash: lowercase hex SHA-256(HashDomain ‖ CanonicalBytes()).
+func (e Entry) Hash() string {
+	h := sha256.New()
+	h.Write([]byte(HashDomain))
+	h.Write(e.CanonicalBytes())
+	return hex.EncodeToString(h.Sum(nil))
+}
