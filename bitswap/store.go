@@ -16,6 +16,7 @@ import (
 	"time"
 
 	bsbitswap "github.com/ipfs/boxo/bitswap"
+	"github.com/ipfs/boxo/bitswap/client"
 	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/blockstore"
@@ -104,6 +105,13 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
 	opts := []bsbitswap.Option{
 		bsbitswap.ProviderSearchDelay(cfg.ProviderSearchDelay),
 		bsbitswap.WithTracer(guard),
+		// boxo spaces messages to one peer by (message queues in this
+		// process) × 125 µs, at least 20 ms. The count is global to the
+		// process, so when many nodes share one (simnet, tests) the spacing
+		// grows with the square of the swarm: 31 nodes wait 116 ms between
+		// messages. 1 µs per queue keeps the 20 ms floor that a real node
+		// with ≤ 160 peers gets anyway.
+		bsbitswap.WithClientOption(client.WithPerPeerSendDelay(time.Microsecond)),
 	}
 	if !cfg.boxoDefaults {
 		// Answer a want-have for a small block (a UnixFS root or inner
