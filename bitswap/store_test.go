@@ -225,3 +225,37 @@ func randomCID(t testing.TB) cid.Cid {
 	}
 	return cid.NewCidV0(h)
 }
+
+// A package imported while the node is down (CLI without a daemon) is kept
+// and served once the node runs on the same datastore.
+func TestImportOfflineThenServe(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "datastore")
+	ds, err := badger.NewDatastore(dir, &badger.DefaultOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	data := randomBytes(8, 700<<10)
+	res, err := Import(ctx, ds, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ds.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ds, err = badger.NewDatastore(dir, &badger.DefaultOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ds.Close() })
+	n := newNode(t, nodeOpts{noDHT: true, ds: ds})
+	roots, err := n.s.pins.list(ctx)
+	if err != nil || len(roots) != 1 || !roots[0].Equals(res.CID) {
+		t.Fatalf("kept roots %v, %v", roots, err)
+	}
+	f := newNode(t, nodeOpts{noDHT: true})
+	connect(t, f, n)
+	if got := readAll(t, mustFetch(t, f.s, res.CID)); !bytes.Equal(got, data) {
+		t.Fatal("fetched bytes differ")
+	}
+}
