@@ -122,16 +122,23 @@ func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts ...FetchOption) (io.R
 // (internal nodes carry no file bytes).
 const prefetchSlack = 4 << 20
 
-// spawn runs f on a goroutine counted in wg unless the store is closed.
+// spawn runs f on a goroutine that Close waits for (and wg too, when not
+// nil) unless the store is closed.
 func (s *Store) spawn(wg *sync.WaitGroup, f func()) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
-	wg.Add(1)
+	s.wg.Add(1)
+	if wg != nil {
+		wg.Add(1)
+	}
 	go func() {
-		defer wg.Done()
+		defer s.wg.Done()
+		if wg != nil {
+			defer wg.Done()
+		}
 		f()
 	}()
 	return nil

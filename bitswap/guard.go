@@ -71,7 +71,7 @@ func (g *blockGuard) MessageReceived(p peer.ID, msg bsmsg.BitSwapMessage) {
 			continue
 		}
 		g.s.log.Warn("peer sent a block nobody asked for (corrupt or unsolicited); disconnecting", "peer", p, "block", b.Cid())
-		g.s.spawn(&g.s.wg, func() { g.s.host.Network().ClosePeer(p) })
+		g.s.spawn(nil, func() { g.s.host.Network().ClosePeer(p) })
 		return
 	}
 }

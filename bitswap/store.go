@@ -72,7 +72,11 @@ type Store struct {
 }
 
 // New builds the store and starts bitswap on deps.Host and the reprovider.
+// ctx only bounds construction; the store runs until Close.
 func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -169,16 +173,4 @@ func (s *Store) Close() error {
 	s.cancel()
 	s.wg.Wait()
 	return s.bserv.Close() // closes bitswap and its network
-}
-
-// wait is a context-aware sleep for the store's own goroutines.
-func wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
