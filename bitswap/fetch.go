@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/boxo/ipld/unixfs"
@@ -105,17 +107,85 @@ func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts ...FetchOption) (io.R
 		r.Close()
 		return nil, fmt.Errorf("%w: %s declares %d bytes, cap %d", ErrTooLarge, c, total, o.maxSize)
 	}
-	dr, err := uio.NewDagReader(fctx, root, ses)
-	if err != nil {
+	r.fctx, r.root, r.total = fctx, root, total
+	if err := r.open(0); err != nil {
 		r.Close()
-		return nil, fmt.Errorf("bitswap: fetch %s: %w", c, err)
+		return nil, err
 	}
-	r.dr, r.total = dr, total
-	if len(root.Links()) > 0 && !s.cfg.boxoDefaults {
-		// Budget: the declared size plus one maximal block per link level.
-		s.spawn(&r.wg, func() { prefetch(fctx, ses, root, o.maxSize+prefetchSlack) })
+	if len(root.Links()) > 0 {
+		s.spawn(&r.wg, r.watchdog)
 	}
 	return r, nil
+}
+
+// stallTimeout is how long a fetch may go without a byte before it starts
+// over with a new bitswap session (from where it stopped; blocks already
+// fetched are local). A session can get stuck on peers that stopped
+// answering; a new one asks every connected peer and the DHT again.
+var stallTimeout = 15 * time.Second
+
+// open starts a new attempt: a bitswap session, a DAG reader positioned at
+// offset and, unless disabled, the prefetcher. The previous attempt, if
+// any, is cancelled.
+func (r *fetchReader) open(offset int64) error {
+	s := r.s
+	actx, acancel := context.WithCancel(r.fctx)
+	ses := merkledag.NewSession(actx, s.dag)
+	dr, err := uio.NewDagReader(actx, r.root, ses)
+	if err == nil && offset > 0 {
+		_, err = dr.Seek(offset, io.SeekStart)
+	}
+	if err != nil {
+		acancel()
+		return fmt.Errorf("bitswap: fetch %s: %w", r.c, err)
+	}
+	r.mu.Lock()
+	if r.attempt != nil {
+		r.attempt()
+	}
+	r.attempt, r.stalled = acancel, false
+	r.mu.Unlock()
+	if r.dr != nil {
+		r.dr.Close()
+	}
+	r.dr = dr
+	if len(r.root.Links()) > 0 && !s.cfg.boxoDefaults {
+		// Budget: the declared size plus slack for inner nodes.
+		root, budget := r.root, r.opts.maxSize+prefetchSlack
+		s.spawn(&r.wg, func() { prefetch(actx, ses, root, budget) })
+	}
+	return nil
+}
+
+// watchdog cancels the current attempt when no byte arrived for
+// stallTimeout; Read then opens a new one.
+func (r *fetchReader) watchdog() {
+	tick := time.NewTicker(stallTimeout / 15)
+	defer tick.Stop()
+	last, since := r.progress.Load(), time.Now()
+	for {
+		select {
+		case <-r.fctx.Done():
+			return
+		case now := <-tick.C:
+			if p := r.progress.Load(); p != last || p >= r.total {
+				last, since = p, now
+				if p >= r.total {
+					return
+				}
+				continue
+			}
+			if now.Sub(since) < stallTimeout {
+				continue
+			}
+			r.s.log.Warn("fetch stalled, starting a new bitswap session", "cid", r.c, "done", last, "total", r.total)
+			r.mu.Lock()
+			r.stalled = true
+			r.attempt()
+			r.mu.Unlock()
+			since = now
+		}
+	}
 }
 
 // prefetchSlack is what the prefetcher may fetch beyond the size cap
@@ -242,15 +312,22 @@ type fetchReader struct {
 	s      *Store
 	c      cid.Cid
 	opts   fetchOptions
+	fctx   context.Context
 	cancel context.CancelFunc
 	stop   func() bool
 	wg     sync.WaitGroup
+	root   ipld.Node
 
-	dr    uio.DagReader
-	total int64
-	done  int64
-	err   error // sticky
-	once  sync.Once
+	mu      sync.Mutex
+	attempt context.CancelFunc // cancels the current session and reader
+	stalled bool               // the watchdog cancelled the attempt
+
+	dr       uio.DagReader
+	total    int64
+	done     int64
+	progress atomic.Int64 // done, for the watchdog
+	err      error        // sticky
+	once     sync.Once
 }
 
 func (r *fetchReader) Read(p []byte) (int, error) {
@@ -258,7 +335,20 @@ func (r *fetchReader) Read(p []byte) (int, error) {
 		return 0, r.err
 	}
 	n, err := r.dr.Read(p)
+	if err != nil && err != io.EOF && r.fctx.Err() == nil {
+		r.mu.Lock()
+		stalled := r.stalled
+		r.mu.Unlock()
+		if stalled {
+			if oerr := r.open(r.done + int64(n)); oerr != nil {
+				err = oerr
+			} else {
+				err = nil
+			}
+		}
+	}
 	r.done += int64(n)
+	r.progress.Store(r.done)
 	if r.done > r.opts.maxSize {
 		r.err = fmt.Errorf("%w: %s exceeds %d bytes", ErrTooLarge, r.c, r.opts.maxSize)
 		return 0, r.err
@@ -287,6 +377,11 @@ func (r *fetchReader) Read(p []byte) (int, error) {
 func (r *fetchReader) Close() error {
 	r.once.Do(func() {
 		r.cancel()
+		r.mu.Lock()
+		if r.attempt != nil {
+			r.attempt()
+		}
+		r.mu.Unlock()
 		if r.stop != nil {
 			r.stop()
 		}

@@ -320,3 +320,35 @@ func TestLocalCorruptionHealsFromPeer(t *testing.T) {
 		t.Fatal("block not healed")
 	}
 }
+
+// When the watchdog cancels a stalled attempt, the reader starts a new
+// session at the byte where it stopped: nothing is lost or repeated.
+func TestFetchRestartsAfterStall(t *testing.T) {
+	holder := newNode(t, nodeOpts{noDHT: true})
+	f := newNode(t, nodeOpts{noDHT: true})
+	data := randomBytes(9, 2<<20+12345)
+	res, err := holder.s.Add(context.Background(), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	connect(t, f, holder)
+	rc := mustFetch(t, f.s, res.CID)
+	defer rc.Close()
+	r := rc.(*fetchReader)
+	head := make([]byte, 300<<10+7) // ends inside the second chunk
+	if _, err := io.ReadFull(r, head); err != nil {
+		t.Fatal(err)
+	}
+	// What the watchdog does after stallTimeout without progress.
+	r.mu.Lock()
+	r.stalled = true
+	r.attempt()
+	r.mu.Unlock()
+	rest, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("read after restart: %v", err)
+	}
+	if !bytes.Equal(append(head, rest...), data) {
+		t.Fatal("bytes differ after restart")
+	}
+}
