@@ -9,12 +9,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/boxo/ipld/unixfs"
 	uio "github.com/ipfs/boxo/ipld/unixfs/io"
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
 // Errors of Fetch.
@@ -157,6 +159,27 @@ func (r *fetchReader) open(offset int64) error {
 	return nil
 }
 
+// resetQueues replays a disconnect and a connect of every connected
+// bitswap peer to the bitswap client. boxo drops the wants of a message it
+// failed to send and only sends them again 30 s later, and a new session
+// goes through the same per-peer queues; new queues send every live want
+// at once. Only the client is told: the server's ledgers are untouched.
+func (s *Store) resetQueues() {
+	bs := s.bswap
+	for _, p := range s.host.Network().Peers() {
+		if proto, err := s.host.Peerstore().FirstSupportedProtocol(p, bitswapProtocols...); err != nil || proto == "" {
+			continue
+		}
+		bs.Client.PeerDisconnected(p)
+		if s.host.Network().Connectedness(p) == network.Connected {
+			bs.Client.PeerConnected(p)
+		}
+	}
+}
+
+// bitswapProtocols are the protocol IDs boxo's network speaks.
+var bitswapProtocols = []protocol.ID{bsnet.ProtocolBitswap, bsnet.ProtocolBitswapOneOne, bsnet.ProtocolBitswapOneZero, bsnet.ProtocolBitswapNoVers}
+
 // watchdog cancels the current attempt when no byte arrived for
 // stallTimeout; Read then opens a new one.
 func (r *fetchReader) watchdog() {
@@ -178,7 +201,8 @@ func (r *fetchReader) watchdog() {
 			if now.Sub(since) < stallTimeout {
 				continue
 			}
-			r.s.log.Warn("fetch stalled, starting a new bitswap session", "cid", r.c, "done", last, "total", r.total)
+			r.s.log.Warn("fetch stalled, resetting bitswap queues and starting a new session", "cid", r.c, "done", last, "total", r.total)
+			r.s.resetQueues()
 			r.mu.Lock()
 			r.stalled = true
 			r.attempt()

@@ -340,6 +340,7 @@ func TestFetchRestartsAfterStall(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What the watchdog does after stallTimeout without progress.
+	f.s.resetQueues()
 	r.mu.Lock()
 	r.stalled = true
 	r.attempt()
