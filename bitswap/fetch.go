@@ -120,11 +120,18 @@ func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts ...FetchOption) (io.R
 	return r, nil
 }
 
-// stallTimeout is how long a fetch may go without a byte before it starts
-// over with a new bitswap session (from where it stopped; blocks already
-// fetched are local). A session can get stuck on peers that stopped
-// answering; a new one asks every connected peer and the DHT again.
-var stallTimeout = 15 * time.Second
+// Stall handling. boxo asks a peer for a block once: a peer that answered
+// DONT_HAVE (or timed out) while it was still fetching the package itself
+// is asked again only when its queue rebroadcasts, every 30 s. When every
+// peer answered too early, a fetch stops for up to 30 s. After stallReset
+// without a byte the fetch resets the bitswap client's peer queues (every
+// live want goes to every peer again; blocks in flight still arrive);
+// after stallTimeout it also starts over with a new session from where it
+// stopped (blocks already fetched are local).
+var (
+	stallReset   = 3 * time.Second
+	stallTimeout = 15 * time.Second
+)
 
 // open starts a new attempt: a bitswap session, a DAG reader positioned at
 // offset and, unless disabled, the prefetcher. The previous attempt, if
@@ -183,20 +190,26 @@ var bitswapProtocols = []protocol.ID{bsnet.ProtocolBitswap, bsnet.ProtocolBitswa
 // watchdog cancels the current attempt when no byte arrived for
 // stallTimeout; Read then opens a new one.
 func (r *fetchReader) watchdog() {
-	tick := time.NewTicker(stallTimeout / 15)
+	tick := time.NewTicker(stallReset / 6)
 	defer tick.Stop()
 	last, since := r.progress.Load(), time.Now()
+	reset := false
 	for {
 		select {
 		case <-r.fctx.Done():
 			return
 		case now := <-tick.C:
 			if p := r.progress.Load(); p != last || p >= r.total {
-				last, since = p, now
+				last, since, reset = p, now, false
 				if p >= r.total {
 					return
 				}
 				continue
+			}
+			if !reset && now.Sub(since) >= stallReset {
+				r.s.log.Info("fetch idle, resetting bitswap peer queues", "cid", r.c, "done", last, "total", r.total)
+				r.s.resetQueues()
+				reset = true
 			}
 			if now.Sub(since) < stallTimeout {
 				continue
@@ -207,7 +220,7 @@ func (r *fetchReader) watchdog() {
 			r.stalled = true
 			r.attempt()
 			r.mu.Unlock()
-			since = now
+			since, reset = now, false
 		}
 	}
 }
