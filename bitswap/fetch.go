@@ -110,7 +110,9 @@ func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts ...FetchOption) (io.R
 		return nil, fmt.Errorf("%w: %s declares %d bytes, cap %d", ErrTooLarge, c, total, o.maxSize)
 	}
 	r.fctx, r.root, r.total = fctx, root, total
-	if err := r.open(0); err != nil {
+	// The first attempt keeps the session that found the root: it already
+	// knows which peers have the package and asks them for blocks directly.
+	if err := r.open(0, ses); err != nil {
 		r.Close()
 		return nil, err
 	}
@@ -133,13 +135,15 @@ var (
 	stallTimeout = 15 * time.Second
 )
 
-// open starts a new attempt: a bitswap session, a DAG reader positioned at
-// offset and, unless disabled, the prefetcher. The previous attempt, if
-// any, is cancelled.
-func (r *fetchReader) open(offset int64) error {
+// open starts a new attempt: a DAG reader positioned at offset on ses (a
+// new bitswap session when nil) and, unless disabled, the prefetcher. The
+// previous attempt, if any, is cancelled.
+func (r *fetchReader) open(offset int64, ses ipld.NodeGetter) error {
 	s := r.s
 	actx, acancel := context.WithCancel(r.fctx)
-	ses := merkledag.NewSession(actx, s.dag)
+	if ses == nil {
+		ses = merkledag.NewSession(actx, s.dag)
+	}
 	dr, err := uio.NewDagReader(actx, r.root, ses)
 	if err == nil && offset > 0 {
 		_, err = dr.Seek(offset, io.SeekStart)
@@ -377,7 +381,7 @@ func (r *fetchReader) Read(p []byte) (int, error) {
 		stalled := r.stalled
 		r.mu.Unlock()
 		if stalled {
-			if oerr := r.open(r.done + int64(n)); oerr != nil {
+			if oerr := r.open(r.done+int64(n), nil); oerr != nil {
 				err = oerr
 			} else {
 				err = nil
