@@ -259,3 +259,24 @@ func TestImportOfflineThenServe(t *testing.T) {
 		t.Fatal("fetched bytes differ")
 	}
 }
+
+// ParseCID never panics, and whatever it accepts prints back to a CID that
+// parses to the same value.
+func FuzzParseCID(f *testing.F) {
+	for _, s := range []string{kuboVectors[0].cid, "ipfs://" + kuboVectors[1].cid, "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi", "/ipfs/", "ipfs://x/y", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseCID(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidCID) {
+				t.Fatalf("error %v does not wrap ErrInvalidCID", err)
+			}
+			return
+		}
+		again, err := ParseCID(c.String())
+		if err != nil || !again.Equals(c) {
+			t.Fatalf("%q → %s → %v, %v", s, c, again, err)
+		}
+	})
+}
