@@ -11,6 +11,8 @@ import (
 	bsbitswap "github.com/ipfs/boxo/bitswap"
 	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
 	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/boxo/ipld/unixfs"
 	"github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 
@@ -351,5 +353,53 @@ func TestFetchRestartsAfterStall(t *testing.T) {
 	}
 	if !bytes.Equal(append(head, rest...), data) {
 		t.Fatal("bytes differ after restart")
+	}
+}
+
+// A root that declares fewer bytes than its leaves hold cannot push a
+// fetch past its size cap, nor pass for a complete package.
+func TestLyingRootIsCapped(t *testing.T) {
+	holder := newNode(t, nodeOpts{noDHT: true})
+	f := newNode(t, nodeOpts{noDHT: true})
+	ctx := context.Background()
+	real, err := holder.s.Add(ctx, bytes.NewReader(randomBytes(13, 3<<18))) // three 256 KiB leaves
+	if err != nil {
+		t.Fatal(err)
+	}
+	realRoot, err := holder.s.local.Get(ctx, real.CID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsn := unixfs.NewFSNode(unixfs.TFile)
+	lying := merkledag.NodeWithData(nil)
+	for _, l := range realRoot.Links() {
+		leaf, err := holder.s.local.Get(ctx, l.Cid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := lying.AddNodeLink("", leaf); err != nil {
+			t.Fatal(err)
+		}
+		fsn.AddBlockSize(100) // the truth is 256 KiB
+	}
+	b, err := fsn.GetBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lying.SetData(b)
+	if err := holder.s.dag.Add(ctx, lying); err != nil {
+		t.Fatal(err)
+	}
+	connect(t, f, holder)
+	for _, maxSize := range []int64{1000, 1 << 20} {
+		rc := mustFetch(t, f.s, lying.Cid(), WithMaxSize(maxSize))
+		_, err := io.ReadAll(rc)
+		rc.Close()
+		if !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrSizeMismatch) {
+			t.Fatalf("cap %d: err = %v, want ErrTooLarge or ErrSizeMismatch", maxSize, err)
+		}
+		if ok, _ := f.s.pins.has(ctx, lying.Cid()); ok {
+			t.Fatal("lying package was kept")
+		}
 	}
 }
