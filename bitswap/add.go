@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/ipfs/boxo/blockservice"
+	"github.com/ipfs/boxo/blockstore"
 	chunk "github.com/ipfs/boxo/chunker"
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/boxo/ipld/unixfs/importer/balanced"
 	"github.com/ipfs/boxo/ipld/unixfs/importer/helpers"
 	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
 	ipld "github.com/ipfs/go-ipld-format"
 )
 
@@ -34,9 +37,43 @@ func (s *Store) Add(ctx context.Context, r io.Reader) (AddResult, error) {
 	if err := s.checkOpen(); err != nil {
 		return AddResult{}, err
 	}
+	// Through the block service, so bitswap hears of the new blocks and
+	// serves peers that already want them.
+	res, err := importFile(ctx, s.dag, r)
+	if err != nil {
+		return AddResult{}, err
+	}
+	if err := s.keep(ctx, res.CID); err != nil {
+		return AddResult{}, err
+	}
+	s.log.Info("added package", "cid", res.CID, "sha256", res.SHA256, "size", res.Size)
+	return res, nil
+}
+
+// Import is Add for a node that is not running: it writes the package into
+// the blocks of ds (the node's datastore, namespace /blocks) and records it
+// as kept, so the node announces it when it starts. Use it only while no
+// Store is open on ds (badger allows one process per datastore).
+func Import(ctx context.Context, ds datastore.Batching, r io.Reader) (AddResult, error) {
+	if ds == nil {
+		return AddResult{}, fmt.Errorf("%w: no datastore", ErrInvalidConfig)
+	}
+	bs := blockstore.NewBlockstore(ds)
+	res, err := importFile(ctx, merkledag.NewDAGService(blockservice.New(bs, nil)), r)
+	if err != nil {
+		return AddResult{}, err
+	}
+	if err := newPinSet(ds).add(ctx, res.CID); err != nil {
+		return AddResult{}, err
+	}
+	return res, nil
+}
+
+// importFile builds the UnixFS DAG of r with Kubo's defaults into dag.
+func importFile(ctx context.Context, dag ipld.DAGService, r io.Reader) (AddResult, error) {
 	h := sha256.New()
 	cr := &ctxReader{ctx: ctx, r: io.TeeReader(r, h)}
-	batch := ipld.NewBufferedDAG(ctx, s.dag)
+	batch := ipld.NewBufferedDAG(ctx, dag)
 	params := helpers.DagBuilderParams{
 		Dagserv:    batch,
 		Maxlinks:   helpers.DefaultLinksPerBlock,
@@ -54,12 +91,7 @@ func (s *Store) Add(ctx context.Context, r io.Reader) (AddResult, error) {
 	if err := batch.Commit(); err != nil {
 		return AddResult{}, fmt.Errorf("bitswap: add: store blocks: %w", err)
 	}
-	res := AddResult{CID: root.Cid(), SHA256: hex.EncodeToString(h.Sum(nil)), Size: cr.n}
-	if err := s.keep(ctx, res.CID); err != nil {
-		return AddResult{}, err
-	}
-	s.log.Info("added package", "cid", res.CID, "sha256", res.SHA256, "size", res.Size)
-	return res, nil
+	return AddResult{CID: root.Cid(), SHA256: hex.EncodeToString(h.Sum(nil)), Size: cr.n}, nil
 }
 
 // ctxReader stops reading when ctx is done and counts bytes.

@@ -158,33 +158,44 @@ func BenchmarkSwarm30Fetch8MiB(b *testing.B) {
 			wg.Wait()
 		}
 	})
-	b.Run("bitswap", func(b *testing.B) {
-		for range b.N {
-			b.StopTimer()
-			stores := mockSwarm(b, swarmSize+1)
-			res, err := stores[0].Add(context.Background(), bytes.NewReader(data))
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
-			var wg sync.WaitGroup
-			for _, s := range stores[1:] {
-				wg.Add(1)
-				go func() { defer wg.Done(); fetchAll(b, s, res.CID, len(data)) }()
-			}
-			wg.Wait()
-			b.StopTimer()
-			for _, s := range stores {
-				s.Close()
-			}
-			b.StartTimer()
+	for _, v := range []struct {
+		name string
+		mut  func(*Config)
+	}{{"bitswap", nil}, {"bitswap-plain-boxo", plainBoxo}} {
+		b.Run(v.name, func(b *testing.B) { benchSwarm(b, data, v.mut) })
+	}
+}
+
+func benchSwarm(b *testing.B, data []byte, mut func(*Config)) {
+	for range b.N {
+		b.StopTimer()
+		stores := mockSwarm(b, swarmSize+1, mut)
+		res, err := stores[0].Add(context.Background(), bytes.NewReader(data))
+		if err != nil {
+			b.Fatal(err)
 		}
-	})
+		b.StartTimer()
+		var wg sync.WaitGroup
+		for _, s := range stores[1:] {
+			wg.Add(1)
+			go func() { defer wg.Done(); fetchAll(b, s, res.CID, len(data)) }()
+		}
+		wg.Wait()
+		b.StopTimer()
+		for _, s := range stores {
+			s.Close()
+		}
+		b.StartTimer()
+	}
 }
 
 // mockSwarm builds n fully connected mocknet hosts with a store each
 // (no DHT: every peer is connected to every other).
-func mockSwarm(b testing.TB, n int) []*Store {
+func mockSwarm(b testing.TB, n int, mut func(*Config)) []*Store {
+	cfg := DefaultConfig()
+	if mut != nil {
+		mut(&cfg)
+	}
 	mn, err := mocknet.FullMeshConnected(n)
 	if err != nil {
 		b.Fatal(err)
@@ -192,7 +203,7 @@ func mockSwarm(b testing.TB, n int) []*Store {
 	b.Cleanup(func() { mn.Close() })
 	var out []*Store
 	for _, h := range mn.Hosts() {
-		s, err := New(context.Background(), DefaultConfig(), Deps{
+		s, err := New(context.Background(), cfg, Deps{
 			Host:      h,
 			Datastore: dssync.MutexWrap(datastore.NewMapDatastore()),
 			Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),

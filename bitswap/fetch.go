@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 
+	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/boxo/ipld/unixfs"
 	uio "github.com/ipfs/boxo/ipld/unixfs/io"
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
 // Errors of Fetch.
@@ -105,33 +109,147 @@ func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts ...FetchOption) (io.R
 		r.Close()
 		return nil, fmt.Errorf("%w: %s declares %d bytes, cap %d", ErrTooLarge, c, total, o.maxSize)
 	}
-	dr, err := uio.NewDagReader(fctx, root, ses)
-	if err != nil {
+	r.fctx, r.root, r.total = fctx, root, total
+	// The first attempt keeps the session that found the root: it already
+	// knows which peers have the package and asks them for blocks directly.
+	if err := r.open(0, ses); err != nil {
 		r.Close()
-		return nil, fmt.Errorf("bitswap: fetch %s: %w", c, err)
+		return nil, err
 	}
-	r.dr, r.total = dr, total
-	if len(root.Links()) > 0 && !s.cfg.boxoDefaults {
-		// Budget: the declared size plus one maximal block per link level.
-		s.spawn(&r.wg, func() { prefetch(fctx, ses, root, o.maxSize+prefetchSlack) })
+	if len(root.Links()) > 0 {
+		s.spawn(&r.wg, r.watchdog)
 	}
 	return r, nil
+}
+
+// Stall handling. boxo asks a peer for a block once: a peer that answered
+// DONT_HAVE (or timed out) while it was still fetching the package itself
+// is asked again only when its queue rebroadcasts, every 30 s. When every
+// peer answered too early, a fetch stops for up to 30 s. After stallReset
+// without a byte the fetch resets the bitswap client's peer queues (every
+// live want goes to every peer again; blocks in flight still arrive);
+// after stallTimeout it also starts over with a new session from where it
+// stopped (blocks already fetched are local).
+var (
+	stallReset   = 3 * time.Second
+	stallTimeout = 15 * time.Second
+)
+
+// open starts a new attempt: a DAG reader positioned at offset on ses (a
+// new bitswap session when nil) and, unless disabled, the prefetcher. The
+// previous attempt, if any, is cancelled.
+func (r *fetchReader) open(offset int64, ses ipld.NodeGetter) error {
+	s := r.s
+	actx, acancel := context.WithCancel(r.fctx)
+	if ses == nil {
+		ses = merkledag.NewSession(actx, s.dag)
+	}
+	dr, err := uio.NewDagReader(actx, r.root, ses)
+	if err == nil && offset > 0 {
+		_, err = dr.Seek(offset, io.SeekStart)
+	}
+	if err != nil {
+		acancel()
+		return fmt.Errorf("bitswap: fetch %s: %w", r.c, err)
+	}
+	r.mu.Lock()
+	if r.attempt != nil {
+		r.attempt()
+	}
+	r.attempt, r.stalled = acancel, false
+	r.mu.Unlock()
+	if r.dr != nil {
+		r.dr.Close()
+	}
+	r.dr = dr
+	if len(r.root.Links()) > 0 && !s.cfg.boxoDefaults {
+		// Budget: the declared size plus slack for inner nodes.
+		root, budget := r.root, r.opts.maxSize+prefetchSlack
+		s.spawn(&r.wg, func() { prefetch(actx, ses, root, budget) })
+	}
+	return nil
+}
+
+// resetQueues replays a disconnect and a connect of every connected
+// bitswap peer to the bitswap client. boxo drops the wants of a message it
+// failed to send and only sends them again 30 s later, and a new session
+// goes through the same per-peer queues; new queues send every live want
+// at once. Only the client is told: the server's ledgers are untouched.
+func (s *Store) resetQueues() {
+	bs := s.bswap
+	for _, p := range s.host.Network().Peers() {
+		if proto, err := s.host.Peerstore().FirstSupportedProtocol(p, bitswapProtocols...); err != nil || proto == "" {
+			continue
+		}
+		bs.Client.PeerDisconnected(p)
+		if s.host.Network().Connectedness(p) == network.Connected {
+			bs.Client.PeerConnected(p)
+		}
+	}
+}
+
+// bitswapProtocols are the protocol IDs boxo's network speaks.
+var bitswapProtocols = []protocol.ID{bsnet.ProtocolBitswap, bsnet.ProtocolBitswapOneOne, bsnet.ProtocolBitswapOneZero, bsnet.ProtocolBitswapNoVers}
+
+// watchdog cancels the current attempt when no byte arrived for
+// stallTimeout; Read then opens a new one.
+func (r *fetchReader) watchdog() {
+	tick := time.NewTicker(stallReset / 6)
+	defer tick.Stop()
+	last, since := r.progress.Load(), time.Now()
+	reset := false
+	for {
+		select {
+		case <-r.fctx.Done():
+			return
+		case now := <-tick.C:
+			if p := r.progress.Load(); p != last || p >= r.total {
+				last, since, reset = p, now, false
+				if p >= r.total {
+					return
+				}
+				continue
+			}
+			if !reset && now.Sub(since) >= stallReset {
+				r.s.log.Info("fetch idle, resetting bitswap peer queues", "cid", r.c, "done", last, "total", r.total)
+				r.s.resetQueues()
+				reset = true
+			}
+			if now.Sub(since) < stallTimeout {
+				continue
+			}
+			r.s.log.Warn("fetch stalled, resetting bitswap queues and starting a new session", "cid", r.c, "done", last, "total", r.total)
+			r.s.resetQueues()
+			r.mu.Lock()
+			r.stalled = true
+			r.attempt()
+			r.mu.Unlock()
+			since, reset = now, false
+		}
+	}
 }
 
 // prefetchSlack is what the prefetcher may fetch beyond the size cap
 // (internal nodes carry no file bytes).
 const prefetchSlack = 4 << 20
 
-// spawn runs f on a goroutine counted in wg unless the store is closed.
+// spawn runs f on a goroutine that Close waits for (and wg too, when not
+// nil) unless the store is closed.
 func (s *Store) spawn(wg *sync.WaitGroup, f func()) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
-	wg.Add(1)
+	s.wg.Add(1)
+	if wg != nil {
+		wg.Add(1)
+	}
 	go func() {
-		defer wg.Done()
+		defer s.wg.Done()
+		if wg != nil {
+			defer wg.Done()
+		}
 		f()
 	}()
 	return nil
@@ -235,15 +353,22 @@ type fetchReader struct {
 	s      *Store
 	c      cid.Cid
 	opts   fetchOptions
+	fctx   context.Context
 	cancel context.CancelFunc
 	stop   func() bool
 	wg     sync.WaitGroup
+	root   ipld.Node
 
-	dr    uio.DagReader
-	total int64
-	done  int64
-	err   error // sticky
-	once  sync.Once
+	mu      sync.Mutex
+	attempt context.CancelFunc // cancels the current session and reader
+	stalled bool               // the watchdog cancelled the attempt
+
+	dr       uio.DagReader
+	total    int64
+	done     int64
+	progress atomic.Int64 // done, for the watchdog
+	err      error        // sticky
+	once     sync.Once
 }
 
 func (r *fetchReader) Read(p []byte) (int, error) {
@@ -251,7 +376,20 @@ func (r *fetchReader) Read(p []byte) (int, error) {
 		return 0, r.err
 	}
 	n, err := r.dr.Read(p)
+	if err != nil && err != io.EOF && r.fctx.Err() == nil {
+		r.mu.Lock()
+		stalled := r.stalled
+		r.mu.Unlock()
+		if stalled {
+			if oerr := r.open(r.done+int64(n), nil); oerr != nil {
+				err = oerr
+			} else {
+				err = nil
+			}
+		}
+	}
 	r.done += int64(n)
+	r.progress.Store(r.done)
 	if r.done > r.opts.maxSize {
 		r.err = fmt.Errorf("%w: %s exceeds %d bytes", ErrTooLarge, r.c, r.opts.maxSize)
 		return 0, r.err
@@ -280,6 +418,11 @@ func (r *fetchReader) Read(p []byte) (int, error) {
 func (r *fetchReader) Close() error {
 	r.once.Do(func() {
 		r.cancel()
+		r.mu.Lock()
+		if r.attempt != nil {
+			r.attempt()
+		}
+		r.mu.Unlock()
 		if r.stop != nil {
 			r.stop()
 		}

@@ -11,6 +11,8 @@ import (
 	bsbitswap "github.com/ipfs/boxo/bitswap"
 	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
 	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/boxo/ipld/unixfs"
 	"github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 
@@ -270,13 +272,17 @@ func TestCorruptBlockRejected(t *testing.T) {
 // A block corrupted on the local disk is never reassembled or served: it
 // is dropped, and fetched again from a peer that has it.
 func TestLocalCorruptionHealsFromPeer(t *testing.T) {
-	n := newNode(t, nodeOpts{noDHT: true})
 	ctx := context.Background()
 	data := randomBytes(7, 600<<10)
-	res, err := n.s.Add(ctx, bytes.NewReader(data))
+	before := newNode(t, nodeOpts{noDHT: true})
+	res, err := before.s.Add(ctx, bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The block goes bad on disk while the node is down; a store checks
+	// each block once per process, so corruption shows after a restart.
+	before.s.Close()
+	n := newNode(t, nodeOpts{noDHT: true, ds: before.ds})
 	root, err := n.s.local.Get(ctx, res.CID)
 	if err != nil {
 		t.Fatal(err)
@@ -314,5 +320,86 @@ func TestLocalCorruptionHealsFromPeer(t *testing.T) {
 	}
 	if stored, _ := n.ds.Get(ctx, blockKey(leaf)); !bytes.Equal(stored, good) {
 		t.Fatal("block not healed")
+	}
+}
+
+// When the watchdog cancels a stalled attempt, the reader starts a new
+// session at the byte where it stopped: nothing is lost or repeated.
+func TestFetchRestartsAfterStall(t *testing.T) {
+	holder := newNode(t, nodeOpts{noDHT: true})
+	f := newNode(t, nodeOpts{noDHT: true})
+	data := randomBytes(9, 2<<20+12345)
+	res, err := holder.s.Add(context.Background(), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	connect(t, f, holder)
+	rc := mustFetch(t, f.s, res.CID)
+	defer rc.Close()
+	r := rc.(*fetchReader)
+	head := make([]byte, 300<<10+7) // ends inside the second chunk
+	if _, err := io.ReadFull(r, head); err != nil {
+		t.Fatal(err)
+	}
+	// What the watchdog does after stallTimeout without progress.
+	f.s.resetQueues()
+	r.mu.Lock()
+	r.stalled = true
+	r.attempt()
+	r.mu.Unlock()
+	rest, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("read after restart: %v", err)
+	}
+	if !bytes.Equal(append(head, rest...), data) {
+		t.Fatal("bytes differ after restart")
+	}
+}
+
+// A root that declares fewer bytes than its leaves hold cannot push a
+// fetch past its size cap, nor pass for a complete package.
+func TestLyingRootIsCapped(t *testing.T) {
+	holder := newNode(t, nodeOpts{noDHT: true})
+	f := newNode(t, nodeOpts{noDHT: true})
+	ctx := context.Background()
+	real, err := holder.s.Add(ctx, bytes.NewReader(randomBytes(13, 3<<18))) // three 256 KiB leaves
+	if err != nil {
+		t.Fatal(err)
+	}
+	realRoot, err := holder.s.local.Get(ctx, real.CID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsn := unixfs.NewFSNode(unixfs.TFile)
+	lying := merkledag.NodeWithData(nil)
+	for _, l := range realRoot.Links() {
+		leaf, err := holder.s.local.Get(ctx, l.Cid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := lying.AddNodeLink("", leaf); err != nil {
+			t.Fatal(err)
+		}
+		fsn.AddBlockSize(100) // the truth is 256 KiB
+	}
+	b, err := fsn.GetBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lying.SetData(b)
+	if err := holder.s.dag.Add(ctx, lying); err != nil {
+		t.Fatal(err)
+	}
+	connect(t, f, holder)
+	for _, maxSize := range []int64{1000, 1 << 20} {
+		rc := mustFetch(t, f.s, lying.Cid(), WithMaxSize(maxSize))
+		_, err := io.ReadAll(rc)
+		rc.Close()
+		if !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrSizeMismatch) {
+			t.Fatalf("cap %d: err = %v, want ErrTooLarge or ErrSizeMismatch", maxSize, err)
+		}
+		if ok, _ := f.s.pins.has(ctx, lying.Cid()); ok {
+			t.Fatal("lying package was kept")
+		}
 	}
 }

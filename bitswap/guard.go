@@ -2,6 +2,7 @@ package bitswap
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 
 	bsbitswap "github.com/ipfs/boxo/bitswap"
@@ -19,9 +20,38 @@ import (
 // was asked for (a late duplicate is still wanted or already stored), so a
 // block that is neither wanted nor held marks the sender as broken or
 // malicious; closing its connections makes the session ask other peers.
+//
+// "Wanted" includes what was wanted recently: a duplicate of a block that
+// arrived from another peer a moment ago, or the answer to a want cancelled
+// in flight, is not garbage. The guard remembers every want it has seen in
+// two generations of recentGen entries.
 type blockGuard struct {
 	s     *Store
 	bswap atomic.Pointer[bsbitswap.Bitswap]
+
+	mu             sync.Mutex
+	recent, former map[string]struct{} // multihashes of recent wants
+}
+
+const recentGen = 8192
+
+// wanted adds the current wants to the recent set and reports whether mh
+// is among the wants seen.
+func (g *blockGuard) wanted(bs *bsbitswap.Bitswap, mh string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.recent == nil {
+		g.recent = map[string]struct{}{}
+	}
+	for _, c := range bs.GetWantlist() {
+		g.recent[string(c.Hash())] = struct{}{}
+	}
+	_, inRecent := g.recent[mh]
+	_, inFormer := g.former[mh]
+	if len(g.recent) > recentGen {
+		g.former, g.recent = g.recent, map[string]struct{}{}
+	}
+	return inRecent || inFormer
 }
 
 var _ tracer.Tracer = (*blockGuard)(nil)
@@ -33,19 +63,15 @@ func (g *blockGuard) MessageReceived(p peer.ID, msg bsmsg.BitSwapMessage) {
 	if len(blks) == 0 || bs == nil {
 		return
 	}
-	wanted := map[string]struct{}{}
-	for _, c := range bs.GetWantlist() {
-		wanted[string(c.Hash())] = struct{}{}
-	}
 	for _, b := range blks {
-		if _, ok := wanted[string(b.Cid().Hash())]; ok {
+		if g.wanted(bs, string(b.Cid().Hash())) {
 			continue
 		}
 		if held, _ := g.s.bstore.Has(context.Background(), b.Cid()); held {
 			continue
 		}
 		g.s.log.Warn("peer sent a block nobody asked for (corrupt or unsolicited); disconnecting", "peer", p, "block", b.Cid())
-		g.s.spawn(&g.s.wg, func() { g.s.host.Network().ClosePeer(p) })
+		g.s.spawn(nil, func() { g.s.host.Network().ClosePeer(p) })
 		return
 	}
 }

@@ -62,10 +62,14 @@ func newNode(t testing.TB, o nodeOpts) *testNode {
 	if o.mutateC != nil {
 		o.mutateC(&cfg)
 	}
+	level := slog.LevelInfo
+	if _, bench := t.(*testing.B); bench {
+		level = slog.LevelWarn
+	}
 	deps := Deps{
 		Host:      h.Host,
 		Datastore: ds,
-		Logger:    slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Logger:    slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: level})),
 	}
 	if !o.noDHT {
 		deps.Routing = h.DHT

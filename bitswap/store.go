@@ -16,6 +16,7 @@ import (
 	"time"
 
 	bsbitswap "github.com/ipfs/boxo/bitswap"
+	"github.com/ipfs/boxo/bitswap/client"
 	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/blockstore"
@@ -71,7 +72,11 @@ type Store struct {
 }
 
 // New builds the store and starts bitswap on deps.Host and the reprovider.
+// ctx only bounds construction; the store runs until Close.
 func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -104,6 +109,13 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
 	opts := []bsbitswap.Option{
 		bsbitswap.ProviderSearchDelay(cfg.ProviderSearchDelay),
 		bsbitswap.WithTracer(guard),
+		// boxo spaces messages to one peer by (message queues in this
+		// process) × 125 µs, at least 20 ms. The count is global to the
+		// process, so when many nodes share one (simnet, tests) the spacing
+		// grows with the square of the swarm: 31 nodes wait 116 ms between
+		// messages. 1 µs per queue keeps the 20 ms floor that a real node
+		// with ≤ 160 peers gets anyway.
+		bsbitswap.WithClientOption(client.WithPerPeerSendDelay(time.Microsecond)),
 	}
 	if !cfg.boxoDefaults {
 		// Answer a want-have for a small block (a UnixFS root or inner
@@ -161,16 +173,4 @@ func (s *Store) Close() error {
 	s.cancel()
 	s.wg.Wait()
 	return s.bserv.Close() // closes bitswap and its network
-}
-
-// wait is a context-aware sleep for the store's own goroutines.
-func wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

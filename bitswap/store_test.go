@@ -225,3 +225,58 @@ func randomCID(t testing.TB) cid.Cid {
 	}
 	return cid.NewCidV0(h)
 }
+
+// A package imported while the node is down (CLI without a daemon) is kept
+// and served once the node runs on the same datastore.
+func TestImportOfflineThenServe(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "datastore")
+	ds, err := badger.NewDatastore(dir, &badger.DefaultOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	data := randomBytes(8, 700<<10)
+	res, err := Import(ctx, ds, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ds.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ds, err = badger.NewDatastore(dir, &badger.DefaultOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ds.Close() })
+	n := newNode(t, nodeOpts{noDHT: true, ds: ds})
+	roots, err := n.s.pins.list(ctx)
+	if err != nil || len(roots) != 1 || !roots[0].Equals(res.CID) {
+		t.Fatalf("kept roots %v, %v", roots, err)
+	}
+	f := newNode(t, nodeOpts{noDHT: true})
+	connect(t, f, n)
+	if got := readAll(t, mustFetch(t, f.s, res.CID)); !bytes.Equal(got, data) {
+		t.Fatal("fetched bytes differ")
+	}
+}
+
+// ParseCID never panics, and whatever it accepts prints back to a CID that
+// parses to the same value.
+func FuzzParseCID(f *testing.F) {
+	for _, s := range []string{kuboVectors[0].cid, "ipfs://" + kuboVectors[1].cid, "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi", "/ipfs/", "ipfs://x/y", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseCID(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidCID) {
+				t.Fatalf("error %v does not wrap ErrInvalidCID", err)
+			}
+			return
+		}
+		again, err := ParseCID(c.String())
+		if err != nil || !again.Equals(c) {
+			t.Fatalf("%q → %s → %v, %v", s, c, again, err)
+		}
+	})
+}
