@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -99,8 +100,12 @@ func runChild(stdin io.Reader, stdout io.Writer) int {
 		// fd 3 tells the parent that compiling is over and the execution
 		// deadline starts.
 		compiled := os.NewFile(3, "compiled")
+		unlock := lockCompile(req.CacheDir, req.SHA256)
+		var unlockOnce sync.Once
+		defer unlockOnce.Do(unlock)
 		out, info, tm, err := e.run(ctx, call{Op: req.Op, Wasm: wasm, State: state, Limits: req.Limits,
 			OnCompiled: func() {
+				unlockOnce.Do(unlock)
 				if compiled != nil {
 					compiled.Write([]byte{1})
 					compiled.Close()
