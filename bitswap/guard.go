@@ -76,5 +76,25 @@ func (g *blockGuard) MessageReceived(p peer.ID, msg bsmsg.BitSwapMessage) {
 	}
 }
 
-// MessageSent is not needed.
-func (g *blockGuard) MessageSent(peer.ID, bsmsg.BitSwapMessage) {}
+// MessageSent remembers every block this node asks any peer for, so a
+// block answering a want that was fulfilled or cancelled before the answer
+// arrived is never mistaken for garbage.
+func (g *blockGuard) MessageSent(_ peer.ID, msg bsmsg.BitSwapMessage) {
+	wl := msg.Wantlist()
+	if len(wl) == 0 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.recent == nil {
+		g.recent = map[string]struct{}{}
+	}
+	for _, e := range wl {
+		if !e.Cancel {
+			g.recent[string(e.Cid.Hash())] = struct{}{}
+		}
+	}
+	if len(g.recent) > recentGen {
+		g.former, g.recent = g.recent, map[string]struct{}{}
+	}
+}
