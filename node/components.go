@@ -50,7 +50,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	log := n.log
 
 	var err error
-	n.packages, err = bitswap.New(ctx, bitswap.DefaultConfig(), bitswap.Deps{
+	n.packages, err = bitswap.New(ctx, n.cfg.Bitswap, bitswap.Deps{
 		Host:      n.host.Host,
 		Routing:   n.host.DHT,
 		Datastore: n.ds,

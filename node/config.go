@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/synapse-p2p/synapse-p2p/bitswap"
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
@@ -41,6 +42,8 @@ type Config struct {
 	// Upgrade sets the executor's sandbox limits and caches (its data_dir
 	// is ignored: the executor always lives in <DataDir>/upgrades).
 	Upgrade upgrade.Config `json:"upgrade"`
+	// Bitswap tunes package distribution (provider search, reprovide, cap).
+	Bitswap bitswap.Config `json:"bitswap"`
 }
 
 // DefaultConfig is the configuration of a node that was initialised with no
@@ -53,6 +56,7 @@ func DefaultConfig(dataDir string) Config {
 		P2P:      p2p.DefaultConfig(),
 		API:      httpapi.DefaultConfig(),
 		Upgrade:  upgrade.DefaultConfig(),
+		Bitswap:  bitswap.DefaultConfig(),
 	}
 }
 
@@ -81,6 +85,9 @@ func (c Config) Validate() error {
 	u := c.Upgrade
 	u.DataDir = c.DataDir
 	if err := u.Validate(); err != nil {
+		return err
+	}
+	if err := c.Bitswap.Validate(); err != nil {
 		return err
 	}
 	return c.API.Validate()
