@@ -144,7 +144,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
 	return s, nil
 }
 
-// wantHaveReplaceSize: see New and docs/benchmarks-bitswap.md.
+// wantHaveReplaceSize: see New and docs/benchmarks.md (bitswap).
 const wantHaveReplaceSize = 16 << 10
 
 // ErrClosed is returned by every method after Close.

@@ -91,8 +91,8 @@ func cmdPropose(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err := c.do(ctx, http.MethodPost, "/packages", "application/octet-stream", f, &info); err != nil {
 			return fmt.Errorf("import %s: %w", *pkg, err)
 		}
-		fmt.Fprintf(stderr, "imported %s: %s sha256:%s (%d bytes)\n", *pkg, info.URL, info.SHA256, info.Size)
-		req.PackageURL, req.PackageHash, req.PackageSize = info.URL, "sha256:"+info.SHA256, info.Size
+		fmt.Fprintf(stderr, "imported %s: %s %s (%d bytes)\n", *pkg, info.URL, info.SHA256, info.Size)
+		req.PackageURL, req.PackageHash, req.PackageSize = info.URL, info.SHA256, info.Size
 	}
 	var raw json.RawMessage
 	if err := c.postJSON(ctx, "/upgrades/propose", req, &raw); err != nil {

@@ -327,3 +327,68 @@ func TestSimnetDemoCommand(t *testing.T) {
 		t.Fatalf("--json without --demo: exit %d %s", code, stderr)
 	}
 }
+
+// The CLI drives a real daemon through a whole upgrade: the package file is
+// imported into the daemon's content store and proposed as ipfs://, the
+// vote approves it (the dev genesis makes the node the only validator and
+// voter), raft ratifies it and the executor runs it; then a local rollback
+// and resume.
+func TestCLIUpgradeFlow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	data := filepath.Join(t.TempDir(), "node")
+	if code, _, stderr := cli(t, "init", "--data", data); code != 0 {
+		t.Fatal(stderr)
+	}
+	d := startDaemon(t, data, "--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0")
+	api := strings.TrimPrefix(d.api, "http://")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pkg, err := upgrade.BuildExample(ctx, "add-feature-flag", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := cli(t, "propose", "--api", api, "--title", "Add feature flag", "--version", "1.2.0", "--package", pkg)
+	if code != 0 {
+		t.Fatalf("propose: %s", stderr)
+	}
+	var prop struct {
+		ProposalID string `json:"proposal_id"`
+	}
+	if err := json.Unmarshal([]byte(out), &prop); err != nil || prop.ProposalID == "" {
+		t.Fatalf("propose output %q: %v", out, err)
+	}
+	if code, _, stderr := cli(t, "vote", "--api", api, prop.ProposalID, "yes"); code != 0 {
+		t.Fatalf("vote: %s", stderr)
+	}
+	var st struct {
+		CurrentVersion string `json:"current_version"`
+		Paused         bool   `json:"paused"`
+	}
+	for deadline := time.Now().Add(90 * time.Second); st.CurrentVersion != "1.2.0"; {
+		if time.Now().After(deadline) {
+			t.Fatalf("not upgraded: %+v", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+		_, out, _ := cli(t, "status", "--api", api)
+		json.Unmarshal([]byte(out), &st)
+	}
+	if code, out, stderr := cli(t, "history", "--api", api); code != 0 || !strings.Contains(out, prop.ProposalID) {
+		t.Fatalf("history: %s %s", out, stderr)
+	}
+	if code, out, stderr := cli(t, "rollback", "--api", api, prop.ProposalID); code != 0 || !strings.Contains(out, `"restored_version": "1.0.0"`) {
+		t.Fatalf("rollback: %s %s", out, stderr)
+	}
+	_, out, _ = cli(t, "status", "--api", api)
+	json.Unmarshal([]byte(out), &st)
+	if st.CurrentVersion != "1.0.0" || !st.Paused {
+		t.Fatalf("after rollback: %+v", st)
+	}
+	if code, _, stderr := cli(t, "resume", "--api", api); code != 0 {
+		t.Fatalf("resume: %s", stderr)
+	}
+	if code, _, _ := cli(t, "resume", "--api", api); code == 0 {
+		t.Fatal("second resume succeeded; want a conflict")
+	}
+}

@@ -66,7 +66,7 @@ func cmdPackage(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return fmt.Errorf("import %s: %w", path, err)
 		}
-		info = httpapi.PackageInfo{CID: res.CID.String(), URL: "ipfs://" + res.CID.String(), SHA256: res.SHA256, Size: res.Size}
+		info = httpapi.PackageInfo{CID: res.CID.String(), URL: "ipfs://" + res.CID.String(), SHA256: "sha256:" + res.SHA256, Size: res.Size}
 		fmt.Fprintf(stderr, "imported %s into %s (no daemon answered on %s); it is announced when the daemon starts\n", path, *data, c.base)
 	}
 	raw, err := json.Marshal(info)

@@ -52,7 +52,7 @@ func TestPackageAddOffline(t *testing.T) {
 	}
 	want := "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
 	if info.CID != want || info.URL != "ipfs://"+want || info.Size != 12 ||
-		info.SHA256 != "a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447" {
+		info.SHA256 != "sha256:a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447" {
 		t.Fatalf("info %+v", info)
 	}
 	if _, err := os.Stat(filepath.Join(data, node.DatastoreDir)); err != nil {
