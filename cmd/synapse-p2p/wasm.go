@@ -40,16 +40,11 @@ func cmdWasm(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func cmdWasmBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("wasm build", "EXAMPLE [--out DIR]", stderr)
 	out := fs.String("out", ".", "directory for EXAMPLE.wasm")
-	var name string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		name, args = args[0], args[1:]
-	}
-	if err := parse(fs, args); err != nil {
+	name, rest := splitArgs(args)
+	if err := parse(fs, rest); err != nil {
 		return err
 	}
-	if name == "" && fs.NArg() == 1 {
-		name = fs.Arg(0)
-	} else if fs.NArg() > 0 || name == "" {
+	if name == "" || fs.NArg() > 0 {
 		return usagef("want one example name (%s)", strings.Join(upgrade.Examples(), ", "))
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
