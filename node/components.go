@@ -124,7 +124,8 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	return nil
 }
 
-// startComponents starts raft and the executor loop; gossip and bitswap run
+// startComponents starts raft, the executor loop and the package
+// prefetcher; gossip and bitswap run
 // from construction.
 func (n *Node) startComponents(ctx context.Context) error {
 	if err := n.raft.Start(ctx); err != nil {
@@ -133,11 +134,18 @@ func (n *Node) startComponents(ctx context.Context) error {
 	ectx, cancel := context.WithCancel(context.Background())
 	n.execCancel = cancel
 	n.execDone = make(chan struct{})
+	prefetchDone := make(chan struct{})
 	go n.runExecutor(ectx)
-	// The executor loop stops before the components it uses close.
+	go func() {
+		defer close(prefetchDone)
+		n.runPrefetch(ectx)
+	}()
+	// The executor and prefetch loops stop before the components they use
+	// close.
 	n.closers = append(n.closers, func(context.Context) error {
 		cancel()
 		<-n.execDone
+		<-prefetchDone
 		return nil
 	})
 	return nil
