@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -77,12 +78,17 @@ func (c apiClient) want(code int, method, path string, body any) map[string]any 
 // A single-node network (the node is the only validator and voter) carries
 // an upgrade end to end through the REST API, and every bad request gets
 // its status code and an error body.
+//
+// It runs under -short too, so the node's wiring (executor, prefetcher, API
+// adapters) runs under the race detector in CI: one package, compiled once
+// into the user cache dir that the upgrade tests share (wazero keys cached
+// modules by module hash and wazero version).
 func TestAPIEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end")
-	}
 	cfg := initDir(t)
 	cfg.API.Token = "s3cret"
+	if c, err := os.UserCacheDir(); err == nil {
+		cfg.Upgrade.CompilationCacheDir = filepath.Join(c, "synapse-p2p", "upgrade-test-wasm-cache")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	n, err := node.New(ctx, cfg)

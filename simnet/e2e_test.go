@@ -206,10 +206,10 @@ func assertSameFailure(t *testing.T, net *simnet.Net, seq uint64, wantVersion st
 	}
 }
 
+// It runs under -short too: the package never reaches the sandbox, so the
+// whole multi-node path (gossip, raft, bitswap, executor) runs under the
+// race detector in CI at little cost.
 func TestHashMismatchFailsEverywhere(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end")
-	}
 	net := startNet(t, 6, 3)
 	before := net.Nodes[0].Upgrades().Status().StateSHA256
 	wrong := sha256.Sum256([]byte("not the package"))
