@@ -93,9 +93,14 @@ type LogEntry struct {
 	EntryHash     string   `json:"entry_hash"`
 	Final         bool     `json:"final"`
 	Signers       []string `json:"signers"`
-	// Executed and Success describe this node's run of the entry.
-	Executed bool `json:"executed"`
-	Success  bool `json:"success"`
+	// Executed and Success describe this node's run of the entry, and
+	// PostStateSHA256 the state it left.
+	Executed        bool   `json:"executed"`
+	Success         bool   `json:"success"`
+	PostStateSHA256 string `json:"post_state_sha256,omitempty"`
+	// Reports counts the network's signed execution reports by post-state
+	// hash; more than one key means nodes disagree.
+	Reports map[string]int `json:"reports,omitempty"`
 }
 
 // ValidatorSet describes the validators.

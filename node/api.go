@@ -186,7 +186,13 @@ func (a governanceAPI) ExecutionLog(ctx context.Context) ([]httpapi.LogEntry, er
 			le.Signers = append(le.Signers, s.String())
 		}
 		if h, ok := n.executed(e.Seq); ok {
-			le.Executed, le.Success = true, h.Success
+			le.Executed, le.Success, le.PostStateSHA256 = true, h.Success, h.PostStateSHA256
+		}
+		if reps := n.gossip.Reports(e.Seq); len(reps) > 0 {
+			le.Reports = map[string]int{}
+			for sum, who := range reps {
+				le.Reports[sum] = len(who)
+			}
 		}
 		out = append(out, le)
 	}

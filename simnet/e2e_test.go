@@ -85,6 +85,21 @@ func TestDemoEightNodes(t *testing.T) {
 			t.Errorf("timeline lacks %s: %v", stage, res.Timeline)
 		}
 	}
+	// Every node's signed report reaches every node, all with one hash.
+	waitFor(t, 30*time.Second, "all reports agree on every node", func() bool {
+		for _, nd := range net.Nodes {
+			reps := nd.Gossip().Reports(res.Seq)
+			if len(reps) != 1 || len(reps[res.Nodes[0].StateHash]) != len(net.Nodes) {
+				return false
+			}
+		}
+		return true
+	})
+	gov, _, _ := net.Nodes[3].APIBackends()
+	lg, err := gov.ExecutionLog(ctx)
+	if err != nil || len(lg) != 1 || lg[0].Reports[res.Nodes[0].StateHash] != len(net.Nodes) || lg[0].PostStateSHA256 != res.Nodes[0].StateHash {
+		t.Fatalf("execution log view %+v %v", lg, err)
+	}
 	for i, nd := range net.Nodes {
 		_, upg, _ := nd.APIBackends()
 		sv, err := upg.State(ctx)
