@@ -231,6 +231,17 @@ func TestAPIEndToEnd(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`synapse_executions_total{outcome="success"} 2`, "synapse_last_executed_seq 2", "synapse_final_seq 2", "synapse_raft_leader 1"} {
+		if !strings.Contains(string(mb), want) {
+			t.Fatalf("/metrics lacks %q", want)
+		}
+	}
 	lg = anon.want(200, "GET", "/execution-log", nil)
 	entries, _ := lg["entries"].([]any)
 	if len(entries) != 2 || entries[1].(map[string]any)["prev_entry_hash"] != entries[0].(map[string]any)["entry_hash"] {

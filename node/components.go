@@ -37,6 +37,8 @@ type components struct {
 	fetchMu sync.Mutex
 	fetched map[string]time.Time
 
+	metrics *metrics
+
 	kick       chan struct{}
 	execCancel context.CancelFunc
 	execDone   chan struct{}
@@ -121,6 +123,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 		return fmt.Errorf("raft: %w", err)
 	}
 	n.closers = append(n.closers, func(context.Context) error { return n.raft.Close() })
+	n.newMetrics()
 	return nil
 }
 

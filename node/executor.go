@@ -63,11 +63,13 @@ func (n *Node) executeFinal(ctx context.Context) {
 			return
 		case err != nil:
 			if ctx.Err() == nil {
+				n.metrics.executions.WithLabelValues("transient").Inc()
 				n.log.Warn("execution deferred; will retry", "seq", e.Seq, "proposal", e.ProposalID, "err", err)
 			}
 			return
 		}
 		if res.Success {
+			n.metrics.executions.WithLabelValues("success").Inc()
 			n.log.Info("upgrade executed", "seq", e.Seq, "proposal", e.ProposalID, "version", res.Version, "state", res.PostStateSHA256, "took", res.Duration)
 			if err := n.refreshRules(); err != nil {
 				// The executor validated the rules before committing, so
@@ -76,6 +78,7 @@ func (n *Node) executeFinal(ctx context.Context) {
 			}
 			n.raft.ReconcileMembership()
 		} else {
+			n.metrics.executions.WithLabelValues("failure").Inc()
 			n.log.Warn("upgrade failed; state unchanged", "seq", e.Seq, "proposal", e.ProposalID, "class", res.ErrorClass, "err", res.Error)
 		}
 		n.publishReport(ctx, e, res)

@@ -20,7 +20,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
@@ -119,7 +118,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (_ *Node, err error) {
 	if cfg.API.Addr != "" {
 		gov, upg, pkgs := n.APIBackends()
 		n.api, err = httpapi.New(cfg.API, httpapi.Deps{
-			Node: n, Governance: gov, Upgrades: upg, Packages: pkgs, Metrics: promhttp.Handler(),
+			Node: n, Governance: gov, Upgrades: upg, Packages: pkgs, Metrics: n.metricsHandler(),
 		}, n.log.With("component", "api"))
 		if err != nil {
 			return nil, err

@@ -159,7 +159,9 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Fatalf("/metrics: %d", resp.StatusCode)
 	}
 	b, _ := io.ReadAll(resp.Body)
-	if !strings.Contains(string(b), "go_goroutines") {
-		t.Fatalf("/metrics does not look like Prometheus output: %.200s", b)
+	for _, want := range []string{"go_goroutines", "synapse_last_executed_seq 0", "synapse_final_seq 0", "synapse_gossip_ops", "synapse_raft_leader", "synapse_executor_paused 0"} {
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("/metrics lacks %q: %.300s", want, b)
+		}
 	}
 }
