@@ -295,6 +295,7 @@ func TestContract(t *testing.T) {
 		{"POST", "/proposals/" + id + "/vote", "application/json", `{"vote":"yes","extra":1}`, 400},
 		{"POST", "/proposals/" + id + "/vote", "application/json", ``, 400},
 		{"POST", "/proposals/" + id + "/vote", "text/plain", `{"vote":"yes"}`, 400},
+		{"POST", "/proposals/" + id + "/vote", "application/x-www-form-urlencoded", `{"vote":"yes"}`, 200}, // curl -d, as in the seed`s examples
 		{"POST", "/proposals/upgrade_nope/vote", "application/json", `{"vote":"yes"}`, 404},
 		{"POST", "/upgrades/propose", "application/json", `{"title":"x"}`, 400},
 		{"POST", "/upgrades/propose", "application/json", `not json`, 400},
@@ -365,5 +366,36 @@ func TestCapabilitiesOff(t *testing.T) {
 		if code, _ := do(t, ts, "GET", p, "", "", nil); code != 503 {
 			t.Errorf("%s without backend: %d, want 503", p, code)
 		}
+	}
+}
+
+// A web page must not be able to drive a node through its visitor's
+// browser: mutating requests with an Origin header are refused, reads are
+// not affected.
+func TestBrowserRequestsRefused(t *testing.T) {
+	doc := loadOpenAPI(t)
+	ts, _ := newTestServer(t, "")
+	req, _ := http.NewRequest("POST", ts.URL+"/upgrades/propose", strings.NewReader(goodProposal))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://evil.example")
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	check(t, doc, "POST", "/upgrades/propose", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("propose with Origin: %d %s", resp.StatusCode, body)
+	}
+	req, _ = http.NewRequest("GET", ts.URL+"/proposals", nil)
+	req.Header.Set("Origin", "https://evil.example")
+	resp, err = ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("read with Origin: %d", resp.StatusCode)
 	}
 }

@@ -55,13 +55,15 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // decodeJSON reads one JSON object into v: bounded in size, unknown fields
-// and trailing data rejected. Only application/json (or no content type) is
-// accepted: a web page cannot send that cross-origin without a CORS
-// preflight, which this API never answers, so a browser cannot be used to
-// propose or vote against a node on localhost.
+// and trailing data rejected. The body must be JSON whatever the content
+// type says, but only application/json, none, or curl's default for -d
+// (application/x-www-form-urlencoded, as in the seed's examples) are taken;
+// browser-originated requests are refused earlier (see mutating).
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return fmt.Errorf("%w: content type %q, want application/json (with curl: -H 'Content-Type: application/json')", ErrInvalid, ct)
+	switch ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); strings.TrimSpace(strings.ToLower(ct)) {
+	case "", "application/json", "application/x-www-form-urlencoded":
+	default:
+		return fmt.Errorf("%w: content type %q, want application/json", ErrInvalid, ct)
 	}
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	dec := json.NewDecoder(body)
