@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -287,5 +289,67 @@ func TestLateAndCrashedNodesConverge(t *testing.T) {
 		if !ok || v != "1.2.0" || h != want {
 			t.Fatalf("node %d: success=%v version=%s hash=%s, want 1.2.0 %s", i, ok, v, h, want)
 		}
+	}
+}
+
+// buildTestdata builds a test-only guest from simnet/testdata with the Go
+// toolchain.
+func buildTestdata(t *testing.T, name string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), name+".wasm")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./testdata/"+name)
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", name, err, b)
+	}
+	return out
+}
+
+// An executed upgrade can change governance: the add-validator package
+// makes a member a validator. Every node re-reads the rules, raft adds the
+// new voter, and the next entry is only final once the grown validator set
+// (both validators) has ratified it.
+func TestUpgradeChangesValidators(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	net := startNet(t, 4, 1)
+	pkg := buildTestdata(t, "add-validator")
+	for round, version := range []string{"1.1.0", "1.2.0"} {
+		seq := uint64(round + 1)
+		propose(t, net, pkg, version, "")
+		waitExecuted(t, net, seq)
+		want := round + 2
+		_, _, _, hash0 := outcome(t, net, 0, seq)
+		for i := range net.Nodes {
+			ok, class, v, h := outcome(t, net, i, seq)
+			if !ok || v != version || h != hash0 {
+				t.Fatalf("round %d node %d: success=%v class=%s version=%s", round, i, ok, class, v)
+			}
+			if got := len(net.Nodes[i].Rules().Validators); got != want {
+				t.Fatalf("round %d node %d: %d validators in the rules, want %d", round, i, got, want)
+			}
+		}
+		// Every validator, old and new, is a raft member: its FSM holds
+		// the entries; members run no raft and hold none.
+		vals := map[string]bool{}
+		for _, v := range net.Nodes[0].Rules().Validators {
+			vals[v.String()] = true
+		}
+		waitFor(t, 30*time.Second, "every validator's raft FSM holds the log", func() bool {
+			for _, nd := range net.Nodes {
+				n := len(nd.Raft().Entries())
+				if vals[nd.ID().String()] && n != int(seq) || !vals[nd.ID().String()] && n != 0 {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	// Entry 2 needed both validators of that time (2 of 2); the validator
+	// added by it signs it too once its FSM has it.
+	e := net.Nodes[3].Gossip().ExecutionLog()[1]
+	if got := len(net.Nodes[3].Gossip().Signers(2, e.Hash())); got < 2 {
+		t.Fatalf("entry 2 has %d signers, want at least 2", got)
 	}
 }
