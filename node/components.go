@@ -67,7 +67,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	ucfg.DataDir = n.cfg.DataDir
 	n.upgrades, err = upgrade.New(ctx, ucfg, upgrade.Deps{
 		IPFSFetch: n.fetchIPFS,
-		Logger:    log.With("component", "upgrade"),
+		Logger:    log, // the component adds its own "component" attribute
 	})
 	if err != nil {
 		return fmt.Errorf("upgrade: %w", err)
@@ -90,7 +90,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 		Datastore: n.ds,
 		NetID:     n.netID,
 		Rules:     n.Rules,
-		Logger:    log.With("component", "gossip"),
+		Logger:    log,
 	})
 	if err != nil {
 		return fmt.Errorf("gossip: %w", err)
@@ -117,7 +117,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 		Validators:        func() []peer.ID { return n.Rules().Validators },
 		GenesisValidators: genesisVals,
 		Routing:           n.host.DHT,
-		Logger:            log.With("component", "raft"),
+		Logger:            log,
 	})
 	if err != nil {
 		return fmt.Errorf("raft: %w", err)
