@@ -1,6 +1,7 @@
 package raftnet
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -205,10 +206,26 @@ func (s *Service) resetRaftStreams() {
 	}
 }
 
-// slogWriter forwards hclog's lines to slog.
+// slogWriter forwards hclog's lines to slog at their own level, without
+// hclog's timestamp: "2026-01-02T03:04:05.000Z [WARN]  raft: message".
 type slogWriter struct{ log *slog.Logger }
 
 func (w slogWriter) Write(p []byte) (int, error) {
-	w.log.Info(strings.TrimSpace(string(p)))
+	line := strings.TrimSpace(string(p))
+	level := slog.LevelInfo
+	if i := strings.Index(line, " ["); i >= 0 {
+		if j := strings.Index(line[i:], "]"); j > 0 {
+			switch line[i+2 : i+j] {
+			case "TRACE", "DEBUG":
+				level = slog.LevelDebug
+			case "WARN":
+				level = slog.LevelWarn
+			case "ERROR":
+				level = slog.LevelError
+			}
+			line = strings.TrimSpace(line[i+j+1:])
+		}
+	}
+	w.log.Log(context.Background(), level, line)
 	return len(p), nil
 }
