@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/synapse-p2p/synapse-p2p/node"
@@ -22,7 +23,7 @@ func cmdSimnet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	jsonOut := fs.Bool("json", false, "with --demo: print the outcome as one JSON document")
 	pkg := fs.String("package", "", "with --demo: propose this .wasm instead of the built add-feature-flag example (it must upgrade to 1.2.0)")
 	timeout := fs.Duration("timeout", 3*time.Minute, "how long to wait for the swarm to connect and, with --demo, for the upgrade")
-	logLevel := fs.String("log-level", "warn", "node log level")
+	logLevel := fs.String("log-level", "error", "node log level (debug, info, warn, error)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -41,7 +42,7 @@ func cmdSimnet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	cfg.APIBasePort = *apiBase
 	cfg.Dir = *dir
-	log, err := node.NewLogger(stderr, *logLevel)
+	log, level, err := node.NewLoggerVar(stderr, *logLevel)
 	if err != nil {
 		return err
 	}
@@ -52,6 +53,9 @@ func cmdSimnet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer func() {
+		// Teardown closes nodes one by one; the others log every peer and
+		// raft stream that goes away. That is expected, not news.
+		level.Set(slog.LevelError + 4)
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		net.Close(cctx)
