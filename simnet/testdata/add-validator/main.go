@@ -11,43 +11,25 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"unsafe"
+
+	"github.com/synapse-p2p/synapse-p2p/examples/upgrades/abi"
 )
 
-var pinned = map[uintptr][]byte{}
-
 //go:wasmexport alloc
-func alloc(size int32) int32 {
-	if size <= 0 {
-		size = 1
-	}
-	buf := make([]byte, size)
-	p := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
-	pinned[p] = buf
-	return int32(p)
-}
-
-var last []byte
-
-func pack(out []byte) int64 {
-	last = out
-	return int64(uintptr(unsafe.Pointer(unsafe.SliceData(out))))<<32 | int64(uint32(len(out)))
-}
+func alloc(size int32) int32 { return abi.Alloc(size) }
 
 //go:wasmexport get_upgrade_info
 func getUpgradeInfo() int64 {
-	return pack([]byte(`{"version":"next minor","description":"add one validator","breaking":false}`))
+	return abi.Pack([]byte(`{"version":"next minor","description":"add one validator","breaking":false}`))
 }
 
 //go:wasmexport upgrade
 func upgrade(ptr, n int32) int64 {
-	in := pinned[uintptr(ptr)][:n]
-	delete(pinned, uintptr(ptr))
-	out, err := transform(in)
+	out, err := transform(abi.Input(ptr, n))
 	if err != nil {
 		panic(err)
 	}
-	return pack(out)
+	return abi.Pack(out)
 }
 
 func transform(in []byte) ([]byte, error) {
