@@ -3,6 +3,7 @@ package bitswap
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"io"
 	"log/slog"
 	"net/http"
@@ -70,6 +71,39 @@ func BenchmarkFetch16MiBOnePeer(b *testing.B) {
 			httpGet(b, url, len(data))
 		}
 	})
+	// The same over TLS, and over TLS with the SHA-256 the executor computes
+	// on every download: bitswap encrypts (Noise) and hashes every block, so
+	// these are the like-for-like baselines; plain http is the issue's.
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "pkg.wasm", time.Time{}, bytes.NewReader(data))
+	}))
+	b.Cleanup(tlsSrv.Close)
+	for _, hashIt := range []bool{false, true} {
+		name := "https"
+		if hashIt {
+			name = "https+sha256"
+		}
+		b.Run(name, func(b *testing.B) {
+			client := tlsSrv.Client()
+			b.SetBytes(int64(len(data)))
+			for range b.N {
+				resp, err := client.Get(tlsSrv.URL)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var w io.Writer = io.Discard
+				h := sha256.New()
+				if hashIt {
+					w = h
+				}
+				n, err := io.Copy(w, resp.Body)
+				resp.Body.Close()
+				if err != nil || n != int64(len(data)) {
+					b.Fatalf("GET: %d bytes, %v", n, err)
+				}
+			}
+		})
+	}
 	for _, v := range []struct {
 		name string
 		mut  func(*Config)

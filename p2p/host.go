@@ -88,8 +88,13 @@ func New(ctx context.Context, cfg Config, key crypto.PrivKey, netID string, log 
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
-		libp2p.Security(noise.ID, noise.New),
+		// TLS first: its AES-GCM uses the CPU's AES instructions. Fetching a
+		// 16 MiB package, encryption costs 0.22 s of CPU per 30 fetches with
+		// TLS against 0.60 s per 40 with Noise's ChaCha20-Poly1305, 12 % less
+		// CPU per fetch overall (docs/benchmarks.md, bitswap). Both stay
+		// available, so peers that only speak Noise still connect.
 		libp2p.Security(tls.ID, tls.New),
+		libp2p.Security(noise.ID, noise.New),
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
 		libp2p.UserAgent("synapse-p2p"),
