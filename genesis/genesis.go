@@ -63,11 +63,22 @@ type Governance struct {
 	EarlyApproval bool `json:"early_approval"`
 	// OpenVoting lets any peer vote, not only the reputation map's keys.
 	OpenVoting bool `json:"open_voting"`
+	// FinalityThreshold is the share of the validator set in force for an
+	// execution-log entry whose ratify signatures make it final: final once
+	// MORE than this share signed (FinalityNeeded). It must lie in
+	// (1/2, 1); 0 (absent) means DefaultFinalityThreshold, 2/3, which
+	// tolerates f = ⌊(n−1)/3⌋ byzantine validators (docs/threat-model.md).
+	FinalityThreshold float64 `json:"finality_threshold,omitempty"`
+	// Limits are the execution budget of upgrade packages; every node
+	// applies the limits of the state an entry runs on, so outcomes never
+	// depend on a node's own configuration. Zero fields mean the defaults.
+	Limits Limits `json:"limits,omitzero"`
 }
 
-// DefaultGovernance: quorum one half, one hour to vote, early approval on.
+// DefaultGovernance: quorum one half, one hour to vote, early approval on,
+// entries final with more than 2/3 of the validators, default limits.
 func DefaultGovernance() Governance {
-	return Governance{Quorum: 0.5, VotingPeriodSeconds: 3600, EarlyApproval: true}
+	return Governance{Quorum: 0.5, VotingPeriodSeconds: 3600, EarlyApproval: true, FinalityThreshold: DefaultFinalityThreshold}
 }
 
 // Validate checks the parameters.
@@ -78,7 +89,10 @@ func (g Governance) Validate() error {
 	if g.VotingPeriodSeconds <= 0 {
 		return fmt.Errorf("%w: voting_period_seconds %d must be positive", ErrBadGovernance, g.VotingPeriodSeconds)
 	}
-	return nil
+	if t := g.FinalityThreshold; t != 0 && !(t > 0.5 && t < 1) {
+		return fmt.Errorf("%w: finality_threshold %v must be in (0.5, 1): two final entries at one seq must share an honest validator", ErrBadGovernance, t)
+	}
+	return g.Limits.Validate()
 }
 
 // Load reads and validates a genesis file.

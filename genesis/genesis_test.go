@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -213,5 +214,41 @@ func TestVersions(t *testing.T) {
 	}
 	if genesis.CompareVersions("1.10.0", "1.9.0") != 1 {
 		t.Fatal("1.10.0 should be above 1.9.0")
+	}
+}
+
+func TestFinalityNeeded(t *testing.T) {
+	g := genesis.DefaultGovernance()
+	for _, tc := range []struct{ n, want, f int }{
+		{1, 1, 0}, {2, 2, 0}, {3, 3, 0}, {4, 3, 1}, {5, 4, 1}, {6, 5, 1}, {7, 5, 2}, {10, 7, 3}, {100, 67, 33},
+	} {
+		t.Run(fmt.Sprint(tc.n), func(t *testing.T) {
+			if got := g.FinalityNeeded(tc.n); got != tc.want {
+				t.Fatalf("FinalityNeeded(%d) = %d, want %d", tc.n, got, tc.want)
+			}
+			if got := genesis.MaxFaulty(tc.n); got != tc.f {
+				t.Fatalf("genesis.MaxFaulty(%d) = %d, want %d", tc.n, got, tc.f)
+			}
+			// Two quorums intersect in more than f validators: safety.
+			if 2*tc.want-tc.n <= tc.f {
+				t.Fatalf("n=%d: quorums of %d intersect in %d ≤ f=%d", tc.n, tc.want, 2*tc.want-tc.n, tc.f)
+			}
+		})
+	}
+	g.FinalityThreshold = 0.75
+	if got := g.FinalityNeeded(4); got != 4 {
+		t.Fatalf("threshold 0.75 of 4 needs %d, want 4", got)
+	}
+	for _, bad := range []float64{0.5, 0.4, 1, 1.5} {
+		g := genesis.DefaultGovernance()
+		g.FinalityThreshold = bad
+		if err := g.Validate(); !errors.Is(err, genesis.ErrBadGovernance) {
+			t.Fatalf("threshold %v accepted: %v", bad, err)
+		}
+	}
+	g = genesis.DefaultGovernance()
+	g.Limits.MemoryPages = 70000
+	if err := g.Validate(); !errors.Is(err, genesis.ErrBadGovernance) {
+		t.Fatalf("memory_pages 70000 accepted: %v", err)
 	}
 }
