@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -20,6 +21,11 @@ const HashDomain = "synapse/entry/v1"
 // Entry is one execution-log entry. Seq is dense from 1; PrevEntryHash is
 // the Hash of entry Seq-1 ("" for Seq 1). The CBOR form is a map with these
 // snake_case keys; it is also how ratify ops carry the entry.
+//
+// A void entry (Void true, every package field empty) fills a seq that the
+// validators could not ratify for a proposal: every executor skips it and
+// the log continues (docs/threat-model.md). The "void" key is omitted when
+// false, so the hashes of ordinary entries do not depend on it.
 type Entry struct {
 	Seq           uint64 `json:"seq" cbor:"seq"`
 	ProposalID    string `json:"proposal_id" cbor:"proposal_id"`
@@ -28,7 +34,23 @@ type Entry struct {
 	PackageHash   string `json:"package_hash" cbor:"package_hash"` // sha256:<64 lowercase hex>
 	PackageSize   int64  `json:"package_size" cbor:"package_size"`
 	PrevEntryHash string `json:"prev_entry_hash" cbor:"prev_entry_hash"`
+	Void          bool   `json:"void,omitempty" cbor:"void,omitempty"`
 }
+
+// VoidEntry is the void entry at seq chained onto prev.
+func VoidEntry(seq uint64, prev string) Entry {
+	return Entry{Seq: seq, PrevEntryHash: prev, Void: true}
+}
+
+// proposalIDRE is the canonical proposal ID: upgrade_<yyyymmdd_hhmmss of
+// the proposal op's advisory ts, UTC>_<first 32 hex digits (128 bits) of
+// its op ID>.
+var proposalIDRE = regexp.MustCompile(`^upgrade_[0-9]{8}_[0-9]{6}_[0-9a-f]{32}$`)
+
+// ValidProposalID reports whether id has the canonical proposal ID form.
+// Raft's FSM and gossip both refuse entries naming anything else, so a
+// validator can never be made to order an ID that gossip cannot hold.
+func ValidProposalID(id string) bool { return proposalIDRE.MatchString(id) }
 
 // encMode is RFC 8949 §4.2.1 core deterministic encoding: shortest
 // integers, map keys sorted by their encoded bytes (so shorter keys first).

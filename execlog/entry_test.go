@@ -38,3 +38,30 @@ func TestEntryHashVector(t *testing.T) {
 		}
 	}
 }
+
+// The void flag is omitted when false, so ordinary entries hash as before,
+// and a void entry hashes differently from any ordinary one.
+func TestVoidEntry(t *testing.T) {
+	v := VoidEntry(3, "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f")
+	if !v.Void || v.ProposalID != "" || v.Seq != 3 {
+		t.Fatalf("void entry %+v", v)
+	}
+	plain := v
+	plain.Void = false
+	if v.Hash() == plain.Hash() {
+		t.Fatal("void flag does not change the hash")
+	}
+	if got := hex.EncodeToString(plain.CanonicalBytes()); len(got) == 0 || hex.EncodeToString(v.CanonicalBytes()) == got {
+		t.Fatal("void flag not encoded")
+	}
+	for id, ok := range map[string]bool{
+		"upgrade_20260101_120000_0a1b2c3d0a1b2c3d0a1b2c3d0a1b2c3d": true,
+		"upgrade_20260101_120000_0a1b2c3d":                         false,
+		"upgrade_20260101_120000_0A1B2C3D0a1b2c3d0a1b2c3d0a1b2c3d": false,
+		"": false,
+	} {
+		if ValidProposalID(id) != ok {
+			t.Errorf("ValidProposalID(%q) = %v", id, !ok)
+		}
+	}
+}

@@ -27,7 +27,7 @@ func TestAdversarialGossip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "proposal at victim", func() bool { _, ok := victim.svc.Proposal(pid, time.Now()); return ok })
+	waitFor(t, 10*time.Second, "proposal at victim", func() bool { _, err := victim.svc.Proposal(pid, time.Now()); return err == nil })
 	prop, _ := victim.svc.Proposal(pid, time.Now())
 	propID, _ := ParseOpID(prop.OpID)
 	propOp, _ := victim.svc.st.get(propID)
@@ -155,7 +155,7 @@ func TestEquivocationAcrossNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "proposal", func() bool { _, ok := nodes[2].svc.Proposal(pid, time.Now()); return ok })
+	waitFor(t, 10*time.Second, "proposal", func() bool { _, err := nodes[2].svc.Proposal(pid, time.Now()); return err == nil })
 	v, _ := nodes[0].svc.Proposal(pid, time.Now())
 	pidOp, _ := ParseOpID(v.OpID)
 	prop, _ := nodes[0].svc.st.get(pidOp)

@@ -34,6 +34,10 @@ const (
 	KindVote     = "vote"
 	KindRatify   = "ratify"
 	KindReport   = "report"
+	// KindAttest is a validator's non-binding statement "I am ready to
+	// ratify this entry" (docs/threat-model.md). Attest ops travel on the
+	// topic only; they are never stored or synced.
+	KindAttest = "attest"
 )
 
 // Codec errors. Every decode failure wraps ErrInvalidOp.
@@ -98,9 +102,13 @@ type voteBody struct {
 	Choice     string `cbor:"choice"`
 }
 
+// ratifyBody is the body of ratify and attest ops. PackageCID optionally
+// names a CID under which the signer holds the verified package (other
+// nodes may fetch it from there when the entry's URL fails).
 type ratifyBody struct {
-	Entry     entryCBOR `cbor:"entry"`
-	EntryHash string    `cbor:"entry_hash"`
+	Entry      entryCBOR `cbor:"entry"`
+	EntryHash  string    `cbor:"entry_hash"`
+	PackageCID string    `cbor:"package_cid,omitempty"`
 }
 
 type reportBody struct {
@@ -166,7 +174,7 @@ type Op struct {
 	// Exactly one of these is set, matching Kind.
 	Proposal *ProposalBody
 	Vote     *VoteBody
-	Ratify   *RatifyBody
+	Ratify   *RatifyBody // ratify and attest ops
 	Report   *Report
 
 	Raw []byte // the wire bytes
@@ -178,10 +186,12 @@ type VoteBody struct {
 	Choice     string
 }
 
-// RatifyBody is a validator's signature over one execution-log entry.
+// RatifyBody is a validator's signature over one execution-log entry (a
+// ratify op), or its non-binding readiness to sign it (an attest op).
 type RatifyBody struct {
-	Entry     Entry
-	EntryHash string
+	Entry      Entry
+	EntryHash  string
+	PackageCID string // "" when not announced
 }
 
 // DecodeOp parses and authenticates the wire bytes of an op for network
@@ -264,6 +274,9 @@ func (op *Op) decodeBody(b []byte) error {
 		if err := body.check(); err != nil {
 			return err
 		}
+		if y := op.TS.Year(); y < 1970 || y > 9999 {
+			return fmt.Errorf("%w: proposal ts %d is outside years 1970..9999", ErrInvalidOp, op.TS.UnixMilli())
+		}
 		op.Proposal = &body
 	case KindVote:
 		var v voteBody
@@ -277,7 +290,7 @@ func (op *Op) decodeBody(b []byte) error {
 			return fmt.Errorf("%w: vote without proposal_id", ErrInvalidOp)
 		}
 		op.Vote = &VoteBody{ProposalID: v.ProposalID, Choice: v.Choice}
-	case KindRatify:
+	case KindRatify, KindAttest:
 		var r ratifyBody
 		if err := decodeStrict(b, &r); err != nil {
 			return err
@@ -287,9 +300,12 @@ func (op *Op) decodeBody(b []byte) error {
 			return err
 		}
 		if e.Hash() != r.EntryHash {
-			return fmt.Errorf("%w: ratify entry_hash does not match the entry", ErrInvalidOp)
+			return fmt.Errorf("%w: %s entry_hash does not match the entry", ErrInvalidOp, op.Kind)
 		}
-		op.Ratify = &RatifyBody{Entry: e, EntryHash: r.EntryHash}
+		if len(r.PackageCID) > maxShort || (e.Void && r.PackageCID != "") {
+			return fmt.Errorf("%w: %s package_cid", ErrInvalidOp, op.Kind)
+		}
+		op.Ratify = &RatifyBody{Entry: e, EntryHash: r.EntryHash, PackageCID: r.PackageCID}
 	case KindReport:
 		var r reportBody
 		if err := decodeStrict(b, &r); err != nil {
@@ -368,9 +384,18 @@ func encodeOp(key crypto.PrivKey, netID string, d opDraft) (*Op, error) {
 	return DecodeOp(raw, netID)
 }
 
-// ProposalIDFor derives the proposal ID of a proposal op:
-// upgrade_<yyyymmdd_hhmmss of its ts in UTC>_<first 8 hex of its op ID>.
+// ProposalIDFor derives the canonical proposal ID of a proposal op:
+// upgrade_<yyyymmdd_hhmmss of its ts in UTC>_<first 32 hex (128 bits) of
+// its op ID>. 128 bits cannot be ground: naming a second proposal like an
+// existing one takes about 2^128 hashes.
 func ProposalIDFor(op *Op) string {
+	return "upgrade_" + op.TS.UTC().Format("20060102_150405") + "_" + op.ID.String()[:32]
+}
+
+// ShortProposalID is the readable alias of a proposal ID:
+// upgrade_<yyyymmdd_hhmmss>_<first 8 hex of its op ID>. It carries only 32
+// bits, so it is accepted only while it names exactly one proposal.
+func ShortProposalID(op *Op) string {
 	return "upgrade_" + op.TS.UTC().Format("20060102_150405") + "_" + op.ID.String()[:8]
 }
 

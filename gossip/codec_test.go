@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 )
 
 // The entry-hash test vector published in docs/data-model.md and
@@ -62,8 +64,11 @@ func TestOpRoundTripAndIDs(t *testing.T) {
 		t.Fatal("round trip changed the op")
 	}
 	id := ProposalIDFor(op)
-	if !strings.HasPrefix(id, "upgrade_20260102_030405_") || id[len(id)-8:] != op.ID.String()[:8] {
+	if !strings.HasPrefix(id, "upgrade_20260102_030405_") || id[len(id)-32:] != op.ID.String()[:32] || !execlog.ValidProposalID(id) {
 		t.Fatalf("proposal ID %s", id)
+	}
+	if short := ShortProposalID(op); short != id[:len(id)-24] {
+		t.Fatalf("short ID %s of %s", short, id)
 	}
 	// The ID covers the unsigned bytes only.
 	var w wireOp

@@ -65,7 +65,7 @@ func TestConvergence(t *testing.T) {
 				continue
 			}
 			pid := pids[rng.IntN(len(pids))]
-			if _, ok := nd.svc.Proposal(pid, time.Now()); !ok {
+			if _, err := nd.svc.Proposal(pid, time.Now()); err != nil {
 				continue // not here (partitioned away)
 			}
 			choice := []string{"yes", "no"}[rng.IntN(2)]
@@ -86,7 +86,7 @@ func TestConvergence(t *testing.T) {
 	e := Entry{Seq: 1, ProposalID: pids[0], Version: p.Body.Version, PackageURL: p.Body.PackageURL,
 		PackageHash: p.Body.PackageHash, PackageSize: p.Body.PackageSize}
 	for _, v := range nodes[:3] {
-		if err := v.svc.PublishRatify(ctx, e); err != nil {
+		if err := v.svc.publishRatify(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -169,8 +169,9 @@ func TestDuplicatedReorderedDelivery(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, 10*time.Second, "proposal", func() bool {
-			_, ok1 := nodes[1].svc.Proposal(pid, time.Now())
-			_, ok2 := nodes[2].svc.Proposal(pid, time.Now())
+			_, e1 := nodes[1].svc.Proposal(pid, time.Now())
+			_, e2 := nodes[2].svc.Proposal(pid, time.Now())
+			ok1, ok2 := e1 == nil, e2 == nil
 			return ok1 && ok2
 		})
 		for j, nd := range nodes {

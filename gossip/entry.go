@@ -30,11 +30,24 @@ const (
 
 // checkEntry validates an entry's fields.
 func checkEntry(e Entry) error {
+	if e.Void {
+		switch {
+		case e.Seq == 0:
+			return fmt.Errorf("%w: entry seq must start at 1", ErrInvalidOp)
+		case e.ProposalID != "" || e.Version != "" || e.PackageURL != "" || e.PackageHash != "" || e.PackageSize != 0:
+			return fmt.Errorf("%w: a void entry carries no proposal or package", ErrInvalidOp)
+		case e.Seq == 1 && e.PrevEntryHash != "":
+			return fmt.Errorf("%w: entry 1 has a prev_entry_hash", ErrInvalidOp)
+		case e.Seq > 1 && !hex64RE.MatchString(e.PrevEntryHash):
+			return fmt.Errorf("%w: entry prev_entry_hash %q", ErrInvalidOp, e.PrevEntryHash)
+		}
+		return nil
+	}
 	switch {
 	case e.Seq == 0:
 		return fmt.Errorf("%w: entry seq must start at 1", ErrInvalidOp)
-	case e.ProposalID == "" || len(e.ProposalID) > maxShort:
-		return fmt.Errorf("%w: entry proposal_id", ErrInvalidOp)
+	case !execlog.ValidProposalID(e.ProposalID):
+		return fmt.Errorf("%w: entry proposal_id %.80q is not a canonical proposal ID", ErrInvalidOp, e.ProposalID)
 	case !genesis.ValidVersion(e.Version):
 		return fmt.Errorf("%w: entry version %q", ErrInvalidOp, e.Version)
 	case e.PackageURL == "" || len(e.PackageURL) > maxURL:
@@ -96,8 +109,8 @@ func (r Report) check() error {
 		return fmt.Errorf("%w: report seq must start at 1", ErrInvalidOp)
 	case !hex64RE.MatchString(r.EntryHash):
 		return fmt.Errorf("%w: report entry_hash %q", ErrInvalidOp, r.EntryHash)
-	case r.ProposalID == "" || len(r.ProposalID) > maxShort:
-		return fmt.Errorf("%w: report proposal_id", ErrInvalidOp)
+	case r.ProposalID != "" && !execlog.ValidProposalID(r.ProposalID):
+		return fmt.Errorf("%w: report proposal_id %.80q", ErrInvalidOp, r.ProposalID)
 	case r.Version != "" && !genesis.ValidVersion(r.Version):
 		return fmt.Errorf("%w: report version %q", ErrInvalidOp, r.Version)
 	case r.Success && !hex64RE.MatchString(r.PostStateSHA256):

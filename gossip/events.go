@@ -13,6 +13,10 @@ const (
 	EntryFinal
 	// ReportAdded: a report for entry Seq arrived.
 	ReportAdded
+	// RatifyAdded: a validator's signature on entry Seq arrived.
+	RatifyAdded
+	// AttestAdded: a validator attested (or changed its attest on) entry Seq.
+	AttestAdded
 )
 
 func (k EventKind) String() string {
@@ -23,6 +27,10 @@ func (k EventKind) String() string {
 		return "entry_final"
 	case ReportAdded:
 		return "report_added"
+	case RatifyAdded:
+		return "ratify_added"
+	case AttestAdded:
+		return "attest_added"
 	}
 	return "unknown"
 }

@@ -56,11 +56,47 @@ type tnode struct {
 	name string
 }
 
-// rulesBox holds rules a test may change at run time.
-type rulesBox struct{ v atomic.Pointer[genesis.Rules] }
+// rulesBox holds rules a test may change at run time: the current rules,
+// rules in force for particular seqs, and a horizon beyond which the rules
+// are unknown (0: none).
+type rulesBox struct {
+	v       atomic.Pointer[genesis.Rules]
+	mu      sync.Mutex
+	per     map[uint64]genesis.Rules
+	horizon uint64
+}
 
 func (b *rulesBox) get() genesis.Rules  { return *b.v.Load() }
 func (b *rulesBox) set(r genesis.Rules) { b.v.Store(&r) }
+
+// setFor sets the rules in force for entry seq.
+func (b *rulesBox) setFor(seq uint64, r genesis.Rules) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.per == nil {
+		b.per = map[uint64]genesis.Rules{}
+	}
+	b.per[seq] = r
+}
+
+// setHorizon makes the rules of seqs above h unknown (0: all known).
+func (b *rulesBox) setHorizon(h uint64) {
+	b.mu.Lock()
+	b.horizon = h
+	b.mu.Unlock()
+}
+
+func (b *rulesBox) rulesFor(seq uint64) (genesis.Rules, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r, ok := b.per[seq]; ok {
+		return r, true
+	}
+	if b.horizon > 0 && seq > b.horizon {
+		return genesis.Rules{}, false
+	}
+	return b.get(), true
+}
 
 func newKey(t testing.TB) crypto.PrivKey {
 	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
@@ -125,7 +161,7 @@ func startNode(t testing.TB, key crypto.PrivKey, ds datastore.Batching, rules *r
 	t.Helper()
 	h, g := newHost(t, key)
 	svc, err := New(context.Background(), cfg, Deps{Host: h, Key: key, Datastore: ds, NetID: testNet,
-		Rules: rules.get, Logger: testLogger(t)})
+		Rules: rules.get, RulesFor: rules.rulesFor, Logger: testLogger(t)})
 	if err != nil {
 		h.Close()
 		t.Fatal(err)
@@ -205,4 +241,13 @@ func viewDigest(s *Service, now time.Time) string {
 func testBody(i int) ProposalBody {
 	return ProposalBody{Title: fmt.Sprintf("upgrade %d", i), Description: "test", Version: fmt.Sprintf("1.%d.0", i+1),
 		PackageURL: fmt.Sprintf("ipfs://bafy%d", i), PackageHash: "sha256:" + fmt.Sprintf("%064x", i+1), PackageSize: 1000 + int64(i)}
+}
+
+// publishRatify signs e as this node, as a validator's Endorse would,
+// without the attest round (tests of finality and storage).
+func (s *Service) publishRatify(ctx context.Context, e Entry) error {
+	if r, _ := s.rulesFor(e.Seq); !r.IsValidator(s.self) {
+		return ErrNotValidator
+	}
+	return s.sign(ctx, e, "")
 }

@@ -7,14 +7,18 @@ import (
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
-// publish signs a draft with the node key, validates it like any received
-// op, stores it and floods it to the topic. Callers hold s.pubMu.
+// publishLocked signs a draft with the node key, validates it like any
+// received op, stores it (attest ops are only noted) and floods it to the
+// topic. Callers hold s.pubMu.
 func (s *Service) publishLocked(ctx context.Context, kind string, deps []OpID, body any) (*Op, error) {
 	if s.ctx.Err() != nil {
 		return nil, ErrClosed
 	}
 	s.mu.RLock()
 	seq := s.st.authorSeq[s.self] + 1
+	if a := s.endorse.lastAttestSeq; a >= seq {
+		seq = a + 1
+	}
 	lamport := s.st.lamport + 1
 	s.mu.RUnlock()
 	// A node whose datastore was lost restarts its seq from the clock, so
@@ -31,8 +35,19 @@ func (s *Service) publishLocked(ctx context.Context, kind string, deps []OpID, b
 	if _, err := s.validate(op.Raw); err != nil {
 		return nil, fmt.Errorf("gossip: own %s op: %w", kind, err)
 	}
-	if _, err := s.addOps([]*Op{op}); err != nil {
-		return nil, err
+	if kind == KindAttest {
+		s.mu.Lock()
+		s.endorse.lastAttestSeq = seq
+		s.mu.Unlock()
+		s.noteAttest(op)
+	} else {
+		n, err := s.addOps([]*Op{op})
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("gossip: own %s op was not kept", kind)
+		}
 	}
 	if err := s.topic.Publish(ctx, op.Raw); err != nil {
 		// Stored: sync delivers it later even if gossip failed now.
@@ -42,8 +57,10 @@ func (s *Service) publishLocked(ctx context.Context, kind string, deps []OpID, b
 }
 
 // PublishProposal signs and publishes a code-upgrade proposal and returns
-// its proposal ID. ErrNotEligible if this node may not propose; a body
-// that fails the schema wraps ErrInvalidOp.
+// its proposal ID. ErrNotEligible if this node may not propose,
+// ErrPackageTooLarge above the network's package limit, ErrStaleVersion
+// for a version not above the network's; a body that fails the schema
+// wraps ErrInvalidOp.
 func (s *Service) PublishProposal(ctx context.Context, b ProposalBody) (string, error) {
 	if err := b.check(); err != nil {
 		return "", err
@@ -51,6 +68,9 @@ func (s *Service) PublishProposal(ctx context.Context, b ProposalBody) (string, 
 	rules := s.deps.Rules()
 	if !eligible(s.self, rules) && !rules.IsValidator(s.self) {
 		return "", ErrNotEligible
+	}
+	if max := rules.Governance.Limits.WithDefaults().MaxPackageBytes; b.PackageSize > max {
+		return "", fmt.Errorf("%w: %d bytes, the network allows %d (limits.max_package_bytes)", ErrPackageTooLarge, b.PackageSize, max)
 	}
 	if rules.Version != "" && genesis.CompareVersions(b.Version, rules.Version) <= 0 {
 		return "", fmt.Errorf("%w: %s is not newer than %s", ErrStaleVersion, b.Version, rules.Version)
@@ -66,10 +86,11 @@ func (s *Service) PublishProposal(ctx context.Context, b ProposalBody) (string, 
 	return ProposalIDFor(op), nil
 }
 
-// PublishVote signs and publishes this node's vote. choice is approval or
-// rejection (yes/no accepted). Errors: ErrUnknownProposal, ErrNotEligible,
-// ErrAlreadyVoted (the effective vote already has this choice),
-// ErrBadChoice.
+// PublishVote signs and publishes this node's vote. proposalID may be the
+// canonical ID, the op ID or an unambiguous short alias. choice is
+// approval or rejection (yes/no accepted). Errors: ErrUnknownProposal,
+// ErrAmbiguousProposal, ErrNotEligible, ErrAlreadyVoted (the effective
+// vote already has this choice), ErrBadChoice.
 func (s *Service) PublishVote(ctx context.Context, proposalID, choice string) error {
 	c, err := NormalizeChoice(choice)
 	if err != nil {
@@ -82,9 +103,9 @@ func (s *Service) PublishVote(ctx context.Context, proposalID, choice string) er
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
 	s.mu.RLock()
-	ps := s.st.proposals[proposalID]
+	ps, err := s.resolveLocked(proposalID)
 	var current string
-	if ps != nil {
+	if err == nil {
 		votes, _ := effectiveVotes(ps, rules)
 		for _, v := range votes {
 			if v.Voter == s.self {
@@ -93,46 +114,83 @@ func (s *Service) PublishVote(ctx context.Context, proposalID, choice string) er
 		}
 	}
 	s.mu.RUnlock()
-	if ps == nil {
-		return fmt.Errorf("%w: %s", ErrUnknownProposal, proposalID)
+	if err != nil {
+		return err
 	}
 	if current == c {
 		return ErrAlreadyVoted
 	}
-	_, err = s.publishLocked(ctx, KindVote, []OpID{ps.op.ID}, voteBody{ProposalID: proposalID, Choice: c})
+	_, err = s.publishLocked(ctx, KindVote, []OpID{ps.op.ID}, voteBody{ProposalID: ps.id, Choice: c})
 	return err
 }
 
-// PublishRatify signs execution-log entry e as this validator. It is
-// idempotent: ratifying the same entry again does nothing. Errors:
-// ErrNotValidator, ErrUnknownProposal, or a malformed entry / one that does
-// not match its proposal (wraps ErrInvalidOp).
-func (s *Service) PublishRatify(ctx context.Context, e Entry) error {
+// sign publishes this validator's ratify op for e. The signing record is
+// checked and written (and synced to disk) first: a validator never signs
+// two different entries at one seq, across restarts (ErrDoubleSign).
+// Signing the same entry again republishes nothing new.
+func (s *Service) sign(ctx context.Context, e Entry, cid string) error {
 	if err := checkEntry(e); err != nil {
 		return err
-	}
-	if !s.deps.Rules().IsValidator(s.self) {
-		return ErrNotValidator
 	}
 	h := e.Hash()
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
 	s.mu.RLock()
-	ps := s.st.proposals[e.ProposalID]
-	_, done := s.st.ratifies[e.Seq][h][s.self]
-	s.mu.RUnlock()
-	if ps == nil {
-		return fmt.Errorf("%w: %s", ErrUnknownProposal, e.ProposalID)
+	rec, recorded := s.st.signed[e.Seq]
+	mine := s.st.ratifies[e.Seq][s.self]
+	var dep []OpID
+	if !e.Void {
+		ps := s.st.proposals[e.ProposalID]
+		if ps == nil {
+			s.mu.RUnlock()
+			return fmt.Errorf("%w: %s", ErrUnknownProposal, e.ProposalID)
+		}
+		dep = []OpID{ps.op.ID}
 	}
-	if done {
+	s.mu.RUnlock()
+	for _, op := range mine {
+		if op.Ratify.EntryHash != h {
+			return fmt.Errorf("%w: seq %d already signed as %s (op set)", ErrDoubleSign, e.Seq, op.Ratify.EntryHash)
+		}
 		return nil
 	}
-	_, err := s.publishLocked(ctx, KindRatify, []OpID{ps.op.ID}, ratifyBody{Entry: entryCBOR(e), EntryHash: h})
+	if recorded && rec != h {
+		return fmt.Errorf("%w: seq %d already signed as %s (signing record)", ErrDoubleSign, e.Seq, rec)
+	}
+	if !recorded {
+		if err := s.st.persistSigned(ctx, e.Seq, h); err != nil {
+			return fmt.Errorf("gossip: signing record: %w", err)
+		}
+		s.mu.Lock()
+		s.st.signed[e.Seq] = h
+		s.mu.Unlock()
+	}
+	_, err := s.publishLocked(ctx, KindRatify, dep, ratifyBody{Entry: entryCBOR(e), EntryHash: h, PackageCID: cid})
+	return err
+}
+
+// attest publishes this validator's (transient) attest op for e.
+func (s *Service) attest(ctx context.Context, e Entry, cid string) error {
+	var dep []OpID
+	s.mu.RLock()
+	if !e.Void {
+		ps := s.st.proposals[e.ProposalID]
+		if ps == nil {
+			s.mu.RUnlock()
+			return fmt.Errorf("%w: %s", ErrUnknownProposal, e.ProposalID)
+		}
+		dep = []OpID{ps.op.ID}
+	}
+	s.mu.RUnlock()
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	_, err := s.publishLocked(ctx, KindAttest, dep, ratifyBody{Entry: entryCBOR(e), EntryHash: e.Hash(), PackageCID: cid})
 	return err
 }
 
 // PublishReport signs and publishes this node's result of executing entry
-// r.Seq. Publishing an identical report again does nothing. Only eligible
+// r.Seq. Publishing an identical report again does nothing; a different
+// one replaces this node's earlier report on that seq. Only eligible
 // voters and validators may report (ErrNotEligible).
 func (s *Service) PublishReport(ctx context.Context, r Report) error {
 	if err := r.check(); err != nil {
@@ -144,14 +202,9 @@ func (s *Service) PublishReport(ctx context.Context, r Report) error {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
 	s.mu.RLock()
-	dup := false
-	for _, op := range s.st.reports[r.Seq] {
-		if op.Author == s.self && *op.Report == r {
-			dup = true
-		}
-	}
+	cur := s.st.reports[r.Seq][s.self]
 	s.mu.RUnlock()
-	if dup {
+	if cur != nil && *cur.Report == r {
 		return nil
 	}
 	_, err := s.publishLocked(ctx, KindReport, nil, reportBody(r))

@@ -26,7 +26,10 @@ func msgID(m *pb.Message) string {
 // first earns a little; IP colocation is off (many nodes share loopback or
 // a NAT in small networks); mesh delivery deficits are not penalised (the
 // topic is quiet by nature).
-func scoreParams(topic string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
+//
+// app is the application-specific score: minus the (decaying) number of
+// ops beyond the per-author bounds or rate that the peer delivered first.
+func scoreParams(topic string, app func(peer.ID) float64) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
 	return &pubsub.PeerScoreParams{
 			Topics: map[string]*pubsub.TopicScoreParams{topic: {
 				TopicWeight:                    1,
@@ -40,7 +43,7 @@ func scoreParams(topic string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresh
 				InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(time.Hour),
 			}},
 			TopicScoreCap:               50,
-			AppSpecificScore:            func(peer.ID) float64 { return 0 },
+			AppSpecificScore:            app,
 			AppSpecificWeight:           1,
 			IPColocationFactorThreshold: 1,
 			BehaviourPenaltyWeight:      -1,
@@ -60,7 +63,7 @@ func scoreParams(topic string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresh
 
 func (s *Service) joinTopic() error {
 	name := TopicName(s.netID)
-	params, thresholds := scoreParams(name)
+	params, thresholds := scoreParams(name, s.appScore)
 	ps, err := pubsub.NewGossipSub(s.ctx, s.deps.Host,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
@@ -110,6 +113,13 @@ func (s *Service) validateMsg(_ context.Context, from peer.ID, m *pubsub.Message
 		return pubsub.ValidationAccept
 	}
 	op, err := s.validate(m.GetData())
+	if err == nil && !s.allowRate(op) {
+		// An author publishing faster than any honest node would: the op
+		// is dropped here (sync may still bring it later, so every node
+		// ends with the same set) and the peer that delivered it pays.
+		s.noteOverrun(from)
+		return pubsub.ValidationIgnore
+	}
 	switch {
 	case err == nil:
 		m.ValidatorData = op
@@ -122,6 +132,15 @@ func (s *Service) validateMsg(_ context.Context, from peer.ID, m *pubsub.Message
 		if s.orphans.add(op.ID, &orphan{raw: m.GetData(), from: from, added: time.Now(), missing: me.Missing}) {
 			s.requestSync(from)
 		}
+		return pubsub.ValidationIgnore
+	case errors.Is(err, ErrPendingRules):
+		s.orphans.add(op.ID, &orphan{raw: m.GetData(), from: from, added: time.Now(), missing: []OpID{rulesDep}})
+		return pubsub.ValidationIgnore
+	case errors.Is(err, ErrSuperseded):
+		s.mu.Lock()
+		s.noteDroppedLocked(op.ID)
+		s.mu.Unlock()
+		s.noteOverrun(from)
 		return pubsub.ValidationIgnore
 	default:
 		s.log.Debug("rejected gossip op", "from", from, "err", err)
@@ -144,6 +163,10 @@ func (s *Service) readLoop() {
 		if !ok {
 			continue
 		}
+		if op.Kind == KindAttest {
+			s.noteAttest(op)
+			continue
+		}
 		if _, err := s.addOps([]*Op{op}); err != nil {
 			s.log.Error("add gossip op", "err", err)
 		}
@@ -151,3 +174,72 @@ func (s *Service) readLoop() {
 }
 
 func randIntn(n int) int { return rand.IntN(n) }
+
+// Rate of ops per author on the topic (a token bucket): honest nodes
+// publish a few ops per proposal; a burst of authorBurst is fine, beyond
+// that one op per authorRefill.
+const (
+	authorBurst  = 32
+	authorRefill = 500 * time.Millisecond
+)
+
+type tokenBucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// allowRate takes one token of op's author. Attest ops (a few per entry
+// from each validator) are not counted.
+func (s *Service) allowRate(op *Op) bool {
+	if op.Kind == KindAttest || op.Author == s.self {
+		return true
+	}
+	now := time.Now()
+	s.scoreMu.Lock()
+	defer s.scoreMu.Unlock()
+	if s.rate == nil || len(s.rate) > 1<<14 {
+		s.rate = map[peer.ID]*tokenBucket{}
+	}
+	b := s.rate[op.Author]
+	if b == nil {
+		b = &tokenBucket{tokens: authorBurst, at: now}
+		s.rate[op.Author] = b
+	}
+	b.tokens = min(authorBurst, b.tokens+float64(now.Sub(b.at))/float64(authorRefill))
+	b.at = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// noteOverrun counts an op beyond the bounds delivered first by p.
+func (s *Service) noteOverrun(p peer.ID) {
+	if p == "" || p == s.self {
+		return
+	}
+	s.scoreMu.Lock()
+	s.overrun[p]++
+	s.scoreMu.Unlock()
+}
+
+// decayOverrun halves every peer's overrun count.
+func (s *Service) decayOverrun() {
+	s.scoreMu.Lock()
+	defer s.scoreMu.Unlock()
+	for p, v := range s.overrun {
+		if v < 1 {
+			delete(s.overrun, p)
+		} else {
+			s.overrun[p] = v / 2
+		}
+	}
+}
+
+// appScore is GossipSub's application-specific score of p.
+func (s *Service) appScore(p peer.ID) float64 {
+	s.scoreMu.Lock()
+	defer s.scoreMu.Unlock()
+	return -s.overrun[p]
+}

@@ -1,7 +1,6 @@
 package gossip
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"time"
@@ -10,15 +9,53 @@ import (
 )
 
 // finalSeqsLocked maps proposal IDs to the seq of their final entry.
-func (s *Service) finalSeqsLocked() (map[string]uint64, []Entry) {
-	log, _, _ := s.st.finalLog(s.deps.Rules())
+func (s *Service) finalSeqsLocked() map[string]uint64 {
 	m := map[string]uint64{}
-	for _, e := range log {
-		if _, ok := m[e.ProposalID]; !ok {
+	for _, e := range s.finalLog {
+		if _, ok := m[e.ProposalID]; !ok && e.ProposalID != "" {
 			m[e.ProposalID] = e.Seq
 		}
 	}
-	return m, log
+	return m
+}
+
+// resolveLocked finds a proposal by canonical ID, op ID (64 hex) or short
+// alias (upgrade_<date>_<8 hex>), which must name exactly one proposal.
+func (s *Service) resolveLocked(id string) (*proposalState, error) {
+	if ps := s.st.proposals[id]; ps != nil {
+		return ps, nil
+	}
+	if opID, err := ParseOpID(id); err == nil {
+		if ps := s.st.propByOp[opID]; ps != nil {
+			return ps, nil
+		}
+	}
+	switch list := s.st.short[id]; len(list) {
+	case 0:
+		return nil, fmt.Errorf("%w: %.100s", ErrUnknownProposal, id)
+	case 1:
+		return list[0], nil
+	default:
+		ids := make([]string, len(list))
+		for i, ps := range list {
+			ids[i] = ps.id
+		}
+		sort.Strings(ids)
+		return nil, fmt.Errorf("%w: %s names %d proposals (%v)", ErrAmbiguousProposal, id, len(list), ids)
+	}
+}
+
+// ResolveProposal returns the canonical ID of the proposal named id (see
+// PublishVote for the accepted forms). Errors: ErrUnknownProposal,
+// ErrAmbiguousProposal.
+func (s *Service) ResolveProposal(id string) (string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ps, err := s.resolveLocked(id)
+	if err != nil {
+		return "", err
+	}
+	return ps.id, nil
 }
 
 // Proposals lists every proposal, newest first (by advisory creation time,
@@ -27,7 +64,7 @@ func (s *Service) Proposals(now time.Time) []ProposalView {
 	rules := s.deps.Rules()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	final, _ := s.finalSeqsLocked()
+	final := s.finalSeqsLocked()
 	out := make([]ProposalView, 0, len(s.st.proposals))
 	for _, ps := range s.st.proposals {
 		out = append(out, s.st.proposalView(ps, rules, final, now))
@@ -41,17 +78,18 @@ func (s *Service) Proposals(now time.Time) []ProposalView {
 	return out
 }
 
-// Proposal returns one proposal's view.
-func (s *Service) Proposal(id string, now time.Time) (ProposalView, bool) {
+// Proposal returns one proposal's view; id may be the canonical ID, the
+// op ID or an unambiguous short alias. Errors: ErrUnknownProposal,
+// ErrAmbiguousProposal.
+func (s *Service) Proposal(id string, now time.Time) (ProposalView, error) {
 	rules := s.deps.Rules()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	ps, ok := s.st.proposals[id]
-	if !ok {
-		return ProposalView{}, false
+	ps, err := s.resolveLocked(id)
+	if err != nil {
+		return ProposalView{}, err
 	}
-	final, _ := s.finalSeqsLocked()
-	return s.st.proposalView(ps, rules, final, now), true
+	return s.st.proposalView(ps, rules, s.finalSeqsLocked(), now), nil
 }
 
 // Approved lists proposals decided "approved" at now (voting period from
@@ -86,83 +124,11 @@ func (s *Service) VoteIDs(proposalID string) []string {
 	return ids
 }
 
-// CheckTally recomputes a proposal's tally from this node's op set using
-// exactly the given vote op IDs (as a raft leader chose them) and returns
-// nil if it approves. Missing votes or proposal are fetched through sync,
-// waiting at most Config.CheckTallyWait. Errors: ErrUnknownProposal,
-// ErrTallyMismatch (with the reason), context errors.
-func (s *Service) CheckTally(ctx context.Context, proposalID string, voteIDs []string) error {
-	ids := make([]OpID, 0, len(voteIDs))
-	for _, v := range voteIDs {
-		id, err := ParseOpID(v)
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrTallyMismatch, err)
-		}
-		ids = append(ids, id)
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.CheckTallyWait)
-	defer cancel()
-	for {
-		s.mu.RLock()
-		ps := s.st.proposals[proposalID]
-		missing := ps == nil
-		for _, id := range ids {
-			if _, ok := s.st.get(id); !ok {
-				missing = true
-			}
-		}
-		wait := s.opAdded
-		s.mu.RUnlock()
-		if !missing {
-			break
-		}
-		for _, p := range s.topic.ListPeers() {
-			s.requestSync(p)
-		}
-		select {
-		case <-wait:
-		case <-time.After(time.Second):
-		case <-ctx.Done():
-			if ps == nil {
-				return fmt.Errorf("%w: %s (%v)", ErrUnknownProposal, proposalID, ctx.Err())
-			}
-			return fmt.Errorf("%w: votes not available: %v", ErrTallyMismatch, ctx.Err())
-		}
-	}
-	rules := s.deps.Rules()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	voters := map[peer.ID]bool{}
-	var votes []VoteView
-	for _, id := range ids {
-		op, _ := s.st.get(id)
-		if op.Kind != KindVote || op.Vote.ProposalID != proposalID || op.Deps[0] != s.st.proposals[proposalID].op.ID {
-			return fmt.Errorf("%w: op %s is not a vote on %s", ErrTallyMismatch, id, proposalID)
-		}
-		if voters[op.Author] {
-			return fmt.Errorf("%w: two votes of %s", ErrTallyMismatch, op.Author)
-		}
-		voters[op.Author] = true
-		if !eligible(op.Author, rules) {
-			continue // not counted under the current rules
-		}
-		votes = append(votes, VoteView{Voter: op.Author, Choice: op.Vote.Choice, Weight: Weight(rules.Reputation[op.Author])})
-	}
-	sort.Slice(votes, func(i, j int) bool { return votes[i].Voter < votes[j].Voter })
-	t := ComputeTally(votes, rules)
-	if !approves(t, rules.Governance) {
-		return fmt.Errorf("%w: approval %.4f rejection %.4f eligible %.4f voted %.4f", ErrTallyMismatch,
-			t.Approval, t.Rejection, t.Eligible, t.VotedShare)
-	}
-	return nil
-}
-
 // ExecutionLog returns the final entries, dense from seq 1, in order.
 func (s *Service) ExecutionLog() []Entry {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	_, log := s.finalSeqsLocked()
-	return log
+	return append([]Entry(nil), s.finalLog...)
 }
 
 // Reports groups the reports on entry seq by post-state hash (failed
@@ -172,16 +138,9 @@ func (s *Service) Reports(seq uint64) map[string][]peer.ID {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := map[string][]peer.ID{}
-	seen := map[string]map[peer.ID]bool{}
 	for _, op := range s.st.reports[seq] {
 		h := op.Report.PostStateSHA256
-		if seen[h] == nil {
-			seen[h] = map[peer.ID]bool{}
-		}
-		if !seen[h][op.Author] {
-			seen[h][op.Author] = true
-			out[h] = append(out[h], op.Author)
-		}
+		out[h] = append(out[h], op.Author)
 	}
 	for h := range out {
 		sort.Slice(out[h], func(i, j int) bool { return out[h][i] < out[h][j] })

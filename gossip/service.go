@@ -1,9 +1,11 @@
 // Package gossip replicates a node's governance data — proposals, votes,
-// validator ratifications and execution reports — as a grow-only set of
-// signed, content-addressed operations. Ops spread over a GossipSub topic
-// and are repaired by a pull-based sync protocol; every node derives the
-// same views (proposals, tallies, the final execution log, reports) from
-// the same set. See docs/protocols.md and docs/governance.md.
+// validator ratifications and execution reports — as a set of signed,
+// content-addressed operations, bounded per author. Ops spread over a
+// GossipSub topic and are repaired by a pull-based sync protocol; every
+// node derives the same views (proposals, tallies, the final execution
+// log, reports) from the same set. Validators also exchange transient
+// attest ops and sign entries through Endorse. See docs/protocols.md,
+// docs/governance.md and docs/threat-model.md.
 package gossip
 
 import (
@@ -34,20 +36,35 @@ type Deps struct {
 	Datastore datastore.Batching // shared; the service owns /gossip
 	NetID     string
 	Rules     func() genesis.Rules // current governance rules
-	Logger    *slog.Logger         // may be nil
-	Now       func() time.Time     // advisory timestamps; nil means time.Now
+	// RulesFor returns the rules in force for execution-log entry seq (the
+	// rules of the state after entry seq−1) and false when this node does
+	// not know them yet. Finality of seq and the authority of ratify and
+	// attest ops are decided with them. Nil means Rules for every seq
+	// (a network whose rules never change). Call Refresh when it changes.
+	RulesFor func(seq uint64) (genesis.Rules, bool)
+	// Repair drops stored records that cannot be loaded instead of
+	// refusing to start (ErrCorruptStore).
+	Repair bool
+	Logger *slog.Logger     // may be nil
+	Now    func() time.Time // advisory timestamps; nil means time.Now
 }
 
 // Errors of the publishing API.
 var (
-	ErrClosed          = errors.New("gossip: service closed")
-	ErrUnknownProposal = errors.New("gossip: unknown proposal")
-	ErrNotEligible     = errors.New("gossip: this node may not vote or propose")
-	ErrAlreadyVoted    = errors.New("gossip: already voted with this choice")
-	ErrNotValidator    = errors.New("gossip: this node is not a validator")
-	ErrBadChoice       = errors.New("gossip: invalid vote choice")
-	ErrTallyMismatch   = errors.New("gossip: tally does not approve")
-	ErrStaleVersion    = errors.New("gossip: proposed version is not newer than the network's")
+	ErrClosed            = errors.New("gossip: service closed")
+	ErrUnknownProposal   = errors.New("gossip: unknown proposal")
+	ErrAmbiguousProposal = errors.New("gossip: proposal name is ambiguous; use the full proposal ID")
+	ErrNotEligible       = errors.New("gossip: this node may not vote or propose")
+	ErrAlreadyVoted      = errors.New("gossip: already voted with this choice")
+	ErrNotValidator      = errors.New("gossip: this node is not a validator")
+	ErrBadChoice         = errors.New("gossip: invalid vote choice")
+	ErrStaleVersion      = errors.New("gossip: proposed version is not newer than the network's")
+	// ErrDoubleSign: this validator already signed a different entry at
+	// that seq (its signing record says so); it never signs a second.
+	ErrDoubleSign = errors.New("gossip: refusing to sign a second entry at one seq")
+	// ErrPackageTooLarge: the proposal's package_size exceeds the network's
+	// limits.max_package_bytes.
+	ErrPackageTooLarge = errors.New("gossip: package_size exceeds the network's limit")
 )
 
 // TopicName is the governance GossipSub topic of a network.
@@ -55,6 +72,9 @@ func TopicName(netID string) string { return "/synapse/" + netID + "/gov/1" }
 
 // SyncProtocol is the sync protocol ID of a network.
 func SyncProtocol(netID string) protocol.ID { return protocol.ID("/synapse/" + netID + "/sync/1") }
+
+// rulesDep is the orphan pool's key for ops that wait for rules, not ops.
+var rulesDep = OpID{}
 
 // Service is a node's view of the governance op set.
 type Service struct {
@@ -70,36 +90,44 @@ type Service struct {
 
 	mu       sync.RWMutex
 	st       *store
+	finalLog []Entry         // cached final execution log
 	rejects  map[OpID]bool   // recently rejected IDs, so sync does not refetch them
 	rejVer   string          // rules version rejects were decided under
+	dropped  map[OpID]bool   // IDs superseded on arrival or evicted (by content, safe to skip)
 	evidence map[string]bool // conflicts already logged
+	attests  map[uint64]map[peer.ID]*Op
+	endorse  endorseState
 
+	writeMu sync.Mutex // one addOps at a time: memory and disk change in the same order
 	orphans *orphanPool
 	pubMu   sync.Mutex // one publish at a time: per-author seq stays unique
 
-	syncQ      chan peer.ID
-	syncMu     sync.Mutex
-	outbound   map[peer.ID]bool
-	inbound    map[peer.ID]bool
-	nInbound   int
-	opAdded    chan struct{} // closed and replaced whenever ops are added
-	scoreMu    sync.Mutex
-	scores     map[peer.ID]float64
-	notifiee   *network.NotifyBundle
-	subMu      sync.Mutex
-	subs       map[*subscriber]bool
-	closed     bool
-	ctx        context.Context
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
-	closeOnce  sync.Once
-	bytesIn    int64 // sync bytes received (for benchmarks)
-	bytesInMu  sync.Mutex
-	finalCount int
+	syncQ    chan peer.ID
+	syncMu   sync.Mutex
+	outbound map[peer.ID]bool
+	inbound  map[peer.ID]bool
+	nInbound int
+	opAdded  chan struct{} // closed and replaced whenever ops are added
+	scoreMu  sync.Mutex
+	scores   map[peer.ID]float64
+	overrun  map[peer.ID]float64 // decaying count of bound-exceeding ops a peer delivered first
+	rate     map[peer.ID]*tokenBucket
+	notifiee *network.NotifyBundle
+	subMu    sync.Mutex
+	subs     map[*subscriber]bool
+	closed   bool
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+
+	closeOnce sync.Once
+	bytesIn   int64 // sync bytes received (for benchmarks)
+	bytesInMu sync.Mutex
 }
 
 // New validates cfg and deps, loads the op set from the datastore, joins
-// the topic and registers the sync handler.
+// the topic and registers the sync handler. A datastore with records that
+// cannot be loaded is ErrCorruptStore (naming them) unless Deps.Repair.
 func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -137,28 +165,22 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		log:      deps.Logger.With("component", "gossip"),
 		st:       newStore(namespace.Wrap(deps.Datastore, datastore.NewKey("/gossip"))),
 		rejects:  map[OpID]bool{},
+		dropped:  map[OpID]bool{},
 		evidence: map[string]bool{},
+		attests:  map[uint64]map[peer.ID]*Op{},
+		endorse:  newEndorseState(),
 		orphans:  newOrphanPool(cfg.OrphanMax, cfg.OrphanTTL),
 		syncQ:    make(chan peer.ID, 64),
 		outbound: map[peer.ID]bool{},
 		inbound:  map[peer.ID]bool{},
 		opAdded:  make(chan struct{}),
 		scores:   map[peer.ID]float64{},
+		overrun:  map[peer.ID]float64{},
 		subs:     map[*subscriber]bool{},
 	}
-	bad, err := s.st.load(ctx, s.netID)
-	if err != nil {
-		return nil, fmt.Errorf("gossip: load store: %w", err)
+	if err := s.load(ctx); err != nil {
+		return nil, err
 	}
-	if bad > 0 {
-		s.log.Warn("stored ops that could not be loaded were kept and skipped", "count", bad)
-	}
-	s.log.Info("loaded op set", "ops", len(s.st.ops))
-	s.mu.Lock()
-	log, _, _ := s.st.finalLog(s.deps.Rules())
-	s.finalCount = len(log)
-	s.mu.Unlock()
-
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.joinTopic(); err != nil {
 		s.cancel()
@@ -177,6 +199,58 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		s.requestSync(p)
 	}
 	return s, nil
+}
+
+// load reads the stored set, applies the per-author bounds (dropping what
+// an older version kept beyond them) and derives the final log.
+func (s *Service) load(ctx context.Context) error {
+	l, err := s.st.read(ctx, s.netID)
+	if err != nil {
+		return fmt.Errorf("gossip: load store: %w", err)
+	}
+	var drop []*Op
+	protected := s.protectedLocked()
+	for _, op := range l.ops {
+		evict, err := s.st.plan(op, protected)
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrSuperseded):
+			drop = append(drop, op)
+			continue
+		case errors.Is(err, ErrMissingDeps):
+			l.bad = append(l.bad, badRecord{opKey(op.ID).String(), "its proposal op " + op.Deps[0].String() + " is not stored"})
+			continue
+		default:
+			l.bad = append(l.bad, badRecord{opKey(op.ID).String(), err.Error()})
+			continue
+		}
+		if (op.Kind == KindVote || op.Kind == KindRatify && !op.Ratify.Entry.Void) && s.st.propByOp[op.Deps[0]] == nil {
+			l.bad = append(l.bad, badRecord{opKey(op.ID).String(), "its dep " + op.Deps[0].String() + " is not a stored proposal"})
+			continue
+		}
+		for _, e := range evict {
+			s.st.remove(e)
+			drop = append(drop, e)
+		}
+		s.st.index(op, l.seen[op.ID])
+	}
+	if len(l.bad) > 0 {
+		if !s.deps.Repair {
+			return corruptError(l.bad)
+		}
+		if err := s.st.deleteRecords(ctx, l.bad); err != nil {
+			return fmt.Errorf("gossip: repair: %w", err)
+		}
+		s.log.Warn("repair dropped records that could not be loaded", "count", len(l.bad), "first", l.bad[0].key, "reason", l.bad[0].reason)
+	}
+	if err := s.st.writeOps(ctx, nil, time.Time{}, drop); err != nil {
+		return fmt.Errorf("gossip: drop ops beyond the bounds: %w", err)
+	}
+	s.mu.Lock()
+	s.updateFinalLocked()
+	s.mu.Unlock()
+	s.log.Info("loaded op set", "ops", len(s.st.ops), "dropped", len(drop), "final", len(s.finalLog))
+	return nil
 }
 
 // Close leaves the topic, stops the sync protocol and every goroutine. It
@@ -202,51 +276,118 @@ func (s *Service) Close() error {
 
 func (s *Service) now() time.Time { return s.deps.Now() }
 
+// rulesFor is Deps.RulesFor, defaulting to the current rules.
+func (s *Service) rulesFor(seq uint64) (genesis.Rules, bool) {
+	if s.deps.RulesFor == nil {
+		return s.deps.Rules(), true
+	}
+	return s.deps.RulesFor(seq)
+}
+
 // lookupLocked reads the op set; callers hold s.mu.
 func (s *Service) lookupLocked(id OpID) (*Op, bool) { return s.st.get(id) }
 
-// validate runs Validate against the current set under a read lock.
-func (s *Service) validate(raw []byte) (*Op, error) {
-	rules := s.deps.Rules()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return Validate(raw, s.netID, rules, s.lookupLocked)
+// checker is the Checker over the current rules and op set.
+func (s *Service) checker() Checker {
+	return Checker{NetID: s.netID, Rules: s.deps.Rules(), RulesFor: s.rulesFor, Lookup: s.lookupLocked}
 }
 
-// addOps persists and indexes validated ops, announces the changes and
-// releases orphans that waited for them. It returns how many were new.
+// validate runs Validate against the current set under a read lock, and
+// then the per-author bounds.
+func (s *Service) validate(raw []byte) (*Op, error) {
+	c := s.checker()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	op, err := c.Validate(raw)
+	if err != nil || op.Kind == KindAttest {
+		return op, err
+	}
+	if s.dropped[op.ID] {
+		return op, fmt.Errorf("%w: dropped before", ErrSuperseded)
+	}
+	if _, err := s.st.plan(op, s.protectedLocked()); err != nil {
+		return op, err
+	}
+	return op, nil
+}
+
+// protectedLocked reports whether a proposal may not be evicted by its
+// author's newer proposals: some validator's ratify op names it.
+func (s *Service) protectedLocked() func(*proposalState) bool {
+	named := map[string]bool{}
+	for _, m := range s.st.ratifies {
+		for _, ops := range m {
+			for _, op := range ops {
+				named[op.Ratify.Entry.ProposalID] = true
+			}
+		}
+	}
+	return func(ps *proposalState) bool { return named[ps.id] }
+}
+
+// addOps indexes and persists validated ops under the per-author bounds
+// (dropping what they replace), announces the changes and releases orphans
+// that waited for them. It returns how many were added; an op that the
+// bounds refuse is remembered so sync does not fetch it again.
 func (s *Service) addOps(ops []*Op) (int, error) {
 	if len(ops) == 0 {
 		return 0, nil
 	}
+	s.writeMu.Lock()
 	seen := s.now() // local first-seen time, never replicated
-	if err := s.st.persist(s.ctx, ops, seen); err != nil {
-		return 0, fmt.Errorf("gossip: persist ops: %w", err)
-	}
-	rules := s.deps.Rules()
 	var events []Event
-	var added []*Op
+	var added, dropped []*Op
 	s.mu.Lock()
+	protected := s.protectedLocked()
 	for _, op := range ops {
-		if !s.st.index(op, seen) {
+		evict, err := s.st.plan(op, protected)
+		if err != nil {
+			if errors.Is(err, ErrSuperseded) {
+				s.noteDroppedLocked(op.ID)
+			}
 			continue
 		}
+		for _, e := range evict {
+			s.st.remove(e)
+			s.noteDroppedLocked(e.ID)
+			dropped = append(dropped, e)
+		}
+		s.st.index(op, seen)
 		added = append(added, op)
 		switch op.Kind {
 		case KindProposal:
 			events = append(events, Event{Kind: ProposalChanged, ProposalID: ProposalIDFor(op)})
 		case KindVote:
 			events = append(events, Event{Kind: ProposalChanged, ProposalID: op.Vote.ProposalID})
+		case KindRatify:
+			events = append(events, Event{Kind: RatifyAdded, Seq: op.Ratify.Entry.Seq, ProposalID: op.Ratify.Entry.ProposalID})
 		case KindReport:
 			events = append(events, Event{Kind: ReportAdded, Seq: op.Report.Seq, ProposalID: op.Report.ProposalID})
 		}
 	}
-	events = append(events, s.updateFinalLocked(rules)...)
+	events = append(events, s.updateFinalLocked()...)
 	ch := s.opAdded
 	if len(added) > 0 {
 		s.opAdded = make(chan struct{})
 	}
 	s.mu.Unlock()
+	// An op added and evicted in the same batch is neither written nor kept.
+	gone := map[OpID]bool{}
+	for _, op := range dropped {
+		gone[op.ID] = true
+	}
+	kept := added[:0:0]
+	for _, op := range added {
+		if !gone[op.ID] {
+			kept = append(kept, op)
+		}
+	}
+	err := s.st.writeOps(s.ctx, kept, seen, dropped)
+	s.writeMu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("gossip: persist ops: %w", err)
+		s.log.Error("persist ops", "err", err)
+	}
 	if len(added) > 0 {
 		close(ch)
 	}
@@ -256,13 +397,20 @@ func (s *Service) addOps(ops []*Op) (int, error) {
 			s.ingest(o.raw, o.from)
 		}
 	}
-	return len(added), nil
+	return len(kept), err
 }
 
-// updateFinalLocked marks and persists entries that became final and
-// returns their events.
-func (s *Service) updateFinalLocked(rules genesis.Rules) []Event {
-	log, newly, conflicts := s.st.finalLog(rules)
+func (s *Service) noteDroppedLocked(id OpID) {
+	if len(s.dropped) >= 1<<14 {
+		s.dropped = map[OpID]bool{}
+	}
+	s.dropped[id] = true
+}
+
+// updateFinalLocked recomputes the final log, persists marks of entries
+// that became final and returns their events.
+func (s *Service) updateFinalLocked() []Event {
+	log, newly, conflicts := s.st.finalLog(s.rulesFor)
 	for _, c := range conflicts {
 		if !s.evidence[c] && len(s.evidence) < 1024 {
 			s.evidence[c] = true
@@ -274,23 +422,48 @@ func (s *Service) updateFinalLocked(rules genesis.Rules) []Event {
 		h := e.Hash()
 		if err := s.st.persistFinal(s.ctx, e.Seq, h); err != nil {
 			s.log.Error("persist final mark", "seq", e.Seq, "err", err)
+			log = log[:e.Seq-1]
 			break
 		}
 		s.st.final[e.Seq] = h
-		events = append(events, Event{Kind: EntryFinal, Seq: e.Seq, ProposalID: e.ProposalID},
-			Event{Kind: ProposalChanged, ProposalID: e.ProposalID})
+		events = append(events, Event{Kind: EntryFinal, Seq: e.Seq, ProposalID: e.ProposalID})
+		if e.ProposalID != "" {
+			events = append(events, Event{Kind: ProposalChanged, ProposalID: e.ProposalID})
+		}
 	}
-	s.finalCount = len(log)
+	s.finalLog = log
+	for seq := range s.attests {
+		if seq <= uint64(len(log)) {
+			delete(s.attests, seq)
+		}
+	}
 	return events
 }
 
+// Refresh re-reads the rules: the node calls it after each executed entry
+// (Deps.Rules and Deps.RulesFor moved on). Finality is evaluated again and
+// ops that waited for these rules are validated again.
+func (s *Service) Refresh() {
+	s.mu.Lock()
+	events := s.updateFinalLocked()
+	s.mu.Unlock()
+	s.emit(events...)
+	for _, o := range s.orphans.waitingFor(rulesDep) {
+		s.ingest(o.raw, o.from)
+	}
+}
+
 // ingest validates and adds one op from the network (from may be ""),
-// holding it as an orphan when deps are missing. It returns the
+// holding it as an orphan when deps or rules are missing. It returns the
 // validation error, if any.
 func (s *Service) ingest(raw []byte, from peer.ID) error {
 	op, err := s.validate(raw)
 	switch {
 	case err == nil:
+		if op.Kind == KindAttest {
+			s.noteAttest(op)
+			return nil
+		}
 		_, err = s.addOps([]*Op{op})
 		return err
 	case errors.Is(err, ErrMissingDeps):
@@ -300,7 +473,13 @@ func (s *Service) ingest(raw []byte, from peer.ID) error {
 			s.requestSync(from)
 		}
 		return err
-	case errors.Is(err, ErrDuplicate):
+	case errors.Is(err, ErrPendingRules):
+		s.orphans.add(op.ID, &orphan{raw: raw, from: from, added: time.Now(), missing: []OpID{rulesDep}})
+		return err
+	case errors.Is(err, ErrSuperseded):
+		s.mu.Lock()
+		s.noteDroppedLocked(op.ID)
+		s.mu.Unlock()
 		return err
 	default:
 		return err
@@ -329,6 +508,7 @@ func (s *Service) maintenance() {
 			if n := s.orphans.expire(time.Now()); n > 0 {
 				s.log.Debug("orphans expired", "count", n)
 			}
+			s.decayOverrun()
 			peers := s.topic.ListPeers()
 			if len(peers) == 0 {
 				peers = s.deps.Host.Network().Peers()

@@ -463,7 +463,7 @@ func (s *Service) syncWith(ctx context.Context, p peer.ID) (int, error) {
 		for _, raw := range rep.IDs {
 			var id OpID
 			copy(id[:], raw)
-			if _, have := s.st.get(id); have || s.rejects[id] || asked[id] {
+			if _, have := s.st.get(id); have || s.rejects[id] || s.dropped[id] || asked[id] {
 				continue
 			}
 			asked[id] = true
@@ -535,6 +535,8 @@ func (s *Service) ingestBatch(raws [][]byte, from peer.ID) (int, []OpID) {
 		for _, raw := range pending {
 			op, err := s.validate(raw)
 			switch {
+			case err == nil && op.Kind == KindAttest:
+				// Attest ops are never served by sync; ignore.
 			case err == nil:
 				ok = append(ok, op)
 			case errors.Is(err, ErrMissingDeps):
@@ -542,6 +544,12 @@ func (s *Service) ingestBatch(raws [][]byte, from peer.ID) (int, []OpID) {
 				errors.As(err, &me)
 				waiting[op.ID] = &orphan{raw: raw, from: from, added: time.Now(), missing: me.Missing}
 				next = append(next, raw)
+			case errors.Is(err, ErrPendingRules):
+				s.orphans.add(op.ID, &orphan{raw: raw, from: from, added: time.Now(), missing: []OpID{rulesDep}})
+			case errors.Is(err, ErrSuperseded):
+				s.mu.Lock()
+				s.noteDroppedLocked(op.ID)
+				s.mu.Unlock()
 			case errors.Is(err, ErrDuplicate):
 			default:
 				s.noteReject(opID0(raw))

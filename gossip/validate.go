@@ -17,9 +17,19 @@ var (
 	// ErrMissingDeps: an op it depends on is not known yet; see
 	// MissingDepsError (gossip: Ignore, held as an orphan and fetched).
 	ErrMissingDeps = errors.New("gossip: unknown deps")
-	// ErrUnauthorised: the author may not issue this op under the current
-	// rules. Wraps ErrInvalidOp (reject).
+	// ErrUnauthorised: the author may not issue this op under the rules
+	// that apply to it. Wraps ErrInvalidOp (reject).
 	ErrUnauthorised = fmt.Errorf("%w: author not authorised", ErrInvalidOp)
+	// ErrPendingRules: a ratify or attest op for an entry whose rules this
+	// node does not know yet (it has not executed the entry before), from a
+	// key that is not a validator now. It is held and validated again when
+	// the rules move on (gossip: Ignore).
+	ErrPendingRules = errors.New("gossip: op waits for the rules of a later entry")
+	// ErrSuperseded: the op is valid but the set keeps something newer in
+	// its place (an older vote or report of the same author, a proposal
+	// beyond the author's cap, a third signature at one seq). It is not
+	// stored (gossip: Ignore; delivering many counts against the peer).
+	ErrSuperseded = errors.New("gossip: op superseded by a newer one")
 )
 
 // MissingDepsError lists the unknown deps of an op. It matches
@@ -40,24 +50,51 @@ func (e *MissingDepsError) Error() string {
 // Is makes errors.Is(err, ErrMissingDeps) true.
 func (e *MissingDepsError) Is(target error) bool { return target == ErrMissingDeps }
 
+// Checker holds what validation reads: the network, the current rules,
+// the rules in force for a given execution-log entry, and the op set.
+type Checker struct {
+	NetID string
+	// Rules are the node's current governance rules (after its last
+	// executed entry): they authorise proposals, votes and reports.
+	Rules genesis.Rules
+	// RulesFor returns the rules in force for entry seq — those of the
+	// state after entry seq−1 — and false when the node does not know
+	// them yet. Ratify and attest ops are authorised against them. Nil
+	// means Rules for every seq.
+	RulesFor func(seq uint64) (genesis.Rules, bool)
+	// Lookup reads the op set.
+	Lookup func(OpID) (*Op, bool)
+}
+
+func (c Checker) rulesFor(seq uint64) (genesis.Rules, bool) {
+	if c.RulesFor == nil {
+		return c.Rules, true
+	}
+	return c.RulesFor(seq)
+}
+
 // Validate is the single validation used by the GossipSub topic validator,
-// the sync path and local publishing. It is a pure function of its inputs:
-// the wire bytes, the network ID, the current governance rules and a
-// lookup into the op set. It returns the decoded op, or an error:
+// the sync path and local publishing. It is a pure function of its inputs.
+// It returns the decoded op, or an error:
 //   - wrapping ErrInvalidOp: malformed, forged, foreign or unauthorised
 //     (reject, penalise the sender);
 //   - ErrDuplicate: already known (ignore);
-//   - *MissingDepsError: refers to ops not known yet (ignore, hold, fetch).
-func Validate(raw []byte, netID string, rules genesis.Rules, lookup func(OpID) (*Op, bool)) (*Op, error) {
-	op, err := DecodeOp(raw, netID)
+//   - *MissingDepsError: refers to ops not known yet (ignore, hold, fetch);
+//   - ErrPendingRules: needs rules this node does not have yet (ignore,
+//     hold).
+//
+// Bounds per author (ErrSuperseded) depend on what the set keeps and are
+// applied when the op is added.
+func (c Checker) Validate(raw []byte) (*Op, error) {
+	op, err := DecodeOp(raw, c.NetID)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := lookup(op.ID); ok {
+	if _, ok := c.Lookup(op.ID); ok {
 		return op, ErrDuplicate
 	}
-	if err := authorise(op, rules); err != nil {
-		return nil, err
+	if err := c.authorise(op); err != nil {
+		return op, err
 	}
 	switch op.Kind {
 	case KindProposal, KindReport:
@@ -65,12 +102,19 @@ func Validate(raw []byte, netID string, rules genesis.Rules, lookup func(OpID) (
 			return nil, fmt.Errorf("%w: %s ops have no deps", ErrInvalidOp, op.Kind)
 		}
 		return op, nil
+	case KindRatify, KindAttest:
+		if op.Ratify.Entry.Void {
+			if len(op.Deps) != 0 {
+				return nil, fmt.Errorf("%w: a %s op on a void entry has no deps", ErrInvalidOp, op.Kind)
+			}
+			return op, nil
+		}
 	}
-	// Votes and ratify ops depend on exactly the proposal op they name.
+	// Votes, ratify and attest ops depend on exactly the proposal op they name.
 	if len(op.Deps) != 1 {
 		return nil, fmt.Errorf("%w: %s op must depend on its proposal op only", ErrInvalidOp, op.Kind)
 	}
-	dep, ok := lookup(op.Deps[0])
+	dep, ok := c.Lookup(op.Deps[0])
 	if !ok {
 		return op, &MissingDepsError{Op: op, Missing: op.Deps}
 	}
@@ -81,20 +125,29 @@ func Validate(raw []byte, netID string, rules genesis.Rules, lookup func(OpID) (
 		want = op.Ratify.Entry.ProposalID
 	}
 	if dep.Kind != KindProposal || ProposalIDFor(dep) != want {
-		return nil, fmt.Errorf("%w: dep is not proposal %s", ErrInvalidOp, want)
+		return nil, fmt.Errorf("%w: dep is not proposal %.80s", ErrInvalidOp, want)
 	}
 	if op.Ratify != nil {
-		p := dep.Proposal
-		e := op.Ratify.Entry
-		if e.Version != p.Version || e.PackageURL != p.PackageURL || e.PackageHash != p.PackageHash || e.PackageSize != p.PackageSize {
-			return nil, fmt.Errorf("%w: ratified entry does not match proposal %s", ErrInvalidOp, want)
+		if err := matchesProposal(op.Ratify.Entry, dep.Proposal); err != nil {
+			return nil, err
 		}
 	}
 	return op, nil
 }
 
-// authorise applies the governance rules to the op's author.
-func authorise(op *Op, rules genesis.Rules) error {
+// matchesProposal checks that an entry carries its proposal's package.
+func matchesProposal(e Entry, p *ProposalBody) error {
+	if e.Version != p.Version || e.PackageURL != p.PackageURL || e.PackageHash != p.PackageHash || e.PackageSize != p.PackageSize {
+		return fmt.Errorf("%w: entry %d does not carry the package of proposal %s", ErrInvalidOp, e.Seq, e.ProposalID)
+	}
+	return nil
+}
+
+// authorise applies the governance rules to the op's author: the current
+// rules for proposals, votes and reports; the rules in force for the
+// entry for ratify and attest ops.
+func (c Checker) authorise(op *Op) error {
+	rules := c.Rules
 	switch op.Kind {
 	case KindProposal:
 		if !eligible(op.Author, rules) && !rules.IsValidator(op.Author) {
@@ -104,9 +157,14 @@ func authorise(op *Op, rules genesis.Rules) error {
 		if !eligible(op.Author, rules) {
 			return fmt.Errorf("%w: %s may not vote", ErrUnauthorised, op.Author)
 		}
-	case KindRatify:
-		if !rules.IsValidator(op.Author) {
-			return fmt.Errorf("%w: %s is not a validator", ErrUnauthorised, op.Author)
+	case KindRatify, KindAttest:
+		seq := op.Ratify.Entry.Seq
+		r, known := c.rulesFor(seq)
+		switch {
+		case known && !r.IsValidator(op.Author):
+			return fmt.Errorf("%w: %s is not a validator for entry %d", ErrUnauthorised, op.Author, seq)
+		case !known && !rules.IsValidator(op.Author):
+			return ErrPendingRules
 		}
 	case KindReport:
 		// Members only, so strangers cannot grow the set with fresh keys.
@@ -115,6 +173,12 @@ func authorise(op *Op, rules genesis.Rules) error {
 		}
 	}
 	return nil
+}
+
+// Validate checks raw against the current rules only (every entry's rules
+// taken to be rules); see Checker.Validate.
+func Validate(raw []byte, netID string, rules genesis.Rules, lookup func(OpID) (*Op, bool)) (*Op, error) {
+	return Checker{NetID: netID, Rules: rules, Lookup: lookup}.Validate(raw)
 }
 
 // eligible: a key of the reputation map, or anyone under open voting.

@@ -3,8 +3,6 @@ package gossip
 import (
 	"math"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -47,6 +45,7 @@ type Tally struct {
 // ProposalView is a proposal as this node sees it.
 type ProposalView struct {
 	ID        string       `json:"id"`
+	ShortID   string       `json:"short_id"` // readable alias, valid while unambiguous
 	OpID      string       `json:"op_id"`
 	Proposer  peer.ID      `json:"proposer"`
 	Body      ProposalBody `json:"body"`
@@ -156,68 +155,6 @@ func effectiveVotes(ps *proposalState, rules genesis.Rules) (votes []VoteView, e
 	return votes, equivocators
 }
 
-// finalLog derives the final execution log: for each seq from 1 the entry
-// ratified by more than half of the current validators (or already marked
-// final on this node), stopping at the first gap or broken hash chain.
-// newly lists entries that became final in this call (to persist and
-// announce); conflicts describes evidence of two majority entries.
-func (st *store) finalLog(rules genesis.Rules) (log []Entry, newly []Entry, conflicts []string) {
-	prev := ""
-	for seq := uint64(1); ; seq++ {
-		byHash := st.ratifies[seq]
-		// Candidates: entries signed by a majority of the current
-		// validators that chain onto the previous final entry, plus the
-		// entry this node already marked final (marks keep entries final
-		// across validator-set changes). The smallest hash wins if
-		// (dishonestly) there is more than one.
-		var winners []string
-		marked, hasMark := st.final[seq]
-		for h, signers := range byHash {
-			n := 0
-			var e Entry
-			for v, op := range signers {
-				e = op.Ratify.Entry
-				if rules.IsValidator(v) {
-					n++
-				}
-			}
-			if 2*n <= len(rules.Validators) && !(hasMark && h == marked) {
-				continue
-			}
-			if e.PrevEntryHash != prev {
-				conflicts = append(conflicts, "seq "+strconv.FormatUint(seq, 10)+": entry "+h+" is final or has a validator majority but does not chain onto "+prev)
-				continue
-			}
-			winners = append(winners, h)
-		}
-		if len(winners) == 0 {
-			return log, newly, conflicts
-		}
-		sort.Strings(winners)
-		if len(winners) > 1 {
-			conflicts = append(conflicts, "seq "+strconv.FormatUint(seq, 10)+": entries "+strings.Join(winners, ",")+" each have a validator majority; keeping the first")
-		}
-		pick := winners[0]
-		signers := byHash[pick]
-		if len(signers) == 0 {
-			return log, newly, conflicts // final mark without ops (corrupt store)
-		}
-		var e Entry
-		for _, op := range signers {
-			e = op.Ratify.Entry
-			break
-		}
-		if e.PrevEntryHash != prev {
-			return log, newly, conflicts
-		}
-		if !hasMark || marked != pick {
-			newly = append(newly, e)
-		}
-		log = append(log, e)
-		prev = pick
-	}
-}
-
 // proposalView builds the view of one proposal. finalSeq maps proposal
 // IDs to their final entry seq.
 func (st *store) proposalView(ps *proposalState, rules genesis.Rules, finalSeq map[string]uint64, now time.Time) ProposalView {
@@ -233,7 +170,7 @@ func (st *store) proposalView(ps *proposalState, rules genesis.Rules, finalSeq m
 		votes = []VoteView{}
 	}
 	return ProposalView{
-		ID: ps.id, OpID: ps.op.ID.String(), Proposer: ps.op.Author, Body: *ps.op.Proposal,
+		ID: ps.id, ShortID: ps.short, OpID: ps.op.ID.String(), Proposer: ps.op.Author, Body: *ps.op.Proposal,
 		CreatedAt: ps.op.TS, FirstSeen: ps.firstSeen, Votes: votes, Equivocators: eq,
 		Tally: t, Status: status, Seq: seq,
 	}

@@ -72,10 +72,11 @@ func (a governanceAPI) Propose(ctx context.Context, req httpapi.ProposeRequest) 
 
 func (a governanceAPI) Vote(ctx context.Context, id, choice string) (httpapi.VoteResult, error) {
 	n := a.n
-	before, ok := n.gossip.Proposal(id, time.Now())
-	if !ok {
-		return httpapi.VoteResult{}, fmt.Errorf("%w: proposal %s", httpapi.ErrNotFound, id)
+	before, err := n.gossip.Proposal(id, time.Now())
+	if err != nil {
+		return httpapi.VoteResult{}, gossipErr(err)
 	}
+	id = before.ID
 	changed := false
 	for _, v := range before.Votes {
 		if v.Voter == n.ID() && v.Choice != choice {
@@ -101,9 +102,9 @@ func (a governanceAPI) Proposals(ctx context.Context) ([]httpapi.Proposal, error
 }
 
 func (a governanceAPI) Proposal(ctx context.Context, id string) (httpapi.Proposal, error) {
-	p, ok := a.n.gossip.Proposal(id, time.Now())
-	if !ok {
-		return httpapi.Proposal{}, fmt.Errorf("%w: proposal %s", httpapi.ErrNotFound, id)
+	p, err := a.n.gossip.Proposal(id, time.Now())
+	if err != nil {
+		return httpapi.Proposal{}, gossipErr(err)
 	}
 	return a.n.proposalView(p), nil
 }
@@ -224,11 +225,14 @@ func gossipErr(err error) error {
 	switch {
 	case errors.Is(err, gossip.ErrUnknownProposal):
 		return fmt.Errorf("%w: %v", httpapi.ErrNotFound, err)
+	case errors.Is(err, gossip.ErrAmbiguousProposal):
+		return fmt.Errorf("%w: %v", httpapi.ErrConflict, err)
 	case errors.Is(err, gossip.ErrAlreadyVoted):
 		return fmt.Errorf("%w: %v", httpapi.ErrConflict, err)
 	case errors.Is(err, gossip.ErrNotEligible):
 		return fmt.Errorf("%w: %v", httpapi.ErrInvalid, err)
-	case errors.Is(err, gossip.ErrInvalidOp), errors.Is(err, gossip.ErrBadChoice), errors.Is(err, gossip.ErrStaleVersion):
+	case errors.Is(err, gossip.ErrInvalidOp), errors.Is(err, gossip.ErrBadChoice), errors.Is(err, gossip.ErrStaleVersion),
+		errors.Is(err, gossip.ErrPackageTooLarge):
 		return fmt.Errorf("%w: %v", httpapi.ErrInvalid, err)
 	}
 	return err
@@ -236,10 +240,11 @@ func gossipErr(err error) error {
 
 func (a upgradesAPI) Test(ctx context.Context, id string) (httpapi.TestResult, error) {
 	n := a.n
-	p, ok := n.gossip.Proposal(id, time.Now())
-	if !ok {
-		return httpapi.TestResult{}, fmt.Errorf("%w: proposal %s", httpapi.ErrNotFound, id)
+	p, err := n.gossip.Proposal(id, time.Now())
+	if err != nil {
+		return httpapi.TestResult{}, gossipErr(err)
 	}
+	id = p.ID
 	res, err := n.upgrades.Test(ctx, upgrade.Package{
 		ProposalID: id, Version: p.Body.Version, URL: p.Body.PackageURL,
 		SHA256: p.Body.PackageHash, Size: p.Body.PackageSize,
@@ -310,6 +315,11 @@ func historyView(h upgrade.HistoryEntry) httpapi.HistoryEntry {
 }
 
 func (a upgradesAPI) Rollback(ctx context.Context, id string) (httpapi.RollbackResult, error) {
+	if canon, err := a.n.gossip.ResolveProposal(id); err == nil {
+		id = canon
+	} else if errors.Is(err, gossip.ErrAmbiguousProposal) {
+		return httpapi.RollbackResult{}, gossipErr(err)
+	}
 	res, err := a.n.upgrades.Rollback(ctx, id)
 	switch {
 	case errors.Is(err, upgrade.ErrNotFound):

@@ -33,11 +33,23 @@ type components struct {
 	rules atomic.Pointer[genesis.Rules]
 
 	// fetched records when a package was last fetched completely (by CID),
-	// for the simnet timeline.
-	fetchMu sync.Mutex
-	fetched map[string]time.Time
+	// for the simnet timeline; imported maps the sha256 of an http(s)
+	// package this node verified to the CID it serves it under.
+	fetchMu  sync.Mutex
+	fetched  map[string]time.Time
+	imported map[string]string
+
+	// rulesHist holds the rules in force per execution-log seq.
+	rulesHist *rulesHistory
+
+	// prepCtx and prepWG own the validators' background package
+	// preparation (node/raftgov.go).
+	prepCtx    context.Context
+	prepCancel context.CancelFunc
+	prepWG     sync.WaitGroup
 
 	metrics *metrics
+	exec    execState
 
 	kick       chan struct{}
 	execCancel context.CancelFunc
@@ -48,7 +60,9 @@ type components struct {
 // the already open datastore and host. Closers are registered in order.
 func (n *Node) buildComponents(ctx context.Context) error {
 	n.fetched = map[string]time.Time{}
+	n.imported = map[string]string{}
 	n.kick = make(chan struct{}, 1)
+	n.prepCtx, n.prepCancel = context.WithCancel(context.Background())
 	log := n.log
 
 	var err error
@@ -83,6 +97,12 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	if err := n.refreshRules(); err != nil {
 		return err
 	}
+	if n.rulesHist, err = loadRulesHistory(ctx, n.ds); err != nil {
+		return err
+	}
+	if err := n.recordRules(ctx); err != nil {
+		return err
+	}
 
 	n.gossip, err = gossip.New(ctx, gossip.DefaultConfig(), gossip.Deps{
 		Host:      n.host.Host,
@@ -90,6 +110,8 @@ func (n *Node) buildComponents(ctx context.Context) error {
 		Datastore: n.ds,
 		NetID:     n.netID,
 		Rules:     n.Rules,
+		RulesFor:  n.rulesHist.get,
+		Repair:    n.cfg.Repair,
 		Logger:    log,
 	})
 	if err != nil {
@@ -113,7 +135,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	}
 	n.raft, err = raftnet.New(ctx, rcfg, raftnet.Deps{
 		Host:              n.host.Host,
-		Governance:        newRaftGovernance(n.gossip),
+		Governance:        newRaftGovernance(n),
 		Validators:        func() []peer.ID { return n.Rules().Validators },
 		GenesisValidators: genesisVals,
 		Routing:           n.host.DHT,
@@ -147,8 +169,10 @@ func (n *Node) startComponents(ctx context.Context) error {
 	// close.
 	n.closers = append(n.closers, func(context.Context) error {
 		cancel()
+		n.prepCancel()
 		<-n.execDone
 		<-prefetchDone
+		n.prepWG.Wait()
 		return nil
 	})
 	return nil
@@ -156,6 +180,13 @@ func (n *Node) startComponents(ctx context.Context) error {
 
 // Rules are the governance rules of the node's current network state.
 func (n *Node) Rules() genesis.Rules { return *n.rules.Load() }
+
+// recordRules records the current rules as those in force for the entry
+// after the last executed one (and genesis rules for entry 1), so finality
+// of that entry counts the right validators.
+func (n *Node) recordRules(ctx context.Context) error {
+	return n.rulesHist.set(ctx, n.upgrades.LastExecutedSeq()+1, n.Rules())
+}
 
 func (n *Node) refreshRules() error {
 	_, state, _ := n.upgrades.State()

@@ -44,6 +44,10 @@ type Config struct {
 	Upgrade upgrade.Config `json:"upgrade"`
 	// Bitswap tunes package distribution (provider search, reprovide, cap).
 	Bitswap bitswap.Config `json:"bitswap"`
+	// Repair (the daemon's --repair flag, never stored) drops datastore
+	// records that cannot be loaded instead of refusing to start; valid
+	// ops among them are fetched again from peers.
+	Repair bool `json:"-"`
 }
 
 // DefaultConfig is the configuration of a node that was initialised with no

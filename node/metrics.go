@@ -2,6 +2,7 @@ package node
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -13,14 +14,24 @@ import (
 type metrics struct {
 	reg        *prometheus.Registry
 	executions *prometheus.CounterVec
+	conflict   prometheus.Gauge
+	stuckSeq   prometheus.Gauge
 }
 
 func (n *Node) newMetrics() {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.executions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "synapse_executions_total",
-		Help: "Execution-log entries run by this node's executor, by outcome (success, failure: deterministic, state unchanged; transient: retried).",
+		Help: "Execution-log entries run by this node's executor, by outcome (success; failure: deterministic, state unchanged; void: skipped by the validators; transient: retried).",
 	}, []string{"outcome"})
+	m.conflict = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "synapse_execution_log_conflict",
+		Help: "1 when a different entry became final at a seq this node executed: the executor halted (needs more than f byzantine validators).",
+	})
+	m.stuckSeq = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "synapse_executor_stuck_seq",
+		Help: "Seq of the entry the executor keeps failing on transiently (0 when none).",
+	})
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
@@ -31,7 +42,19 @@ func (n *Node) newMetrics() {
 		return 0
 	}
 	m.reg.MustRegister(
-		m.executions,
+		m.executions, m.conflict, m.stuckSeq,
+		gauge("synapse_executor_stuck_seconds", "How long the executor has been failing transiently on one entry (0 when not).", func() float64 {
+			if s, ok := n.StuckEntry(); ok {
+				return time.Since(s.Since).Seconds()
+			}
+			return 0
+		}),
+		gauge("synapse_validator_equivocations", "Validators this node holds two signatures from at one seq (evidence; they count toward no entry there).", func() float64 {
+			return float64(len(n.gossip.Equivocations()))
+		}),
+		gauge("synapse_raft_banned_leaders", "Validators this node stopped following as raft leader (stalled log or unordered approved proposals).", func() float64 {
+			return float64(len(n.raft.Banned()))
+		}),
 		gauge("synapse_last_executed_seq", "Seq of the last execution-log entry this node executed.", func() float64 {
 			return float64(n.upgrades.LastExecutedSeq())
 		}),
@@ -42,7 +65,7 @@ func (n *Node) newMetrics() {
 			}
 			return float64(log[len(log)-1].Seq)
 		}),
-		gauge("synapse_executor_paused", "1 while a local rollback pauses the executor.", func() float64 {
+		gauge("synapse_executor_paused", "1 while the executor is paused (a local rollback, or a halt on a conflicting log).", func() float64 {
 			return b2f(n.upgrades.Status().Paused)
 		}),
 		gauge("synapse_gossip_ops", "Signed operations in this node's op set.", func() float64 {

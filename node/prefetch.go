@@ -33,8 +33,8 @@ func (n *Node) runPrefetch(ctx context.Context) {
 			if ev.Kind != gossip.ProposalChanged {
 				continue
 			}
-			p, ok := n.gossip.Proposal(ev.ProposalID, time.Now())
-			if !ok || (p.Status != gossip.StatusApproved && p.Status != gossip.StatusRatified) {
+			p, err := n.gossip.Proposal(ev.ProposalID, time.Now())
+			if err != nil || (p.Status != gossip.StatusApproved && p.Status != gossip.StatusRatified) {
 				continue
 			}
 			url := p.Body.PackageURL

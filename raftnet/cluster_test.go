@@ -2,9 +2,11 @@ package raftnet
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,11 +18,16 @@ import (
 	"github.com/synapse-p2p/synapse-p2p/p2p/p2ptest"
 )
 
-// govNet is the approved-proposal view every test node shares (as if the
-// op set were fully replicated).
+// govNet is the governance every test node shares (as if the op set were
+// fully replicated): approved candidates, and each validator's signature
+// per seq. An entry is final once more than 2/3 of the validators signed
+// the same slot.
 type govNet struct {
-	mu    sync.Mutex
-	cands []Candidate
+	mu         sync.Mutex
+	cands      []Candidate
+	sigs       map[uint64]map[peer.ID]Slot
+	unsignable map[string]bool // proposals no validator signs
+	vals       func() []peer.ID
 }
 
 func (g *govNet) add(ids ...string) {
@@ -28,7 +35,7 @@ func (g *govNet) add(ids ...string) {
 	defer g.mu.Unlock()
 	for _, id := range ids {
 		g.cands = append(g.cands, Candidate{
-			ProposalID: id, Version: "1.2.0", PackageURL: "ipfs://bafk" + id,
+			ProposalID: pid(id), Version: "1.2.0", PackageURL: "ipfs://bafk" + id,
 			PackageHash: "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
 			PackageSize: 100, VoteIDs: []string{id + "-v2", id + "-v1"},
 			Approval: 2, Rejection: 0, Eligible: 3,
@@ -36,58 +43,170 @@ func (g *govNet) add(ids ...string) {
 	}
 }
 
-// fakeGov is one node's in-memory Governance: Approved from the shared
-// govNet, CheckTally checks the command against it, PublishRatify records.
+// pid makes a canonical proposal ID from a test name (names of up to 16
+// bytes can be read back with name).
+func pid(name string) string {
+	if len(name) > 16 {
+		return "upgrade_20260101_120000_" + fmt.Sprintf("%x", sha256.Sum256([]byte(name)))[:32]
+	}
+	h := fmt.Sprintf("%x", name)
+	for len(h) < 32 {
+		h += "0"
+	}
+	return "upgrade_20260101_120000_" + h[:32]
+}
+
+// name is the test name of a canonical proposal ID made by pid.
+func name(id string) string {
+	if len(id) < 32 {
+		return id
+	}
+	var b []byte
+	h := strings.TrimRight(id[len(id)-32:], "0")
+	if len(h)%2 == 1 {
+		h += "0"
+	}
+	for i := 0; i+1 < len(h); i += 2 {
+		var c byte
+		fmt.Sscanf(h[i:i+2], "%02x", &c)
+		b = append(b, c)
+	}
+	return string(b)
+}
+
+func (g *govNet) needed() int { return len(g.vals())*2/3 + 1 }
+
+// finalLocked returns the slot more than 2/3 of the validators signed at seq.
+func (g *govNet) finalLocked(seq uint64) (Slot, bool) {
+	count := map[Slot]int{}
+	for _, sl := range g.sigs[seq] {
+		count[sl]++
+	}
+	for sl, n := range count {
+		if n >= g.needed() {
+			sl.Seq = seq
+			return sl, true
+		}
+	}
+	return Slot{}, false
+}
+
+func (g *govNet) nextLocked() uint64 {
+	seq := uint64(1)
+	for {
+		if _, ok := g.finalLocked(seq); !ok {
+			return seq
+		}
+		seq++
+	}
+}
+
+// fakeGov is one node's Governance over the shared govNet: it signs the
+// slot its FSM holds once per seq (after failFirst refusals), never a
+// proposal marked unsignable.
 type fakeGov struct {
 	net     *govNet
+	self    peer.ID
 	changed chan struct{}
 
 	mu        sync.Mutex
-	published []Entry
-	failFirst int // CheckTally fails this many times first
+	signed    []Slot
+	failFirst int // Endorse waits this many times first
 	checks    int
+	// A dishonest leader's view: it claims a quorum exists (so it never
+	// voids) or hides every approved proposal (so it never orders).
+	lieQuorum, censor bool
 }
 
 func newFakeGov(n *govNet) *fakeGov { return &fakeGov{net: n, changed: make(chan struct{}, 1)} }
 
 func (g *fakeGov) Approved(time.Time) []Candidate {
-	g.net.mu.Lock()
-	defer g.net.mu.Unlock()
-	return slices.Clone(g.net.cands)
-}
-
-func (g *fakeGov) CheckTally(_ context.Context, c Candidate) error {
 	g.mu.Lock()
-	g.checks++
-	fail := g.checks <= g.failFirst
+	censor := g.censor
 	g.mu.Unlock()
-	if fail {
-		return fmt.Errorf("votes not synced yet")
+	if censor {
+		return nil
 	}
 	g.net.mu.Lock()
 	defer g.net.mu.Unlock()
-	for _, k := range g.net.cands {
-		if k.ProposalID == c.ProposalID {
-			if k.Approval != c.Approval || !slices.Equal(sortedStrings(k.VoteIDs), c.VoteIDs) {
-				return fmt.Errorf("tally mismatch for %s", c.ProposalID)
+	var out []Candidate
+	for _, c := range g.net.cands {
+		final := false
+		for seq := uint64(1); seq < g.net.nextLocked(); seq++ {
+			if sl, _ := g.net.finalLocked(seq); sl.ProposalID == c.ProposalID {
+				final = true
 			}
-			return nil
+		}
+		if !final {
+			out = append(out, c)
 		}
 	}
-	return fmt.Errorf("unknown proposal %s", c.ProposalID)
+	return out
 }
 
-func sortedStrings(s []string) []string {
-	s = slices.Clone(s)
-	slices.Sort(s)
-	return s
+func (g *fakeGov) NextSeq() uint64 {
+	g.net.mu.Lock()
+	defer g.net.mu.Unlock()
+	return g.net.nextLocked()
 }
 
-func (g *fakeGov) PublishRatify(_ context.Context, e Entry) error {
+func (g *fakeGov) Final(seq uint64) (Slot, bool) {
+	g.net.mu.Lock()
+	defer g.net.mu.Unlock()
+	return g.net.finalLocked(seq)
+}
+
+func (g *fakeGov) Endorse(_ context.Context, seq uint64, slot *Slot) (Progress, error) {
+	g.net.mu.Lock()
+	defer g.net.mu.Unlock()
+	if _, ok := g.net.finalLocked(seq); ok {
+		return Progress{Final: true}, nil
+	}
+	var p Progress
+	if slot == nil {
+		p.Waiting = "no slot"
+		return p, nil
+	}
+	sl := *slot
+	sl.Seq = 0
+	if g.net.unsignable[sl.ProposalID] {
+		p.Unsignable = "marked unsignable"
+		g.mu.Lock()
+		if g.lieQuorum {
+			p.Quorum = "a quorum I made up"
+		}
+		g.mu.Unlock()
+		return p, nil
+	}
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.published = append(g.published, e)
-	return nil
+	g.checks++
+	wait := g.checks <= g.failFirst
+	g.mu.Unlock()
+	if wait {
+		p.Waiting = "failing first"
+		return p, nil
+	}
+	if g.net.sigs == nil {
+		g.net.sigs = map[uint64]map[peer.ID]Slot{}
+	}
+	if g.net.sigs[seq] == nil {
+		g.net.sigs[seq] = map[peer.ID]Slot{}
+	}
+	if prev, ok := g.net.sigs[seq][g.self]; ok {
+		p.Ratified = fmt.Sprint(prev)
+		return p, nil // never a second signature at one seq
+	}
+	g.net.sigs[seq][g.self] = sl
+	g.mu.Lock()
+	g.signed = append(g.signed, Slot{Seq: seq, Void: sl.Void, ProposalID: sl.ProposalID, Version: sl.Version,
+		PackageURL: sl.PackageURL, PackageHash: sl.PackageHash, PackageSize: sl.PackageSize})
+	g.mu.Unlock()
+	p.Attested, p.Ratified = true, fmt.Sprint(sl)
+	_, p.Final = g.net.finalLocked(seq)
+	if p.Final {
+		p.Quorum = p.Ratified
+	}
+	return p, nil
 }
 
 func (g *fakeGov) setFailFirst(n int) {
@@ -105,10 +224,16 @@ func (g *fakeGov) nudge() {
 	}
 }
 
-func (g *fakeGov) publishedEntries() []Entry {
+func (g *fakeGov) signedSlots() []Slot {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return slices.Clone(g.published)
+	return slices.Clone(g.signed)
+}
+
+func sortedStrings(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }
 
 type tnode struct {
@@ -163,7 +288,14 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // (genesis) validators. Every node runs a Service.
 func newCluster(t *testing.T, nVal, total int) *cluster {
 	t.Helper()
-	c := &cluster{t: t, net: &govNet{}}
+	return newClusterWith(t, &cluster{t: t}, nVal, total)
+}
+
+// newClusterWith is newCluster for a cluster with options (mutate) set.
+func newClusterWith(t *testing.T, c *cluster, nVal, total int) *cluster {
+	t.Helper()
+	c.net = &govNet{}
+	c.net.vals = func() []peer.ID { return slices.Clone(*c.vals.Load()) }
 	logger := testLogger(t)
 	for i := 0; i < total; i++ {
 		c.nodes = append(c.nodes, &tnode{h: p2ptest.NewHost(t, nil), gov: newFakeGov(c.net), dir: t.TempDir()})
@@ -203,6 +335,7 @@ func (c *cluster) start(i int, logger *slog.Logger) {
 	if c.mutate != nil {
 		c.mutate(&cfg)
 	}
+	n.gov.self = n.h.ID()
 	svc, err := New(context.Background(), cfg, Deps{
 		Host: n.h.Host, Governance: n.gov,
 		Validators:        func() []peer.ID { return slices.Clone(*c.vals.Load()) },
@@ -256,35 +389,33 @@ func (c *cluster) leader(idx []int) int {
 	return l
 }
 
-func ids(es []Entry) []string {
+func ids(es []Slot) []string {
 	var out []string
 	for _, e := range es {
-		out = append(out, e.ProposalID)
+		out = append(out, name(e.ProposalID))
 	}
 	return out
 }
 
-// checkLog asserts es is a well-formed log of exactly the given proposals.
-func checkLog(t *testing.T, who string, es []Entry, want ...string) {
+// checkLog asserts es is a dense slot list of exactly the given proposals.
+func checkLog(t *testing.T, who string, es []Slot, want ...string) {
 	t.Helper()
 	got := ids(es)
 	if !slices.Equal(sortedStrings(got), sortedStrings(want)) {
-		t.Fatalf("%s: log %v, want proposals %v", who, got, want)
+		t.Fatalf("%s: slots %v, want proposals %v", who, got, want)
 	}
-	prev := ""
 	for i, e := range es {
-		if e.Seq != uint64(i+1) || e.PrevEntryHash != prev {
-			t.Fatalf("%s: entry %d (%+v) breaks the chain", who, i, e)
+		if e.Seq != uint64(i+1) {
+			t.Fatalf("%s: slot %d (%+v) has seq %d", who, i, e, e.Seq)
 		}
-		prev = e.Hash()
 	}
 }
 
 func (c *cluster) waitEntries(idx []int, n int, d time.Duration) {
 	c.t.Helper()
-	waitFor(c.t, d, fmt.Sprintf("%d entries on nodes %v", n, idx), func() bool {
+	waitFor(c.t, d, fmt.Sprintf("%d slots on nodes %v", n, idx), func() bool {
 		for _, i := range idx {
-			if len(c.nodes[i].svc.Entries()) < n {
+			if len(c.nodes[i].svc.Slots()) < n {
 				return false
 			}
 		}
@@ -292,14 +423,22 @@ func (c *cluster) waitEntries(idx []int, n int, d time.Duration) {
 	})
 }
 
+// waitFinal waits until n entries are final in the shared governance.
+func (c *cluster) waitFinal(n int, d time.Duration) {
+	c.t.Helper()
+	waitFor(c.t, d, fmt.Sprintf("%d final entries", n), func() bool {
+		return c.nodes[0].gov.NextSeq() > uint64(n)
+	})
+}
+
 func (c *cluster) sameLogs(idx []int, want ...string) {
 	c.t.Helper()
-	ref := c.nodes[idx[0]].svc.Entries()
+	ref := c.nodes[idx[0]].svc.Slots()
 	for _, i := range idx {
-		es := c.nodes[i].svc.Entries()
+		es := c.nodes[i].svc.Slots()
 		checkLog(c.t, fmt.Sprintf("node %d", i), es, want...)
 		if !slices.Equal(es, ref) {
-			c.t.Fatalf("node %d log %v differs from node %d log %v", i, es, idx[0], ref)
+			c.t.Fatalf("node %d slots %v differ from node %d slots %v", i, es, idx[0], ref)
 		}
 	}
 }
@@ -318,40 +457,42 @@ func TestRatifyThreeValidators(t *testing.T) {
 	c.leader(vals)
 	events, stop := c.nodes[1].svc.Events()
 	defer stop()
-	c.nodes[2].gov.setFailFirst(2) // its tally check fails twice: retried, not skipped
+	c.nodes[2].gov.setFailFirst(2) // its check waits twice: retried, not skipped
 
 	c.propose("p1")
 	c.waitEntries(vals, 1, 20*time.Second)
 	c.sameLogs(vals, "p1")
-	waitFor(t, 10*time.Second, "ratify published on every validator", func() bool {
+	c.waitFinal(1, 10*time.Second)
+	waitFor(t, 10*time.Second, "every validator signed", func() bool {
 		for _, i := range vals {
-			if len(c.nodes[i].gov.publishedEntries()) != 1 {
+			if len(c.nodes[i].gov.signedSlots()) != 1 {
 				return false
 			}
 		}
 		return true
 	})
-	want := c.nodes[0].svc.Entries()[0]
+	want := c.nodes[0].svc.Slots()[0]
 	for _, i := range vals {
-		if got := c.nodes[i].gov.publishedEntries(); got[0] != want {
-			t.Errorf("node %d published %+v, want %+v", i, got[0], want)
+		if got := c.nodes[i].gov.signedSlots(); got[0] != want {
+			t.Errorf("node %d signed %+v, want %+v", i, got[0], want)
 		}
 	}
-	seen := map[EventKind]bool{}
-	waitFor(t, 5*time.Second, "entry and published events", func() bool {
+	waitFor(t, 5*time.Second, "ratified event", func() bool {
 		for {
 			select {
 			case e := <-events:
-				seen[e.Kind] = true
+				if e.Kind == EventRatified && e.Seq == 1 {
+					return true
+				}
 			default:
-				return seen[EventEntry] && seen[EventPublished]
+				return false
 			}
 		}
 	})
 
-	// The non-validator runs no raft and publishes nothing.
+	// The non-validator runs no raft and signs nothing.
 	nv := c.nodes[3]
-	if nv.svc.IsLeader() || nv.svc.Leader() != "" || len(nv.svc.Entries()) != 0 || len(nv.gov.publishedEntries()) != 0 {
+	if nv.svc.IsLeader() || nv.svc.Leader() != "" || len(nv.svc.Slots()) != 0 || len(nv.gov.signedSlots()) != 0 {
 		t.Error("non-validator takes part in raft")
 	}
 	if got := c.nodes[0].svc.Validators(); len(got) != 3 {

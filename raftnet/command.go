@@ -11,6 +11,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
@@ -20,8 +21,17 @@ const MaxCommandSize = 64 << 10
 // commandVersion is the version of the raft command encoding.
 const commandVersion = 1
 
-// kindRatify is the only command kind so far.
-const kindRatify = "ratify"
+// Command kinds.
+const (
+	kindRatify = "ratify" // order an approved proposal into the next slot
+	kindVoid   = "void"   // void a slot the validators could not ratify
+	kindSet    = "set"    // align a slot with the entry that became final there
+)
+
+// MaxVoids is how many times a proposal's slot may be voided before the
+// FSM refuses to order it again (a proposal validators keep refusing
+// must not loop through the log forever).
+const MaxVoids = 3
 
 // ErrInvalidCommand is returned (and is the FSM's apply result) for a raft
 // command that does not decode or does not validate.
@@ -48,10 +58,28 @@ type Tally struct {
 	Eligible  float64 `cbor:"eligible"`
 }
 
+// Void voids slot Seq: the validators could not sign its entry (the
+// leader that ordered it was wrong, or honest views disagree), so every
+// validator attests a void entry there instead and the log moves on.
+type Void struct {
+	Seq uint64 `cbor:"seq"`
+}
+
+// Set aligns slot Seq with the entry that became final at that seq (the
+// finality of ratify ops decides; raft only follows). A validator whose
+// log a dishonest leader fed a different command at that slot converges
+// through it.
+type Set struct {
+	Seq  uint64 `cbor:"seq"`
+	Slot Slot   `cbor:"slot"`
+}
+
 type command struct {
 	V      uint    `cbor:"v"`
 	Kind   string  `cbor:"kind"`
-	Ratify *Ratify `cbor:"ratify"`
+	Ratify *Ratify `cbor:"ratify,omitempty"`
+	Void   *Void   `cbor:"void,omitempty"`
+	Set    *Set    `cbor:"set,omitempty"`
 }
 
 var detDec = func() cbor.DecMode {
@@ -124,8 +152,8 @@ func (r Ratify) Validate() error {
 		return fmt.Errorf("%w: %s", ErrInvalidCommand, fmt.Sprintf(f, a...))
 	}
 	switch {
-	case r.ProposalID == "" || len(r.ProposalID) > 256:
-		return bad("proposal_id must be 1..256 bytes")
+	case !execlog.ValidProposalID(r.ProposalID):
+		return bad("proposal_id %.80q is not a canonical proposal ID", r.ProposalID)
 	case !genesis.ValidVersion(r.Version):
 		return bad("version %q is not a semantic version", r.Version)
 	case r.PackageURL == "" || len(r.PackageURL) > 2048:
@@ -147,12 +175,13 @@ func (r Ratify) Validate() error {
 	return nil
 }
 
-// encodeRatify returns the raft log bytes of r.
-func encodeRatify(r Ratify) ([]byte, error) {
-	if err := r.Validate(); err != nil {
+// encodeCommand returns the raft log bytes of a command.
+func encodeCommand(c command) ([]byte, error) {
+	c.V = commandVersion
+	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	b, err := detEnc.Marshal(command{V: commandVersion, Kind: kindRatify, Ratify: &r})
+	b, err := detEnc.Marshal(c)
 	if err != nil {
 		return nil, fmt.Errorf("%w: encode: %v", ErrInvalidCommand, err)
 	}
@@ -162,25 +191,67 @@ func encodeRatify(r Ratify) ([]byte, error) {
 	return b, nil
 }
 
-// decodeRatify parses raft log bytes strictly: canonical CBOR only, known
+// encodeRatify returns the raft log bytes of r.
+func encodeRatify(r Ratify) ([]byte, error) {
+	return encodeCommand(command{Kind: kindRatify, Ratify: &r})
+}
+
+// validate checks that exactly the field of the kind is set and valid.
+func (c command) validate() error {
+	n := 0
+	for _, set := range []bool{c.Ratify != nil, c.Void != nil, c.Set != nil} {
+		if set {
+			n++
+		}
+	}
+	if c.V != commandVersion || n != 1 {
+		return fmt.Errorf("%w: unknown command v=%d kind=%q", ErrInvalidCommand, c.V, c.Kind)
+	}
+	switch {
+	case c.Kind == kindRatify && c.Ratify != nil:
+		return c.Ratify.Validate()
+	case c.Kind == kindVoid && c.Void != nil:
+		if c.Void.Seq == 0 {
+			return fmt.Errorf("%w: void of seq 0", ErrInvalidCommand)
+		}
+		return nil
+	case c.Kind == kindSet && c.Set != nil:
+		if c.Set.Seq == 0 {
+			return fmt.Errorf("%w: set of seq 0", ErrInvalidCommand)
+		}
+		return c.Set.Slot.validate()
+	}
+	return fmt.Errorf("%w: unknown command kind %q", ErrInvalidCommand, c.Kind)
+}
+
+// decodeCommand parses raft log bytes strictly: canonical CBOR only, known
 // fields only, bounded size, valid fields.
-func decodeRatify(b []byte) (Ratify, error) {
+func decodeCommand(b []byte) (command, error) {
 	if len(b) > MaxCommandSize {
-		return Ratify{}, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidCommand, len(b), MaxCommandSize)
+		return command{}, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidCommand, len(b), MaxCommandSize)
 	}
 	var c command
 	if err := detDec.Unmarshal(b, &c); err != nil {
-		return Ratify{}, fmt.Errorf("%w: %v", ErrInvalidCommand, err)
+		return command{}, fmt.Errorf("%w: %v", ErrInvalidCommand, err)
 	}
-	if c.V != commandVersion || c.Kind != kindRatify || c.Ratify == nil {
-		return Ratify{}, fmt.Errorf("%w: unknown command v=%d kind=%q", ErrInvalidCommand, c.V, c.Kind)
-	}
-	if err := c.Ratify.Validate(); err != nil {
-		return Ratify{}, err
+	if err := c.validate(); err != nil {
+		return command{}, err
 	}
 	again, err := detEnc.Marshal(c)
 	if err != nil || !bytes.Equal(again, b) {
-		return Ratify{}, fmt.Errorf("%w: not canonical CBOR", ErrInvalidCommand)
+		return command{}, fmt.Errorf("%w: not canonical CBOR", ErrInvalidCommand)
+	}
+	return c, nil
+}
+
+// decodeRatify parses the bytes of a ratify command (tests and fuzzing).
+func decodeRatify(b []byte) (Ratify, error) {
+	c, err := decodeCommand(b)
+	if err != nil {
+		return Ratify{}, err
+	}
+	if c.Ratify == nil {
+		return Ratify{}, fmt.Errorf("%w: not a ratify command", ErrInvalidCommand)
 	}
 	return *c.Ratify, nil
 }

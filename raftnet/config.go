@@ -27,9 +27,19 @@ type Config struct {
 	// PollInterval is how often the service re-reads the validator set and
 	// the leader re-reads Governance.Approved without a Changed nudge.
 	PollInterval time.Duration `json:"poll_interval"`
-	// RetryMin and RetryMax bound the backoff of CheckTally/PublishRatify.
+	// RetryMin and RetryMax bound the backoff of failed raft operations.
 	RetryMin time.Duration `json:"retry_min"`
 	RetryMax time.Duration `json:"retry_max"`
+	// StallTimeout is how long the next seq may have a slot without
+	// becoming final before the leader voids it (when no entry there has a
+	// quorum of attests). Liveness only: voiding is safe at any time.
+	StallTimeout time.Duration `json:"stall_timeout"`
+	// LeaderGrace is how much longer than StallTimeout a follower waits,
+	// with a stalled seq or an approved proposal left without a slot,
+	// before it suspects the leader and bans it for BanDuration (it stops
+	// exchanging raft traffic with it, so the others elect a new leader).
+	LeaderGrace time.Duration `json:"leader_grace"`
+	BanDuration time.Duration `json:"ban_duration"`
 	// SnapshotThreshold is how many log entries trigger a snapshot, checked
 	// every SnapshotInterval; TrailingLogs how many entries stay in the log
 	// after one; SnapshotRetain how many snapshots are kept.
@@ -52,6 +62,9 @@ func DefaultConfig() Config {
 		PollInterval:       2 * time.Second,
 		RetryMin:           200 * time.Millisecond,
 		RetryMax:           30 * time.Second,
+		StallTimeout:       30 * time.Second,
+		LeaderGrace:        30 * time.Second,
+		BanDuration:        5 * time.Minute,
 		SnapshotThreshold:  1024,
 		SnapshotInterval:   2 * time.Minute,
 		TrailingLogs:       1024,
@@ -79,6 +92,8 @@ func (c Config) Validate() error {
 		return bad("commit, apply timeouts and poll interval must be positive")
 	case c.RetryMin <= 0 || c.RetryMax < c.RetryMin:
 		return bad("retry backoff must satisfy 0 < min <= max")
+	case c.StallTimeout <= 0 || c.LeaderGrace <= 0 || c.BanDuration <= 0:
+		return bad("stall timeout, leader grace and ban duration must be positive")
 	case c.SnapshotThreshold == 0 || c.SnapshotRetain < 1:
 		return bad("snapshot threshold and retain must be positive")
 	case c.SnapshotInterval < 5*time.Millisecond:

@@ -38,3 +38,42 @@ func NormalizePackageHash(h string) (string, error) {
 	}
 	return n, nil
 }
+
+// Slot is one position of the order the validators' raft agreed on: the
+// package of an approved proposal, or a void. The validators build the
+// execution-log entry at Seq from it (with the hash of the entry that was
+// final before it) and decide with their own checks whether to sign.
+type Slot struct {
+	Seq         uint64 `cbor:"-"`
+	Void        bool   `cbor:"void,omitempty"`
+	ProposalID  string `cbor:"proposal_id,omitempty"`
+	Version     string `cbor:"version,omitempty"`
+	PackageURL  string `cbor:"package_url,omitempty"`
+	PackageHash string `cbor:"package_hash,omitempty"`
+	PackageSize int64  `cbor:"package_size,omitempty"`
+}
+
+// validate checks a slot's fields.
+func (sl Slot) validate() error {
+	if sl.Void {
+		if sl.ProposalID != "" || sl.Version != "" || sl.PackageURL != "" || sl.PackageHash != "" || sl.PackageSize != 0 {
+			return fmt.Errorf("%w: a void slot carries no proposal", ErrInvalidCommand)
+		}
+		return nil
+	}
+	r := Ratify{ProposalID: sl.ProposalID, Version: sl.Version, PackageURL: sl.PackageURL,
+		PackageHash: sl.PackageHash, PackageSize: sl.PackageSize, VoteIDs: []string{}, VoteDigest: VoteDigest(nil)}
+	return r.Validate()
+}
+
+// same reports whether two slots order the same thing.
+func (sl Slot) same(o Slot) bool {
+	sl.Seq, o.Seq = 0, 0
+	return sl == o
+}
+
+// slotOf is the slot a ratify command fills.
+func slotOf(r Ratify) Slot {
+	return Slot{ProposalID: r.ProposalID, Version: r.Version, PackageURL: r.PackageURL,
+		PackageHash: r.PackageHash, PackageSize: r.PackageSize}
+}

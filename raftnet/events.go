@@ -17,26 +17,25 @@ const (
 	EventRaftStopped EventKind = "raft_stopped"
 	// EventLeader: the known leader changed (Leader is "" when none).
 	EventLeader EventKind = "leader"
-	// EventEntry: the FSM committed a new entry.
-	EventEntry EventKind = "entry"
-	// EventPublished: this validator checked the tally and published its
-	// ratify op for Entry.
-	EventPublished EventKind = "published"
-	// EventPublishRetry: CheckTally or PublishRatify failed for Entry
-	// (Err); it is retried with backoff.
-	EventPublishRetry EventKind = "publish_retry"
+	// EventRatified: this validator signed entry Seq (EntryHash).
+	EventRatified EventKind = "ratified"
+	// EventVoided: this leader voided the slot at Seq.
+	EventVoided EventKind = "voided"
+	// EventBanned: this node stopped following leader Peer (Reason).
+	EventBanned EventKind = "banned"
 	// EventMembership: the leader added (Peer) or removed a raft voter.
 	EventMembership EventKind = "membership"
 )
 
 // Event is one notification from the Service.
 type Event struct {
-	Kind   EventKind
-	Leader peer.ID // EventLeader
-	Peer   peer.ID // EventMembership
-	Added  bool    // EventMembership: added (true) or removed
-	Entry  Entry   // EventEntry, EventPublished, EventPublishRetry
-	Err    error   // EventPublishRetry
+	Kind      EventKind
+	Leader    peer.ID // EventLeader
+	Peer      peer.ID // EventMembership
+	Added     bool    // EventMembership: added (true) or removed
+	Seq       uint64  // EventRatified, EventVoided
+	EntryHash string  // EventRatified
+	Reason    string  // EventBanned
 }
 
 // eventBuffer is each subscriber's buffer; a subscriber that falls further

@@ -43,8 +43,8 @@ func Example() {
 	events, stop := svc.Events()
 	defer stop()
 	for ev := range events {
-		if ev.Kind == raftnet.EventEntry {
-			slog.Info("committed", "seq", ev.Entry.Seq, "hash", ev.Entry.Hash())
+		if ev.Kind == raftnet.EventRatified {
+			slog.Info("signed", "seq", ev.Seq, "entry", ev.EntryHash)
 		}
 	}
 }

@@ -21,21 +21,23 @@ func without(idx []int, drop ...int) []int {
 	return slices.DeleteFunc(slices.Clone(idx), func(i int) bool { return slices.Contains(drop, i) })
 }
 
-// publishedOnce asserts node i published every seq of its log exactly once.
+// waitPublishedOnce waits until n entries are final and checks that each
+// of the nodes signed at most once per seq, and only the slot its own FSM
+// holds there (a node may skip a seq that became final without it).
 func (c *cluster) waitPublishedOnce(idx []int, n int) {
 	c.t.Helper()
-	waitFor(c.t, 10*time.Second, "ratify ops published", func() bool {
-		for _, i := range idx {
-			if len(c.nodes[i].gov.publishedEntries()) < n {
-				return false
-			}
-		}
-		return true
-	})
+	c.waitFinal(n, 20*time.Second)
 	for _, i := range idx {
-		got := c.nodes[i].gov.publishedEntries()
-		if !slices.Equal(got, c.nodes[i].svc.Entries()) {
-			c.t.Fatalf("node %d published %v, log is %v", i, got, c.nodes[i].svc.Entries())
+		slots := c.nodes[i].svc.Slots()
+		seen := map[uint64]bool{}
+		for _, sl := range c.nodes[i].gov.signedSlots() {
+			if seen[sl.Seq] {
+				c.t.Fatalf("node %d signed seq %d twice", i, sl.Seq)
+			}
+			seen[sl.Seq] = true
+			if sl.Seq == 0 || sl.Seq > uint64(len(slots)) || !slots[sl.Seq-1].same(sl) {
+				c.t.Fatalf("node %d signed %+v, its slots are %v", i, sl, slots)
+			}
 		}
 	}
 }
@@ -50,7 +52,7 @@ func TestLeaderKilledMidRatification(t *testing.T) {
 	// Two more approvals; kill the leader as soon as it has committed the
 	// first of them, before it gets to the second.
 	c.propose("p2", "p3")
-	waitFor(t, 20*time.Second, "leader commits p2", func() bool { return len(c.nodes[l].svc.Entries()) >= 2 })
+	waitFor(t, 20*time.Second, "leader commits p2", func() bool { return len(c.nodes[l].svc.Slots()) >= 2 })
 	if err := c.nodes[l].svc.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +107,7 @@ func TestMinorityPartitionCannotCommit(t *testing.T) {
 
 	// The minority's leader cannot commit, even when asked directly.
 	if n := c.nodes[l].svc.current(); n != nil {
-		if _, err := c.nodes[l].svc.apply(n, testRatify("minority")); err == nil {
+		if _, err := c.nodes[l].svc.applyCommand(n, command{Kind: kindRatify, Ratify: ptr(testRatify("minority"))}); err == nil {
 			t.Fatal("minority leader committed a command")
 		}
 	}
@@ -115,10 +117,10 @@ func TestMinorityPartitionCannotCommit(t *testing.T) {
 	c.sameLogs(majority, "p1")
 	_ = nl
 	for _, i := range minority {
-		if es := c.nodes[i].svc.Entries(); len(es) != 0 {
+		if es := c.nodes[i].svc.Slots(); len(es) != 0 {
 			t.Fatalf("minority node %d committed %v", i, ids(es))
 		}
-		if len(c.nodes[i].gov.publishedEntries()) != 0 {
+		if len(c.nodes[i].gov.signedSlots()) != 0 {
 			t.Fatalf("minority node %d published a ratify op", i)
 		}
 	}
@@ -151,7 +153,7 @@ func TestRestartAllFromDisk(t *testing.T) {
 			t.Fatal("no snapshot in <Dir>/snapshots")
 		}
 	}
-	before := c.nodes[0].svc.Entries()
+	before := c.nodes[0].svc.Slots()
 	var terms []uint64
 	for _, n := range c.nodes {
 		term, _ := strconv.ParseUint(n.svc.current().raft.Stats()["term"], 10, 64)
@@ -165,7 +167,7 @@ func TestRestartAllFromDisk(t *testing.T) {
 	}
 	c.waitEntries(all, 2, 20*time.Second)
 	for i, n := range c.nodes {
-		if got := n.svc.Entries(); !slices.Equal(got, before) {
+		if got := n.svc.Slots(); !slices.Equal(got, before) {
 			t.Fatalf("node %d after restart: %v, want %v", i, got, before)
 		}
 		term, _ := strconv.ParseUint(n.svc.current().raft.Stats()["term"], 10, 64)
@@ -231,7 +233,7 @@ func TestNonValidatorCannotInject(t *testing.T) {
 	c.waitEntries(vals, 1, 20*time.Second)
 	c.sameLogs(vals, "p1")
 	for _, i := range vals {
-		for _, e := range c.nodes[i].svc.Entries() {
+		for _, e := range c.nodes[i].svc.Slots() {
 			if e.ProposalID == "injected" {
 				t.Fatal("injected command reached the log")
 			}
@@ -294,7 +296,7 @@ func TestMembershipFollowsValidatorSet(t *testing.T) {
 	c.propose("p2")
 	c.waitEntries(remaining, 2, 20*time.Second)
 	c.sameLogs(remaining, "p1", "p2")
-	if es := c.nodes[l].svc.Entries(); len(es) != 1 {
+	if es := c.nodes[l].svc.Slots(); len(es) != 1 {
 		t.Errorf("removed validator log = %v", ids(es))
 	}
 	if c.nodes[l].svc.IsLeader() {

@@ -9,26 +9,21 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// record is one committed entry together with the command that made it.
-type record struct {
-	Entry  Entry  `cbor:"entry"`
-	Ratify Ratify `cbor:"ratify"`
-}
-
-// ApplyResult is what the FSM returns for a Ratify command.
+// ApplyResult is what the FSM returns for a command.
 type ApplyResult struct {
-	Seq       uint64 // the proposal's entry
-	Duplicate bool   // the proposal already had an entry; nothing changed
+	Seq       uint64 // the slot the command filled or changed
+	Duplicate bool   // nothing changed (the proposal already has a slot, the slot already is so)
 }
 
-// fsm orders Ratify commands into the execution log. Its state is only the
-// list of records; it depends on nothing but the raft log.
+// fsm orders commands into slots. Its state depends on nothing but the
+// raft log: no clock, no map iteration, no randomness.
 type fsm struct {
 	mu         sync.RWMutex
-	records    []record
-	byProposal map[string]uint64 // proposal ID -> seq
+	slots      []Slot            // slot i has Seq i+1
+	byProposal map[string]uint64 // proposal ID -> seq of its (non-void) slot
+	voids      map[string]int    // proposal ID -> how often its slot was voided
 
-	notify chan struct{} // signalled (non-blocking) after a new entry
+	notify chan struct{} // signalled (non-blocking) after a change
 }
 
 var _ raft.FSM = (*fsm)(nil)
@@ -37,65 +32,109 @@ func newFSM(applied chan struct{}) *fsm {
 	if applied == nil {
 		applied = make(chan struct{}, 1)
 	}
-	return &fsm{byProposal: map[string]uint64{}, notify: applied}
+	return &fsm{byProposal: map[string]uint64{}, voids: map[string]int{}, notify: applied}
 }
 
 // Apply implements raft.FSM. It returns an ApplyResult or an error wrapping
 // ErrInvalidCommand; it never panics on bad input.
 func (f *fsm) Apply(l *raft.Log) any {
-	r, err := decodeRatify(l.Data)
+	c, err := decodeCommand(l.Data)
 	if err != nil {
 		return err
 	}
-	return f.apply(r)
-}
-
-func (f *fsm) apply(r Ratify) ApplyResult {
 	f.mu.Lock()
-	if seq, ok := f.byProposal[r.ProposalID]; ok {
-		f.mu.Unlock()
-		return ApplyResult{Seq: seq, Duplicate: true}
-	}
-	e := Entry{
-		Seq:         uint64(len(f.records)) + 1,
-		ProposalID:  r.ProposalID,
-		Version:     r.Version,
-		PackageURL:  r.PackageURL,
-		PackageHash: r.PackageHash,
-		PackageSize: r.PackageSize,
-	}
-	if n := len(f.records); n > 0 {
-		e.PrevEntryHash = f.records[n-1].Entry.Hash()
-	}
-	f.records = append(f.records, record{Entry: e, Ratify: r})
-	f.byProposal[r.ProposalID] = e.Seq
+	res, err := f.applyLocked(c)
 	f.mu.Unlock()
-	select {
-	case f.notify <- struct{}{}:
-	default:
+	if err != nil {
+		return err
 	}
-	return ApplyResult{Seq: e.Seq}
+	if !res.Duplicate {
+		select {
+		case f.notify <- struct{}{}:
+		default:
+		}
+	}
+	return res
 }
 
-// entries returns a copy of the committed entries in seq order.
-func (f *fsm) entries() []Entry {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	out := make([]Entry, len(f.records))
-	for i, r := range f.records {
-		out[i] = r.Entry
+func (f *fsm) applyLocked(c command) (ApplyResult, error) {
+	switch {
+	case c.Ratify != nil:
+		p := c.Ratify.ProposalID
+		if seq, ok := f.byProposal[p]; ok {
+			return ApplyResult{Seq: seq, Duplicate: true}, nil
+		}
+		if f.voids[p] >= MaxVoids {
+			return ApplyResult{}, fmt.Errorf("%w: proposal %s was voided %d times", ErrInvalidCommand, p, f.voids[p])
+		}
+		sl := slotOf(*c.Ratify)
+		sl.Seq = uint64(len(f.slots)) + 1
+		f.slots = append(f.slots, sl)
+		f.byProposal[p] = sl.Seq
+		return ApplyResult{Seq: sl.Seq}, nil
+	case c.Void != nil:
+		seq := c.Void.Seq
+		if seq > uint64(len(f.slots)) {
+			return ApplyResult{}, fmt.Errorf("%w: void of seq %d beyond the last slot %d", ErrInvalidCommand, seq, len(f.slots))
+		}
+		if f.slots[seq-1].Void {
+			return ApplyResult{Seq: seq, Duplicate: true}, nil
+		}
+		f.voidLocked(seq)
+		return ApplyResult{Seq: seq}, nil
+	case c.Set != nil:
+		seq, sl := c.Set.Seq, c.Set.Slot
+		sl.Seq = seq
+		switch {
+		case seq > uint64(len(f.slots))+1:
+			return ApplyResult{}, fmt.Errorf("%w: set of seq %d beyond the next slot %d", ErrInvalidCommand, seq, len(f.slots)+1)
+		case seq <= uint64(len(f.slots)) && f.slots[seq-1].same(sl):
+			return ApplyResult{Seq: seq, Duplicate: true}, nil
+		}
+		if seq <= uint64(len(f.slots)) {
+			if old := f.slots[seq-1]; !old.Void {
+				delete(f.byProposal, old.ProposalID)
+			}
+		} else {
+			f.slots = append(f.slots, Slot{})
+		}
+		if !sl.Void {
+			if other, ok := f.byProposal[sl.ProposalID]; ok && other != seq {
+				f.voidLocked(other) // one proposal, one slot
+			}
+			f.byProposal[sl.ProposalID] = seq
+		}
+		f.slots[seq-1] = sl
+		return ApplyResult{Seq: seq}, nil
 	}
-	return out
+	return ApplyResult{}, fmt.Errorf("%w: empty command", ErrInvalidCommand)
 }
 
-// record returns the record with the given seq.
-func (f *fsm) record(seq uint64) (record, bool) {
+func (f *fsm) voidLocked(seq uint64) {
+	old := f.slots[seq-1]
+	if old.Void {
+		return
+	}
+	delete(f.byProposal, old.ProposalID)
+	f.voids[old.ProposalID]++
+	f.slots[seq-1] = Slot{Seq: seq, Void: true}
+}
+
+// all returns a copy of the slots in seq order.
+func (f *fsm) all() []Slot {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	if seq == 0 || seq > uint64(len(f.records)) {
-		return record{}, false
+	return append([]Slot(nil), f.slots...)
+}
+
+// slot returns the slot with the given seq.
+func (f *fsm) slot(seq uint64) (Slot, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if seq == 0 || seq > uint64(len(f.slots)) {
+		return Slot{}, false
 	}
-	return f.records[seq-1], true
+	return f.slots[seq-1], true
 }
 
 func (f *fsm) has(proposalID string) bool {
@@ -107,35 +146,60 @@ func (f *fsm) has(proposalID string) bool {
 
 // snapshotData is the persisted form of the FSM.
 type snapshotData struct {
-	V       uint     `cbor:"v"`
-	Records []record `cbor:"records"`
+	V     uint       `cbor:"v"`
+	Slots []snapSlot `cbor:"slots"`
+	Voids []snapVoid `cbor:"voids"`
 }
+
+type snapSlot struct {
+	Seq  uint64 `cbor:"seq"`
+	Slot Slot   `cbor:"slot"`
+}
+
+type snapVoid struct {
+	ProposalID string `cbor:"proposal_id"`
+	Count      int    `cbor:"count"`
+}
+
+const snapshotVersion = 2
 
 // Snapshot implements raft.FSM.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return &fsmSnapshot{records: append([]record(nil), f.records...)}, nil
+	d := snapshotData{V: snapshotVersion, Slots: make([]snapSlot, len(f.slots)), Voids: []snapVoid{}}
+	for i, sl := range f.slots {
+		d.Slots[i] = snapSlot{Seq: sl.Seq, Slot: sl}
+	}
+	for p, n := range f.voids {
+		d.Voids = append(d.Voids, snapVoid{p, n})
+	}
+	sortVoids(d.Voids)
+	return &fsmSnapshot{data: d}, nil
 }
 
-// Restore implements raft.FSM. It checks that seqs are dense and that the
-// hash chain holds before it replaces the state.
+func sortVoids(v []snapVoid) {
+	for i := 1; i < len(v); i++ {
+		for j := i; j > 0 && v[j].ProposalID < v[j-1].ProposalID; j-- {
+			v[j], v[j-1] = v[j-1], v[j]
+		}
+	}
+}
+
+// Restore implements raft.FSM. It checks the snapshot before it replaces
+// the state (ErrCorruptSnapshot).
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	b, err := io.ReadAll(io.LimitReader(rc, 1<<30))
 	if err != nil {
 		return fmt.Errorf("raftnet: read snapshot: %w", err)
 	}
-	recs, err := decodeSnapshot(b)
+	slots, by, voids, err := decodeSnapshot(b)
 	if err != nil {
 		return err
 	}
-	by := make(map[string]uint64, len(recs))
-	for _, r := range recs {
-		by[r.Entry.ProposalID] = r.Entry.Seq
-	}
 	f.mu.Lock()
-	f.records, f.byProposal = recs, by
+	f.slots, f.byProposal, f.voids = slots, by, voids
 	f.mu.Unlock()
 	select {
 	case f.notify <- struct{}{}:
@@ -145,43 +209,51 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 }
 
 // ErrCorruptSnapshot is returned when a snapshot does not decode or its
-// entries do not form a dense hash chain.
+// slots are not dense, valid and one per proposal.
 var ErrCorruptSnapshot = errors.New("raftnet: corrupt snapshot")
 
-func decodeSnapshot(b []byte) ([]record, error) {
+func decodeSnapshot(b []byte) ([]Slot, map[string]uint64, map[string]int, error) {
 	var s snapshotData
 	if err := snapDec.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorruptSnapshot, err)
+		return nil, nil, nil, fmt.Errorf("%w: %v", ErrCorruptSnapshot, err)
 	}
-	if s.V != commandVersion {
-		return nil, fmt.Errorf("%w: version %d", ErrCorruptSnapshot, s.V)
+	if s.V != snapshotVersion {
+		return nil, nil, nil, fmt.Errorf("%w: version %d", ErrCorruptSnapshot, s.V)
 	}
-	prev := ""
-	seen := map[string]bool{}
-	for i, r := range s.Records {
-		e := r.Entry
-		if e.Seq != uint64(i)+1 || e.PrevEntryHash != prev || seen[e.ProposalID] {
-			return nil, fmt.Errorf("%w: entry %d breaks the chain", ErrCorruptSnapshot, i+1)
+	slots := make([]Slot, len(s.Slots))
+	by := map[string]uint64{}
+	for i, ss := range s.Slots {
+		sl := ss.Slot
+		sl.Seq = ss.Seq
+		if ss.Seq != uint64(i)+1 {
+			return nil, nil, nil, fmt.Errorf("%w: slot %d has seq %d", ErrCorruptSnapshot, i+1, ss.Seq)
 		}
-		if err := r.Ratify.Validate(); err != nil {
-			return nil, fmt.Errorf("%w: entry %d: %v", ErrCorruptSnapshot, i+1, err)
+		if err := sl.validate(); err != nil {
+			return nil, nil, nil, fmt.Errorf("%w: slot %d: %v", ErrCorruptSnapshot, i+1, err)
 		}
-		if r.Ratify.ProposalID != e.ProposalID || r.Ratify.Version != e.Version ||
-			r.Ratify.PackageURL != e.PackageURL || r.Ratify.PackageHash != e.PackageHash ||
-			r.Ratify.PackageSize != e.PackageSize {
-			return nil, fmt.Errorf("%w: entry %d does not match its command", ErrCorruptSnapshot, i+1)
+		if !sl.Void {
+			if _, dup := by[sl.ProposalID]; dup {
+				return nil, nil, nil, fmt.Errorf("%w: proposal %s has two slots", ErrCorruptSnapshot, sl.ProposalID)
+			}
+			by[sl.ProposalID] = sl.Seq
 		}
-		seen[e.ProposalID] = true
-		prev = e.Hash()
+		slots[i] = sl
 	}
-	return s.Records, nil
+	voids := map[string]int{}
+	for _, v := range s.Voids {
+		if v.Count <= 0 || v.ProposalID == "" {
+			return nil, nil, nil, fmt.Errorf("%w: void count %+v", ErrCorruptSnapshot, v)
+		}
+		voids[v.ProposalID] = v.Count
+	}
+	return slots, by, voids, nil
 }
 
-type fsmSnapshot struct{ records []record }
+type fsmSnapshot struct{ data snapshotData }
 
 // Persist implements raft.FSMSnapshot.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	b, err := detEnc.Marshal(snapshotData{V: commandVersion, Records: s.records})
+	b, err := detEnc.Marshal(s.data)
 	if err == nil {
 		_, err = sink.Write(b)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,7 +13,7 @@ import (
 
 func testRatify(id string) Ratify {
 	r, err := RatifyFromCandidate(Candidate{
-		ProposalID: id, Version: "1.2.0", PackageURL: "ipfs://bafk",
+		ProposalID: pid(id), Version: "1.2.0", PackageURL: "ipfs://bafk",
 		PackageHash: "2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824",
 		PackageSize: 42, VoteIDs: []string{"c", "a", "b", "a"},
 		Approval: 3, Rejection: 1, Eligible: 4,
@@ -22,6 +23,8 @@ func testRatify(id string) Ratify {
 	}
 	return r
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func applyBytes(f *fsm, b []byte) any { return f.Apply(&raft.Log{Type: raft.LogCommand, Data: b}) }
 
@@ -43,7 +46,7 @@ func TestRatifyFromCandidateNormalises(t *testing.T) {
 		t.Errorf("votes = %v digest %s", r.VoteIDs, r.VoteDigest)
 	}
 	c := r.Candidate()
-	if c.ProposalID != "p1" || c.Approval != 3 || len(c.VoteIDs) != 3 {
+	if c.ProposalID != pid("p1") || c.Approval != 3 || len(c.VoteIDs) != 3 {
 		t.Errorf("candidate = %+v", c)
 	}
 }
@@ -60,19 +63,76 @@ func TestFSMDenseSeqChainAndNoDuplicates(t *testing.T) {
 			t.Errorf("apply %d (%s): duplicate=%v", i, id, ar.Duplicate)
 		}
 	}
-	es := f.entries()
+	es := f.all()
 	if len(es) != 3 {
-		t.Fatalf("entries = %d, want 3", len(es))
+		t.Fatalf("slots = %d, want 3", len(es))
 	}
-	prev := ""
-	for i, e := range es {
-		if e.Seq != uint64(i+1) || e.PrevEntryHash != prev {
-			t.Errorf("entry %d = %+v, prev want %q", i, e, prev)
-		}
-		prev = e.Hash()
-	}
-	if es[0].ProposalID != "p1" || es[1].ProposalID != "p2" || es[2].ProposalID != "p3" {
+	checkLog(t, "fsm", es, "p1", "p2", "p3")
+	if name(es[0].ProposalID) != "p1" || name(es[1].ProposalID) != "p2" || name(es[2].ProposalID) != "p3" {
 		t.Errorf("order = %v", es)
+	}
+}
+
+// Void and Set: a voided slot frees its proposal (ordered again at a new
+// slot), is counted, and MaxVoids voids stop a proposal for good; a Set
+// aligns a slot with the final entry and keeps one slot per proposal.
+func TestFSMVoidAndSet(t *testing.T) {
+	f := newFSM(nil)
+	apply := func(c command) any {
+		t.Helper()
+		b, err := encodeCommand(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return applyBytes(f, b)
+	}
+	ratify := func(id string) any { return apply(command{Kind: kindRatify, Ratify: ptr(testRatify(id))}) }
+	ratify("p1")
+	ratify("p2")
+	if res := apply(command{Kind: kindVoid, Void: &Void{Seq: 1}}).(ApplyResult); res.Seq != 1 || res.Duplicate {
+		t.Fatalf("void: %+v", res)
+	}
+	if res := apply(command{Kind: kindVoid, Void: &Void{Seq: 1}}).(ApplyResult); !res.Duplicate {
+		t.Fatal("voiding a void slot changed something")
+	}
+	if err, ok := apply(command{Kind: kindVoid, Void: &Void{Seq: 9}}).(error); !ok || !errors.Is(err, ErrInvalidCommand) {
+		t.Fatalf("void beyond the last slot: %v", err)
+	}
+	if sl, _ := f.slot(1); !sl.Void || sl.Seq != 1 {
+		t.Fatalf("slot 1 = %+v", sl)
+	}
+	// p1 is free again: a new slot.
+	if res := ratify("p1").(ApplyResult); res.Seq != 3 || res.Duplicate {
+		t.Fatalf("p1 again: %+v", res)
+	}
+	// Set slot 1 to p2 (final there): p2's own slot 2 is voided.
+	p2 := slotOf(testRatify("p2"))
+	if res := apply(command{Kind: kindSet, Set: &Set{Seq: 1, Slot: p2}}).(ApplyResult); res.Seq != 1 {
+		t.Fatalf("set: %+v", res)
+	}
+	if sl, _ := f.slot(1); sl.ProposalID != pid("p2") {
+		t.Fatalf("slot 1 after set = %+v", sl)
+	}
+	if sl, _ := f.slot(2); !sl.Void {
+		t.Fatalf("p2 kept a second slot: %+v", sl)
+	}
+	if res := apply(command{Kind: kindSet, Set: &Set{Seq: 1, Slot: p2}}).(ApplyResult); !res.Duplicate {
+		t.Fatal("setting the same slot again changed something")
+	}
+	if err, ok := apply(command{Kind: kindSet, Set: &Set{Seq: 10, Slot: p2}}).(error); !ok || !errors.Is(err, ErrInvalidCommand) {
+		t.Fatalf("set far beyond the slots: %v", err)
+	}
+	// A proposal voided MaxVoids times is refused.
+	for i := 0; i < MaxVoids; i++ {
+		res := ratify("p9")
+		ar, ok := res.(ApplyResult)
+		if !ok {
+			t.Fatalf("ratify p9 #%d: %v", i, res)
+		}
+		apply(command{Kind: kindVoid, Void: &Void{Seq: ar.Seq}})
+	}
+	if err, ok := ratify("p9").(error); !ok || !errors.Is(err, ErrInvalidCommand) {
+		t.Fatalf("p9 after %d voids: %v", MaxVoids, err)
 	}
 }
 
@@ -87,6 +147,11 @@ func TestFSMRejectsBadCommands(t *testing.T) {
 	r = testRatify("p1")
 	unknownKind, _ := detEnc.Marshal(command{V: 1, Kind: "evil", Ratify: &r})
 	nonCanon, _ := detEnc.Marshal(map[string]any{"v": uint(1), "kind": kindRatify, "ratify": map[string]any{}})
+	r = testRatify("p1")
+	r.ProposalID = "upgrade_20260101_120000_0a1b2c3d" // the short alias: gossip could not hold it
+	shortID, _ := detEnc.Marshal(command{V: 1, Kind: kindRatify, Ratify: &r})
+	r = testRatify("p1")
+	twoKinds, _ := detEnc.Marshal(command{V: 1, Kind: kindRatify, Ratify: &r, Void: &Void{Seq: 1}})
 	cases := map[string][]byte{
 		"empty":          nil,
 		"garbage":        []byte("not cbor"),
@@ -96,6 +161,8 @@ func TestFSMRejectsBadCommands(t *testing.T) {
 		"bad version":    badVersion,
 		"unknown kind":   unknownKind,
 		"missing fields": nonCanon,
+		"short ID":       shortID,
+		"two kinds":      twoKinds,
 		"oversize":       bytes.Repeat([]byte{0}, MaxCommandSize+1),
 	}
 	for name, b := range cases {
@@ -105,8 +172,8 @@ func TestFSMRejectsBadCommands(t *testing.T) {
 			if !ok || !errors.Is(err, ErrInvalidCommand) {
 				t.Fatalf("apply = %v, want ErrInvalidCommand", err)
 			}
-			if len(f.entries()) != 0 {
-				t.Fatal("a bad command created an entry")
+			if len(f.all()) != 0 {
+				t.Fatal("a bad command created a slot")
 			}
 		})
 	}
@@ -139,7 +206,7 @@ func TestFSMSnapshotRestore(t *testing.T) {
 	if err := g.Restore(io.NopCloser(bytes.NewReader(raw))); err != nil {
 		t.Fatal(err)
 	}
-	if a, b := f.entries(), g.entries(); len(b) != 3 || a[2] != b[2] {
+	if a, b := f.all(), g.all(); len(b) != 3 || a[2] != b[2] {
 		t.Fatalf("restored %v, want %v", b, a)
 	}
 	if res := applyBytes(g, mustEncode(t, testRatify("b"))).(ApplyResult); !res.Duplicate {
@@ -153,13 +220,23 @@ func TestFSMSnapshotRestore(t *testing.T) {
 			t.Errorf("%s: err = %v", name, err)
 		}
 	}
-	broken := snapshotData{V: 1, Records: append([]record(nil), f.records...)}
-	broken.Records[1].Entry.PrevEntryHash = strings.Repeat("0", 64)
-	b, _ := detEnc.Marshal(broken)
-	if err := h.Restore(io.NopCloser(bytes.NewReader(b))); !errors.Is(err, ErrCorruptSnapshot) {
-		t.Errorf("broken chain: err = %v", err)
+	fs, _ := f.Snapshot()
+	for name, mut := range map[string]func(*snapshotData){
+		"gap":           func(d *snapshotData) { d.Slots[1].Seq = 7 },
+		"two slots":     func(d *snapshotData) { d.Slots[1].Slot = d.Slots[0].Slot },
+		"bad slot":      func(d *snapshotData) { d.Slots[1].Slot.PackageHash = "md5" },
+		"bad void":      func(d *snapshotData) { d.Voids = []snapVoid{{"x", -1}} },
+		"wrong version": func(d *snapshotData) { d.V = 9 },
+	} {
+		d := fs.(*fsmSnapshot).data
+		d.Slots = slices.Clone(d.Slots)
+		mut(&d)
+		b, _ := detEnc.Marshal(d)
+		if err := h.Restore(io.NopCloser(bytes.NewReader(b))); !errors.Is(err, ErrCorruptSnapshot) {
+			t.Errorf("%s: err = %v", name, err)
+		}
 	}
-	if es := h.entries(); len(es) != 1 || es[0].ProposalID != "z" {
+	if es := h.all(); len(es) != 1 || name(es[0].ProposalID) != "z" {
 		t.Errorf("state changed by a refused restore: %v", es)
 	}
 }

@@ -9,9 +9,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// loop follows the validator set and, on the leader, ratifies approved
-// proposals. It wakes on Governance.Changed, ReconcileMembership, gaining
-// leadership and every PollInterval.
+// loop follows the validator set and does this validator's duty for the
+// next seq (dutyTick). It wakes on Governance.Changed, FSM changes,
+// ReconcileMembership, gaining leadership and every PollInterval.
 func (s *Service) loop() {
 	defer s.wg.Done()
 	t := time.NewTicker(s.cfg.PollInterval)
@@ -23,13 +23,16 @@ func (s *Service) loop() {
 			return
 		case <-t.C:
 		case <-s.nudge:
+		case <-s.applied:
 		case _, ok := <-changed:
 			if !ok {
 				changed = nil
 			}
 		}
 		s.followMembership()
-		s.ratifyApproved()
+		if n := s.current(); n != nil && s.ctx.Err() == nil {
+			s.dutyTick(n)
+		}
 	}
 }
 
@@ -123,24 +126,19 @@ func (s *Service) reconcile(n *raftNode, vals []peer.ID) {
 }
 
 // ratifyApproved applies, one at a time, a Ratify for every approved
-// candidate that has no entry yet. Only the leader does anything.
-func (s *Service) ratifyApproved() {
-	n := s.current()
-	if n == nil || !n.isLeader() {
-		return
-	}
+// candidate that has no slot yet. Only the leader does anything.
+func (s *Service) ratifyApproved(n *raftNode) {
 	barrier := false
 	for _, c := range s.deps.Governance.Approved(time.Now()) {
 		if s.ctx.Err() != nil || !n.isLeader() {
 			return
 		}
-		if n.fsm.has(c.ProposalID) {
+		if n.fsm.has(c.ProposalID) || s.duty.refused[c.ProposalID] {
 			continue
 		}
 		if !barrier {
 			// A new leader's FSM may lag its log: wait until everything
-			// committed is applied before deciding what lacks an entry.
-			// (A duplicate Ratify would be a harmless no-op; this avoids it.)
+			// committed is applied before deciding what lacks a slot.
 			if err := n.raft.Barrier(s.cfg.ApplyTimeout).Error(); err != nil {
 				s.log.Warn("raft barrier", "err", err)
 				return
@@ -153,35 +151,37 @@ func (s *Service) ratifyApproved() {
 		r, err := RatifyFromCandidate(c)
 		if err != nil {
 			s.log.Warn("skipping invalid candidate", "proposal", c.ProposalID, "err", err)
+			s.duty.refused[c.ProposalID] = true
 			continue
 		}
-		res, err := s.apply(n, r)
+		res, err := s.applyCommand(n, command{Kind: kindRatify, Ratify: &r})
+		if errors.Is(err, ErrInvalidCommand) {
+			s.log.Warn("the FSM refuses to order this proposal", "proposal", c.ProposalID, "err", err)
+			s.duty.refused[c.ProposalID] = true
+			continue
+		}
 		if err != nil {
 			s.log.Warn("ratify not committed; will retry", "proposal", c.ProposalID, "err", err)
 			return
 		}
-		s.log.Info("ratified", "proposal", c.ProposalID, "seq", res.Seq, "duplicate", res.Duplicate)
+		s.log.Info("ordered", "proposal", c.ProposalID, "seq", res.Seq, "duplicate", res.Duplicate)
 	}
 }
 
-// apply commits r through raft and returns the FSM's result.
-func (s *Service) apply(n *raftNode, r Ratify) (ApplyResult, error) {
-	b, err := encodeRatify(r)
-	if err != nil {
-		return ApplyResult{}, err
+// Apply commits a ratify command as leader without any check: what a
+// dishonest validator could do with its own raft. Validators re-check
+// every slot against their own op sets, so this cannot decide anything;
+// it exists for operators and tests. ErrNotLeader on a follower.
+func (s *Service) Apply(r Ratify) (ApplyResult, error) {
+	n := s.current()
+	if n == nil || !n.isLeader() {
+		return ApplyResult{}, ErrNotLeader
 	}
-	f := n.raft.Apply(b, s.cfg.ApplyTimeout)
-	if err := f.Error(); err != nil {
-		return ApplyResult{}, err
-	}
-	switch v := f.Response().(type) {
-	case ApplyResult:
-		return v, nil
-	case error:
-		return ApplyResult{}, v
-	}
-	return ApplyResult{}, errors.New("raftnet: unexpected FSM response")
+	return s.applyCommand(n, command{Kind: kindRatify, Ratify: &r})
 }
+
+// ErrNotLeader is returned by Apply on a node that is not the raft leader.
+var ErrNotLeader = errors.New("raftnet: not the raft leader")
 
 // protectTag marks the connection-manager protection raftnet asks for.
 const protectTag = "raftnet"

@@ -1,11 +1,15 @@
 // Package raftnet is the validator consensus of synapse-p2p: the validators
 // named in the network state run hashicorp/raft over libp2p streams
-// (/synapse/<netID>/raft/1) to put approved upgrades into one total order,
-// the execution log. The raft leader applies a Ratify command for every
-// approved proposal that has no entry yet; every validator's FSM turns it
-// into the next Entry (dense seq, hash chain) and, outside the FSM, the
-// validator re-checks the tally and publishes its signed ratify op through
-// the Governance it was given. Non-validators never run raft.
+// (/synapse/<netID>/raft/1) to put approved upgrades into one order. Raft
+// orders; it is not trusted to decide (docs/threat-model.md): the leader
+// applies a Ratify command for every approved proposal without a slot,
+// every validator's FSM turns it into the next Slot, and each validator
+// then does its own part through the Governance it was given — it checks
+// the entry against its own op set, attests, and signs once a quorum of
+// validators attests (Governance.Endorse). The leader voids a slot nobody
+// can sign and aligns slots with the entries that became final; followers
+// stop following a leader that leaves the log stalled or approved
+// proposals unordered. Non-validators never run raft.
 package raftnet
 
 import (
@@ -45,13 +49,35 @@ type Governance interface {
 	// Approved returns the approved proposals that have not been ratified,
 	// in first-seen-then-ID order; the leader applies them in that order.
 	Approved(now time.Time) []Candidate
-	// CheckTally re-checks c against this node's own op set before it
-	// signs; an error makes the validator retry later (never skip).
-	CheckTally(ctx context.Context, c Candidate) error
-	// PublishRatify signs and gossips this validator's ratify op for e.
-	PublishRatify(ctx context.Context, e Entry) error
-	// Changed nudges the leader loop when the op set changed (may be nil).
+	// NextSeq is the first execution-log seq that is not final on this node.
+	NextSeq() uint64
+	// Final returns the slot of the entry final at seq, if any.
+	Final(seq uint64) (Slot, bool)
+	// Endorse does this validator's part for seq given the slot its FSM
+	// holds there (nil when none): check, attest, sign a quorum-attested
+	// entry. It must not block for long (a package download runs in the
+	// background and nudges Changed when done).
+	Endorse(ctx context.Context, seq uint64, slot *Slot) (Progress, error)
+	// Changed nudges the loop when the op set changed (may be nil).
 	Changed() <-chan struct{}
+}
+
+// Progress is what Governance.Endorse saw for one seq.
+type Progress struct {
+	// Final: the entry at seq is final.
+	Final bool
+	// Waiting: why this validator cannot attest yet (a lagging view, a
+	// package still downloading).
+	Waiting string
+	// Unsignable: why this validator will not attest the slot's entry.
+	Unsignable string
+	// Attested: this validator attests the slot's entry.
+	Attested bool
+	// Ratified is the entry hash this validator signed ("" none).
+	Ratified string
+	// Quorum is the hash of an entry a finality quorum attests ("" none):
+	// the leader never voids a seq that has one.
+	Quorum string
 }
 
 // Deps are the Service's collaborators.
@@ -90,8 +116,9 @@ type Service struct {
 	boot  []peer.ID
 
 	events  *eventHub
-	applied chan struct{} // every FSM signals here after a new entry
+	applied chan struct{} // every FSM signals here after a change
 	nudge   chan struct{} // ReconcileMembership and leadership gains
+	duty    dutyState     // loop only
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -104,6 +131,11 @@ type Service struct {
 	closed  bool
 
 	protected map[peer.ID]bool // validators protected in the conn manager (loop only)
+
+	// banned holds validators this node stopped exchanging raft traffic
+	// with, until the given time (a leader suspected of misbehaving).
+	banMu  sync.Mutex
+	banned map[peer.ID]time.Time
 
 	// blocked, when set (tests only), cuts raft traffic with those peers.
 	blocked atomic.Pointer[map[peer.ID]bool]
@@ -148,6 +180,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		cancel:    cancel,
 		lastFSM:   newFSM(nil),
 		protected: map[peer.ID]bool{},
+		banned:    map[peer.ID]time.Time{},
+		duty:      newDutyState(),
 	}, nil
 }
 
@@ -177,9 +211,8 @@ func (s *Service) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	s.wg.Add(2)
+	s.wg.Add(1)
 	go s.loop()
-	go s.publishLoop()
 	return nil
 }
 
@@ -230,9 +263,9 @@ func (s *Service) Leader() peer.ID {
 // reports it.
 func (s *Service) Validators() []peer.ID { return sortedUnique(s.deps.Validators()) }
 
-// Entries returns the FSM's committed entries in seq order. A non-validator
-// has none; a removed validator keeps those it had.
-func (s *Service) Entries() []Entry { return s.fsm().entries() }
+// Slots returns the FSM's slots in seq order. A non-validator has none; a
+// removed validator keeps those it had.
+func (s *Service) Slots() []Slot { return s.fsm().all() }
 
 // Events subscribes to the Service's events; call the returned func to
 // unsubscribe. The channel is closed on Close or unsubscribe. A subscriber
@@ -265,8 +298,17 @@ func (s *Service) fsm() *fsm {
 func (s *Service) isValidator(vals []peer.ID) bool { return slices.Contains(vals, s.self) }
 
 func (s *Service) isBlocked(p peer.ID) bool {
-	b := s.blocked.Load()
-	return b != nil && (*b)[p]
+	if b := s.blocked.Load(); b != nil && (*b)[p] {
+		return true
+	}
+	s.banMu.Lock()
+	defer s.banMu.Unlock()
+	until, ok := s.banned[p]
+	if ok && time.Now().After(until) {
+		delete(s.banned, p)
+		return false
+	}
+	return ok
 }
 
 // allowPeer is the gate for raft streams in both directions.

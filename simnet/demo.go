@@ -150,7 +150,7 @@ func (n *Net) demoStep(ctx context.Context, res *DemoResult, voted []bool, mark 
 			}
 		}
 		if nd.Raft().IsLeader() {
-			for _, e := range nd.Raft().Entries() {
+			for _, e := range nd.Raft().Slots() {
 				if e.ProposalID == res.ProposalID {
 					mark("ratified")
 				}

@@ -338,7 +338,7 @@ func TestUpgradeChangesValidators(t *testing.T) {
 		}
 		waitFor(t, 30*time.Second, "every validator's raft FSM holds the log", func() bool {
 			for _, nd := range net.Nodes {
-				n := len(nd.Raft().Entries())
+				n := len(nd.Raft().Slots())
 				if vals[nd.ID().String()] && n != int(seq) || !vals[nd.ID().String()] && n != 0 {
 					return false
 				}

@@ -72,7 +72,7 @@ func (m *Manager) Execute(ctx context.Context, e Entry) (Result, error) {
 		return Result{}, err
 	}
 	h := HistoryEntry{
-		Event: EventUpgrade, ProposalID: e.ProposalID, Seq: e.Seq, PreviousVersion: snap.Version,
+		Event: EventUpgrade, ProposalID: e.ProposalID, Seq: e.Seq, EntryHash: e.EntryHash, PreviousVersion: snap.Version,
 		ExecutedAt: m.deps.Now().UTC().Format(time.RFC3339Nano), DurationMS: elapsed.Milliseconds(),
 	}
 	next := *snap

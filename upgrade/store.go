@@ -27,9 +27,12 @@ const (
 
 // HistoryEntry is one upgrade attempt, rollback or resume.
 type HistoryEntry struct {
-	Event           string `json:"event"` // "upgrade", "rollback" or "resume"
-	ProposalID      string `json:"proposal_id,omitempty"`
-	Seq             uint64 `json:"seq,omitempty"`
+	Event      string `json:"event"` // "upgrade", "void", "rollback", "resume" or "halt"
+	ProposalID string `json:"proposal_id,omitempty"`
+	Seq        uint64 `json:"seq,omitempty"`
+	// EntryHash is the hash of the execution-log entry executed (upgrade,
+	// void): the node halts if a different entry ever becomes final there.
+	EntryHash       string `json:"entry_hash,omitempty"`
 	Version         string `json:"version"`
 	PreviousVersion string `json:"previous_version"`
 	ExecutedAt      string `json:"executed_at"`
@@ -44,8 +47,10 @@ type HistoryEntry struct {
 // History events.
 const (
 	EventUpgrade  = "upgrade"
+	EventVoid     = "void"
 	EventRollback = "rollback"
 	EventResume   = "resume"
+	EventHalt     = "halt"
 )
 
 // snapshot is everything that changes together at a commit.

@@ -1,0 +1,71 @@
+package upgrade
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Void executes a void execution-log entry: nothing runs and the state
+// stays, but the seq advances and history records it, exactly as on every
+// other node. The same ordering rules as Execute apply (ErrSeqGap,
+// AlreadyExecuted, ErrPaused).
+func (m *Manager) Void(ctx context.Context, seq uint64, entryHash string) (Result, error) {
+	_, done, err := m.begin(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer done()
+	m.execMu.Lock()
+	defer m.execMu.Unlock()
+	snap := m.current()
+	switch {
+	case snap == nil:
+		return Result{}, ErrNoState
+	case seq <= snap.LastSeq:
+		return Result{Seq: seq, AlreadyExecuted: true, Version: snap.Version, PostStateSHA256: snap.StateSHA256}, nil
+	case snap.Paused:
+		return Result{}, ErrPaused
+	case seq != snap.LastSeq+1:
+		return Result{}, fmt.Errorf("%w: got seq %d, next is %d", ErrSeqGap, seq, snap.LastSeq+1)
+	}
+	next := *snap
+	next.LastSeq = seq
+	next.History = append(append([]HistoryEntry{}, snap.History...), HistoryEntry{
+		Event: EventVoid, Seq: seq, EntryHash: entryHash, Version: snap.Version, PreviousVersion: snap.Version,
+		ExecutedAt: m.deps.Now().UTC().Format(time.RFC3339Nano), Success: true,
+		Result: "void entry: the validators voided this seq", PostStateSHA256: snap.StateSHA256,
+	})
+	if err := m.commit(&next); err != nil {
+		return Result{}, err
+	}
+	m.log.Info("void entry", "seq", seq)
+	return Result{Seq: seq, Success: true, Version: snap.Version, PreviousVersion: snap.Version, PostStateSHA256: snap.StateSHA256}, nil
+}
+
+// Halt pauses the executor with reason (persisted, shown by Status) and
+// records it in history: the node stops executing until an operator
+// resumes it. The node halts when the execution log conflicts with what
+// it executed.
+func (m *Manager) Halt(reason string) error {
+	m.execMu.Lock()
+	defer m.execMu.Unlock()
+	snap := m.current()
+	if snap == nil {
+		return ErrNoState
+	}
+	if snap.Paused && snap.PausedReason == reason {
+		return nil
+	}
+	next := *snap
+	next.Paused, next.PausedReason = true, reason
+	next.History = append(append([]HistoryEntry{}, snap.History...), HistoryEntry{
+		Event: EventHalt, Version: snap.Version, PreviousVersion: snap.Version,
+		ExecutedAt: m.deps.Now().UTC().Format(time.RFC3339Nano), Result: reason, PostStateSHA256: snap.StateSHA256,
+	})
+	if err := m.commit(&next); err != nil {
+		return err
+	}
+	m.log.Error("executor halted", "reason", reason)
+	return nil
+}
