@@ -36,9 +36,9 @@ var (
 	// ErrSizeMismatch: the download is shorter or longer than package_size
 	// (or longer than MaxPackageBytes when package_size is unknown), by
 	// Content-Length or by the bytes received.
-	ErrSizeMismatch = errors.New("upgrade: download size does not match package_size")
+	ErrSizeMismatch = errors.New("upgrade: wrong download size")
 	// ErrDownloadDeadline: the overall download deadline
-	// (DownloadTimeout + size / DownloadMinRate) passed.
+	// (DownloadBaseTimeout + size / DownloadMinRate) passed.
 	ErrDownloadDeadline = errors.New("upgrade: download deadline passed")
 	// ErrDownloadStalled: no byte arrived for DownloadIdleTimeout.
 	ErrDownloadStalled = errors.New("upgrade: download stalled")

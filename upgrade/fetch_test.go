@@ -520,3 +520,35 @@ func TestFetchSources(t *testing.T) {
 		}
 	})
 }
+
+// FuzzParseSource: package URLs come from the network (entries, announced
+// sources); a parsed source is always one the fetcher can open.
+func FuzzParseSource(f *testing.F) {
+	for _, s := range []string{"https://example.com/p.wasm", "ipfs://bafkqaaa", "ipfs:bafkqaaa", "ipfs://x/y",
+		"file:///tmp/p.wasm", "http:///x", "HTTP://h/p", "http://[::1", "gopher://x", ""} {
+		f.Add(s)
+	}
+	fe := &fetcher{allowFiles: true}
+	f.Fuzz(func(t *testing.T, raw string) {
+		src, err := fe.parseSource(raw)
+		if err != nil {
+			return
+		}
+		switch strings.ToLower(src.u.Scheme) {
+		case "http", "https":
+			if src.u.Host == "" {
+				t.Fatalf("%q: http without host accepted", raw)
+			}
+		case "ipfs":
+			if src.cid == "" {
+				t.Fatalf("%q: ipfs without cid accepted", raw)
+			}
+		case "file":
+			if src.u.Path == "" {
+				t.Fatalf("%q: file without path accepted", raw)
+			}
+		default:
+			t.Fatalf("%q: scheme %q accepted", raw, src.u.Scheme)
+		}
+	})
+}

@@ -20,11 +20,11 @@ type Package struct {
 	// Rollback marks a package that may lower the version.
 	Rollback bool `json:"rollback,omitempty"`
 	// Sources are alternative locations of the same bytes, tried in order
-	// after URL fails (e.g. ipfs://<cid> URLs that validators announced for
-	// the package; node/ fills them). They are local hints, not part of the
-	// ratified entry: every copy is verified against SHA256 and Size, so
-	// they change where a node fetches from, never the outcome. A malformed
-	// source only fails itself.
+	// after URL fails (e.g. ipfs://<cid> URLs that validators announced
+	// for the package; node/ is to fill them). They are local hints, not
+	// part of the ratified entry: every copy is verified against SHA256
+	// and Size, so they change where a node fetches from, never the
+	// outcome. A malformed source only fails itself.
 	Sources []string `json:"sources,omitempty"`
 }
 
