@@ -8,8 +8,10 @@ import (
 // Sentinel errors callers branch on.
 var (
 	// ErrTransient marks failures that say nothing about the package: the
-	// network, a cancelled context, a node shutting down. Nothing was
-	// changed; retry later.
+	// transfer (bytes that do not match package_hash or package_size, network
+	// errors, download deadlines), a cancelled context, a node shutting down,
+	// the machine. Nothing was changed; retry later, from other sources
+	// (docs/upgrade.md, DESIGN §7).
 	ErrTransient = errors.New("upgrade: transient failure")
 	// ErrPaused is returned by Execute after a local Rollback until Resume.
 	ErrPaused = errors.New("upgrade: executor paused after a rollback (resume to continue)")
@@ -23,14 +25,36 @@ var (
 	ErrClosed = errors.New("upgrade: manager closed")
 	// ErrIPFSNotConfigured is returned for ipfs:// URLs when Deps.IPFSFetch is nil.
 	ErrIPFSNotConfigured = errors.New("upgrade: ipfs fetching not configured")
+
+	// The errors below describe why one source of a package failed; they
+	// are always wrapped in a transient error (a *FetchError), never a
+	// deterministic failure: they depend on the transfer, not on the
+	// verified package bytes.
+
+	// ErrHashMismatch: the downloaded bytes do not hash to package_hash.
+	ErrHashMismatch = errors.New("upgrade: downloaded bytes do not match package_hash")
+	// ErrSizeMismatch: the download is shorter or longer than package_size
+	// (or longer than MaxPackageBytes when package_size is unknown), by
+	// Content-Length or by the bytes received.
+	ErrSizeMismatch = errors.New("upgrade: wrong download size")
+	// ErrDownloadDeadline: the overall download deadline
+	// (DownloadBaseTimeout + size / DownloadMinRate) passed.
+	ErrDownloadDeadline = errors.New("upgrade: download deadline passed")
+	// ErrDownloadStalled: no byte arrived for DownloadIdleTimeout.
+	ErrDownloadStalled = errors.New("upgrade: download stalled")
+	// ErrRedirectRefused: an HTTP redirect was not followed: https to a
+	// weaker scheme, a scheme other than http(s), or too many redirects.
+	ErrRedirectRefused = errors.New("upgrade: redirect refused")
 )
 
 // Error classes of deterministic failures (Result.ErrorClass). Every node
-// fails the same entry with the same class.
+// fails the same entry with the same class: each comes from the entry
+// itself, the state or the verified package bytes, never from the transfer
+// (a download whose bytes do not match package_hash or package_size is
+// transient: ErrHashMismatch, ErrSizeMismatch).
 const (
-	ClassBadPackage    = "bad_package"        // malformed hash, version or URL
-	ClassHashMismatch  = "hash_mismatch"      // content does not match package_hash
-	ClassSizeLimit     = "size_limit"         // content larger than package_size or the maximum
+	ClassBadPackage    = "bad_package"        // malformed package_hash, version or package_url in the entry
+	ClassSizeLimit     = "size_limit"         // the entry's package_size exceeds the maximum
 	ClassBadModule     = "bad_module"         // not wasm, forbidden import, missing exports
 	ClassTrap          = "trap"               // the guest trapped, panicked or exited non-zero
 	ClassTimeout       = "timeout"            // the execution deadline passed
@@ -38,6 +62,13 @@ const (
 	ClassOutputLimit   = "output_limit"       // output larger than MaxOutputBytes
 	ClassInvalidOutput = "invalid_output"     // output not a JSON object, wrong version, broken rules
 	ClassVersion       = "version_not_raised" // the entry does not raise the version
+
+	// ClassHashMismatch is no longer produced: downloaded bytes that do not
+	// match package_hash are transient (ErrHashMismatch). It remains
+	// because histories written before may hold it.
+	//
+	// Deprecated: not produced since downloads became transient.
+	ClassHashMismatch = "hash_mismatch"
 )
 
 // PackageError is a deterministic failure of a package: it fails the same

@@ -36,14 +36,22 @@ type Result struct {
 // ErrSeqGap. Deterministic failures are committed as executed-but-failed
 // (state unchanged, seq advances, history records it) and returned as
 // Result{Success: false}, nil. Transient failures return an error wrapping
-// ErrTransient and change nothing. After a Rollback, Execute returns
-// ErrPaused until Resume.
+// ErrTransient and change nothing: among them every download failure
+// (a *FetchError: bytes that do not match package_hash or package_size,
+// network errors, deadlines), after trying e.URL and each of e.Sources.
+// The package is downloaded before the executor's lock is taken, so
+// Rollback and Resume are not held up by a slow transfer. After a
+// Rollback, Execute returns ErrPaused until Resume.
 func (m *Manager) Execute(ctx context.Context, e Entry) (Result, error) {
 	ctx, done, err := m.begin(ctx)
 	if err != nil {
 		return Result{}, err
 	}
 	defer done()
+	if err := m.prefetch(ctx, e); err != nil {
+		m.log.Warn("package fetch failed transiently; will retry", "seq", e.Seq, "proposal", e.ProposalID, "err", err)
+		return Result{}, err
+	}
 	m.execMu.Lock()
 	defer m.execMu.Unlock()
 	snap := m.current()
@@ -102,15 +110,47 @@ func (m *Manager) Execute(ctx context.Context, e Entry) (Result, error) {
 	}, nil
 }
 
+// prefetch downloads e's package into the verified cache before Execute
+// takes execMu, so a slow or failing transfer never blocks Rollback or
+// Resume; a transient failure returns at once. It fetches only what
+// Execute will need: nothing for a replayed, out-of-order or paused entry,
+// or one that fails deterministically before its package is read (apply
+// commits that). apply repeats every check under execMu and finds the
+// package in the cache.
+func (m *Manager) prefetch(ctx context.Context, e Entry) error {
+	snap := m.current()
+	if snap == nil || snap.Paused || e.Seq != snap.LastSeq+1 {
+		return nil
+	}
+	h, err := m.precheck(snap, e.Package)
+	if err != nil {
+		return nil
+	}
+	if _, err := m.fetch.get(ctx, e.Package, h); err != nil && ClassOf(err) == "" {
+		return err
+	}
+	return nil
+}
+
+// precheck runs the checks of p that need no package bytes and returns
+// its normalised hash.
+func (m *Manager) precheck(snap *snapshot, p Package) (string, error) {
+	h, err := p.check(m.cfg.MaxPackageBytes)
+	if err != nil {
+		return "", err
+	}
+	if !p.Rollback && genesis.CompareVersions(p.Version, snap.Version) <= 0 {
+		return "", pkgErr(ClassVersion, "version %s does not raise the current version %s", p.Version, snap.Version)
+	}
+	return h, nil
+}
+
 // apply fetches, verifies and runs p against snap's state and validates
 // the output. Deterministic failures are *PackageError.
 func (m *Manager) apply(ctx context.Context, snap *snapshot, p Package) ([]byte, string, ModuleInfo, error) {
-	h, err := p.check(m.cfg.MaxPackageBytes)
+	h, err := m.precheck(snap, p)
 	if err != nil {
 		return nil, "", ModuleInfo{}, err
-	}
-	if !p.Rollback && genesis.CompareVersions(p.Version, snap.Version) <= 0 {
-		return nil, "", ModuleInfo{}, pkgErr(ClassVersion, "version %s does not raise the current version %s", p.Version, snap.Version)
 	}
 	path, err := m.fetch.get(ctx, p, h)
 	if err != nil {

@@ -7,116 +7,437 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
 // IPFSFetchFunc fetches ipfs://<cid> content (bitswap); maxSize caps the
-// stream. node/ injects it.
+// stream. It must stop when ctx is done: the executor's download deadlines
+// cancel ctx. node/ injects it.
 type IPFSFetchFunc func(ctx context.Context, cid string, maxSize int64) (io.ReadCloser, error)
 
-// Fetch timeouts.
+// HTTP client limits. The overall deadline and the idle timeout of a
+// download come from Config (DownloadBaseTimeout, DownloadMinRate,
+// DownloadIdleTimeout); the idle timeout also bounds the wait for the
+// response headers.
 const (
 	connectTimeout = 10 * time.Second
-	headerTimeout  = 30 * time.Second
-	// readIdleTimeout fails a download that makes no progress for this long.
-	readIdleTimeout = 30 * time.Second
-	maxRedirects    = 5
+	maxRedirects   = 5
 )
 
 func newHTTPClient() *http.Client {
 	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: connectTimeout}).DialContext,
-		TLSHandshakeTimeout:   connectTimeout,
-		ResponseHeaderTimeout: headerTimeout,
-		MaxIdleConns:          4,
-		IdleConnTimeout:       30 * time.Second,
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: connectTimeout}).DialContext,
+		TLSHandshakeTimeout: connectTimeout,
+		MaxIdleConns:        4,
+		IdleConnTimeout:     30 * time.Second,
 	}
-	return &http.Client{
-		Transport: tr,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= maxRedirects {
-				return fmt.Errorf("stopped after %d redirects", maxRedirects)
-			}
-			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
-				return fmt.Errorf("redirect to unsupported scheme %q", req.URL.Scheme)
-			}
-			return nil
-		},
-	}
+	return &http.Client{Transport: tr, CheckRedirect: checkRedirect}
 }
 
-// fetcher downloads packages into the verified cache.
+// checkRedirect follows at most maxRedirects redirects, only to http or
+// https, and never from https to anything but https: a package fetched
+// over TLS must not continue in clear text, where anyone on the path could
+// replace it (the hash would catch that, but the node would lose the
+// download).
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("%w: stopped after %d redirects", ErrRedirectRefused, maxRedirects)
+	}
+	to := strings.ToLower(req.URL.Scheme)
+	if to != "http" && to != "https" {
+		return fmt.Errorf("%w: to unsupported scheme %q", ErrRedirectRefused, req.URL.Scheme)
+	}
+	if to == "http" {
+		for _, v := range via {
+			if strings.EqualFold(v.URL.Scheme, "https") {
+				return fmt.Errorf("%w: %s redirects to %s: https must not downgrade to http",
+					ErrRedirectRefused, via[len(via)-1].URL.Redacted(), req.URL.Redacted())
+			}
+		}
+	}
+	return nil
+}
+
+// fetcher downloads packages into the verified cache, from the package's
+// URL or its alternative sources.
 type fetcher struct {
 	cacheDir   string
 	maxBytes   int64
 	allowFiles bool
 	ipfs       IPFSFetchFunc
+	onVerified func(ctx context.Context, sha256hex, path string)
 	client     *http.Client
-	idle       time.Duration
+	log        *slog.Logger
+
+	// Download deadlines: base + size/minRate overall, idle without a byte.
+	base    time.Duration
+	minRate int64
+	idle    time.Duration
+
+	mu    sync.Mutex
+	locks map[string]*hashLock // by package hash; one download per hash at a time
+}
+
+// newFetcher makes the fetcher of a Manager; cfg has its defaults set.
+func newFetcher(dir string, cfg Config, deps Deps, log *slog.Logger) *fetcher {
+	return &fetcher{
+		cacheDir: dir, maxBytes: cfg.MaxPackageBytes, allowFiles: cfg.AllowFileURLs,
+		ipfs: deps.IPFSFetch, onVerified: deps.OnVerified, client: newHTTPClient(), log: log,
+		base: cfg.DownloadBaseTimeout, minRate: cfg.DownloadMinRate, idle: cfg.DownloadIdleTimeout,
+	}
 }
 
 // cachePath is where the package with the verified hash h lives. h has
 // passed ParseHash, so it is 64 hex digits: no path traversal.
 func (f *fetcher) cachePath(h string) string { return filepath.Join(f.cacheDir, h+".wasm") }
 
+// FetchError is the transient failure of fetching a package: no source gave
+// bytes that match its hash and size. It wraps ErrTransient and the error of
+// every source, so errors.Is finds ErrHashMismatch, ErrDownloadDeadline, …
+// when any source failed that way.
+type FetchError struct {
+	SHA256  string        // the package hash, 64 lowercase hex digits
+	Sources []SourceError // in the order tried
+}
+
+// SourceError is why one source of a package failed.
+type SourceError struct {
+	Source string // the URL, any password redacted
+	Err    error
+}
+
+func (e *FetchError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v: fetch sha256:%s: ", ErrTransient, e.SHA256)
+	if len(e.Sources) != 1 {
+		fmt.Fprintf(&b, "%d sources failed: ", len(e.Sources))
+	}
+	for i, s := range e.Sources {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s: %v", s.Source, s.Err)
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrTransient and each source's error.
+func (e *FetchError) Unwrap() []error {
+	errs := []error{ErrTransient}
+	for _, s := range e.Sources {
+		errs = append(errs, s.Err)
+	}
+	return errs
+}
+
 // get returns the path of a verified copy of p (hash h), downloading it if
-// the cache has no valid copy.
+// the cache has no valid copy: from p.URL, then from each of p.Sources,
+// until one gives bytes of hash h and size p.Size. A malformed p.URL is a
+// deterministic bad_package (it is part of the entry); everything else
+// about fetching is transient. Bytes that fail verification are never
+// cached.
 func (f *fetcher) get(ctx context.Context, p Package, h string) (string, error) {
+	if _, err := f.parseSource(p.URL); err != nil {
+		return "", pkgErr(ClassBadPackage, "package_url %q: %v", p.URL, err)
+	}
+	unlock, err := f.lockHash(ctx, h)
+	if err != nil {
+		return "", transient("fetch sha256:%s: %v", h, err)
+	}
+	defer unlock()
 	path := f.cachePath(h)
 	if ok, err := verifyFile(path, h, p.Size); err != nil {
 		return "", err
 	} else if ok {
 		return path, nil
 	}
-	limit := f.maxBytes
-	if p.Size > 0 {
-		limit = p.Size
+	fe := &FetchError{SHA256: h}
+	for _, raw := range sourcesOf(p) {
+		src, err := f.parseSource(raw)
+		if err == nil {
+			err = f.download(ctx, src, p, h, path)
+		} else {
+			err = fmt.Errorf("malformed source: %w", err)
+		}
+		if err == nil {
+			f.log.Debug("package fetched", "sha256", h, "source", src, "failed_sources", len(fe.Sources))
+			if len(fe.Sources) > 0 {
+				f.log.Info("package fetched from an alternative source", "sha256", h, "source", src, "err", fe)
+			}
+			if f.onVerified != nil {
+				f.onVerified(ctx, h, path)
+			}
+			return path, nil
+		}
+		fe.Sources = append(fe.Sources, SourceError{Source: redact(raw), Err: err})
+		if ctx.Err() != nil {
+			break // the caller gave up: do not start the next source
+		}
 	}
-	rc, err := f.open(ctx, p.URL, limit)
+	return "", fe
+}
+
+// sourcesOf lists where p can be fetched: its URL, then each alternative
+// source once.
+func sourcesOf(p Package) []string {
+	out := []string{p.URL}
+	for _, s := range p.Sources {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// redact hides a password in a URL for messages.
+func redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return raw
+}
+
+// hashLock serialises downloads of one package, so concurrent Execute and
+// Test calls download it once (the second finds it in the cache).
+type hashLock struct {
+	ch   chan struct{}
+	refs int
+}
+
+func (f *fetcher) lockHash(ctx context.Context, h string) (func(), error) {
+	f.mu.Lock()
+	if f.locks == nil {
+		f.locks = map[string]*hashLock{}
+	}
+	l := f.locks[h]
+	if l == nil {
+		l = &hashLock{ch: make(chan struct{}, 1)}
+		f.locks[h] = l
+	}
+	l.refs++
+	f.mu.Unlock()
+	release := func() {
+		f.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(f.locks, h)
+		}
+		f.mu.Unlock()
+	}
+	select {
+	case l.ch <- struct{}{}:
+		return func() { <-l.ch; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
+}
+
+// source is a parsed package location.
+type source struct {
+	u   *url.URL
+	cid string // ipfs only
+}
+
+func (s source) String() string { return s.u.Redacted() }
+
+// parseSource checks a package location: http(s)://host/…, ipfs://<cid>,
+// or file://… when AllowFileURLs.
+func (f *fetcher) parseSource(raw string) (source, error) {
+	u, err := url.Parse(raw)
 	if err != nil {
-		return "", err
+		return source{}, err
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https":
+		if u.Host == "" {
+			return source{}, errors.New("no host")
+		}
+		return source{u: u}, nil
+	case "ipfs":
+		cid := u.Host
+		if cid == "" {
+			cid = strings.TrimPrefix(u.Opaque, "//")
+		}
+		if cid == "" || strings.Trim(u.Path, "/") != "" {
+			return source{}, errors.New("want ipfs://<cid>")
+		}
+		return source{u: u, cid: cid}, nil
+	case "file":
+		if !f.allowFiles {
+			return source{}, errors.New("file:// URLs are disabled (dev only: AllowFileURLs)")
+		}
+		if u.Path == "" {
+			return source{}, errors.New("file:// URL without a path")
+		}
+		return source{u: u}, nil
+	default:
+		return source{}, errors.New("unsupported scheme (want http, https, ipfs)")
+	}
+}
+
+// limit is the most bytes a download of p may have: package_size, or the
+// maximum when it is unknown.
+func (f *fetcher) limit(p Package) int64 {
+	if p.Size > 0 {
+		return p.Size
+	}
+	return f.maxBytes
+}
+
+// downloadDeadline is base + size/rate, saturating.
+func downloadDeadline(base time.Duration, size, rate int64) time.Duration {
+	d := float64(base) + float64(size)/float64(rate)*float64(time.Second)
+	if d >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(d)
+}
+
+// download fetches p from src into the cache at dst, verifying size and
+// hash while it streams into a temp file; only verified bytes are renamed
+// to dst. The download ends, transiently, at its deadline or after the idle
+// timeout without a byte.
+func (f *fetcher) download(ctx context.Context, src source, p Package, h, dst string) error {
+	limit := f.limit(p)
+	deadline := downloadDeadline(f.base, limit, f.minRate)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	overall := time.AfterFunc(deadline, func() {
+		cancel(fmt.Errorf("%w: %s for %d bytes (download_base_timeout %s + size / download_min_rate %d B/s)",
+			ErrDownloadDeadline, deadline.Round(time.Millisecond), limit, f.base, f.minRate))
+	})
+	defer overall.Stop()
+	idle := time.AfterFunc(f.idle, func() {
+		cancel(fmt.Errorf("%w: no data for %s (download_idle_timeout)", ErrDownloadStalled, f.idle))
+	})
+	defer idle.Stop()
+
+	rc, err := f.open(ctx, src, p.Size, limit)
+	if err != nil {
+		return interrupted(ctx, err, 0)
 	}
 	defer rc.Close()
 	tmp, err := os.CreateTemp(f.cacheDir, tmpPrefix+"download-*")
 	if err != nil {
-		return "", transient("cache: %v", err)
+		return fmt.Errorf("cache: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
 	defer tmp.Close()
 	hasher := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, hasher), io.LimitReader(rc, limit+1))
+	body := &progressReader{r: rc, idle: idle, every: f.idle}
+	n, err := io.Copy(io.MultiWriter(tmp, hasher), io.LimitReader(body, limit+1))
 	if err != nil {
-		if ctx.Err() != nil {
-			return "", transient("download %s: %v", p.URL, ctx.Err())
-		}
-		return "", transient("download %s: %v", p.URL, err)
+		return interrupted(ctx, fmt.Errorf("after %d bytes: %w", n, err), n)
 	}
-	if n > limit {
-		return "", pkgErr(ClassSizeLimit, "%s: more than %d bytes", p.URL, limit)
-	}
-	if p.Size > 0 && n != p.Size {
-		return "", pkgErr(ClassSizeLimit, "%s: got %d bytes, package_size is %d", p.URL, n, p.Size)
+	switch {
+	case n > limit && p.Size > 0:
+		return fmt.Errorf("%w: more than package_size %d bytes", ErrSizeMismatch, limit)
+	case n > limit:
+		return fmt.Errorf("%w: more than the maximum of %d bytes", ErrSizeMismatch, limit)
+	case p.Size > 0 && n != p.Size:
+		return fmt.Errorf("%w: got %d bytes, package_size is %d", ErrSizeMismatch, n, p.Size)
 	}
 	if got := hex.EncodeToString(hasher.Sum(nil)); got != h {
-		return "", pkgErr(ClassHashMismatch, "%s: sha256 is %s, package_hash is %s", p.URL, got, h)
+		return fmt.Errorf("%w: sha256 is %s", ErrHashMismatch, got)
 	}
 	if err := tmp.Sync(); err != nil {
-		return "", transient("cache: %v", err)
+		return fmt.Errorf("cache: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
-		return "", transient("cache: %v", err)
+		return fmt.Errorf("cache: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", transient("cache: %v", err)
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return fmt.Errorf("cache: %w", err)
 	}
-	return path, nil
+	return nil
+}
+
+// interrupted reports why ctx ended (download deadline, stall, caller)
+// instead of the read error that followed, when it did end.
+func interrupted(ctx context.Context, err error, n int64) error {
+	cause := context.Cause(ctx)
+	switch {
+	case cause == nil:
+		return err
+	case errors.Is(cause, ErrDownloadDeadline), errors.Is(cause, ErrDownloadStalled):
+		return fmt.Errorf("%w; %d bytes received", cause, n)
+	default:
+		return fmt.Errorf("interrupted: %w", cause)
+	}
+}
+
+// progressReader pushes the idle timer back on every byte.
+type progressReader struct {
+	r     io.Reader
+	idle  *time.Timer
+	every time.Duration
+}
+
+func (r *progressReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.idle.Reset(r.every)
+	}
+	return n, err
+}
+
+// open starts a download; size is package_size (0 when unknown), limit the
+// byte cap.
+func (f *fetcher) open(ctx context.Context, src source, size, limit int64) (io.ReadCloser, error) {
+	switch strings.ToLower(src.u.Scheme) {
+	case "http", "https":
+		return f.openHTTP(ctx, src.u, size, limit)
+	case "ipfs":
+		if f.ipfs == nil {
+			return nil, ErrIPFSNotConfigured
+		}
+		rc, err := f.ipfs(ctx, src.cid, limit)
+		if err != nil {
+			return nil, fmt.Errorf("ipfs fetch %s: %w", src.cid, err)
+		}
+		return rc, nil
+	case "file":
+		fh, err := os.Open(src.u.Path)
+		if err != nil {
+			return nil, err
+		}
+		return fh, nil
+	}
+	return nil, fmt.Errorf("unsupported scheme %q", src.u.Scheme) // parseSource let it through: a bug
+}
+
+func (f *fetcher) openHTTP(ctx context.Context, u *url.URL, size, limit int64) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case resp.StatusCode != http.StatusOK:
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET: %s", resp.Status)
+	case size > 0 && resp.ContentLength >= 0 && resp.ContentLength != size:
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: Content-Length %d, package_size is %d", ErrSizeMismatch, resp.ContentLength, size)
+	case resp.ContentLength > limit:
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: Content-Length %d exceeds the maximum of %d bytes", ErrSizeMismatch, resp.ContentLength, limit)
+	}
+	return resp.Body, nil
 }
 
 // verifyFile reports whether path holds content with hash h (and size, if
@@ -141,91 +462,4 @@ func verifyFile(path, h string, size int64) (bool, error) {
 		return false, transient("cache: removing corrupt %s: %v", path, err)
 	}
 	return false, nil
-}
-
-// open starts a download by URL scheme; limit is the byte cap.
-func (f *fetcher) open(ctx context.Context, raw string, limit int64) (io.ReadCloser, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, pkgErr(ClassBadPackage, "package_url %q: %v", raw, err)
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "http", "https":
-		return f.openHTTP(ctx, u, limit)
-	case "ipfs":
-		cid := u.Host
-		if cid == "" {
-			cid = strings.TrimPrefix(u.Opaque, "//")
-		}
-		if cid == "" || strings.Trim(u.Path, "/") != "" {
-			return nil, pkgErr(ClassBadPackage, "package_url %q: want ipfs://<cid>", raw)
-		}
-		if f.ipfs == nil {
-			return nil, fmt.Errorf("%w: %w (%s)", ErrTransient, ErrIPFSNotConfigured, raw)
-		}
-		rc, err := f.ipfs(ctx, cid, limit)
-		if err != nil {
-			return nil, transient("ipfs fetch %s: %v", cid, err)
-		}
-		return rc, nil
-	case "file":
-		if !f.allowFiles {
-			return nil, pkgErr(ClassBadPackage, "package_url %q: file:// URLs are disabled (dev only: AllowFileURLs)", raw)
-		}
-		fh, err := os.Open(u.Path)
-		if err != nil {
-			return nil, transient("open %s: %v", u.Path, err)
-		}
-		return fh, nil
-	default:
-		return nil, pkgErr(ClassBadPackage, "package_url %q: unsupported scheme (want http, https, ipfs)", raw)
-	}
-}
-
-func (f *fetcher) openHTTP(ctx context.Context, u *url.URL, limit int64) (io.ReadCloser, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		cancel()
-		return nil, pkgErr(ClassBadPackage, "package_url %q: %v", u, err)
-	}
-	resp, err := f.client.Do(req)
-	if err != nil {
-		cancel()
-		return nil, transient("GET %s: %v", u.Redacted(), err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
-		cancel()
-		return nil, transient("GET %s: %s", u.Redacted(), resp.Status)
-	}
-	if resp.ContentLength > limit {
-		resp.Body.Close()
-		cancel()
-		return nil, pkgErr(ClassSizeLimit, "GET %s: Content-Length %d exceeds %d bytes", u.Redacted(), resp.ContentLength, limit)
-	}
-	return &idleReader{rc: resp.Body, cancel: cancel, timer: time.AfterFunc(f.idle, cancel), idle: f.idle}, nil
-}
-
-// idleReader cancels the request when no bytes arrive for idle.
-type idleReader struct {
-	rc     io.ReadCloser
-	cancel context.CancelFunc
-	timer  *time.Timer
-	idle   time.Duration
-}
-
-func (r *idleReader) Read(p []byte) (int, error) {
-	n, err := r.rc.Read(p)
-	if n > 0 {
-		r.timer.Reset(r.idle)
-	}
-	return n, err
-}
-
-func (r *idleReader) Close() error {
-	r.timer.Stop()
-	err := r.rc.Close()
-	r.cancel()
-	return err
 }

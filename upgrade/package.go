@@ -19,6 +19,13 @@ type Package struct {
 	Size int64 `json:"package_size"`
 	// Rollback marks a package that may lower the version.
 	Rollback bool `json:"rollback,omitempty"`
+	// Sources are alternative locations of the same bytes, tried in order
+	// after URL fails (e.g. ipfs://<cid> URLs that validators announced
+	// for the package; node/ is to fill them). They are local hints, not
+	// part of the ratified entry: every copy is verified against SHA256
+	// and Size, so they change where a node fetches from, never the
+	// outcome. A malformed source only fails itself.
+	Sources []string `json:"sources,omitempty"`
 }
 
 // Entry is one final execution-log entry (docs/data-model.md).

@@ -64,6 +64,19 @@ type Config struct {
 	// <DataDir>/upgrades/wasm-cache). Entries are keyed by the module's
 	// hash and the wazero version, so several nodes may share one.
 	CompilationCacheDir string `json:"compilation_cache_dir,omitempty"`
+	// DownloadBaseTimeout is the fixed part of the download deadline
+	// (default 30 s). The deadline of one download from one source is
+	// DownloadBaseTimeout + size / DownloadMinRate, where size is
+	// package_size (MaxPackageBytes when unknown), so a server that
+	// trickles bytes cannot hold the executor. With the defaults a 1 MiB
+	// package has 46 s and a 64 MiB one about 17.5 min.
+	DownloadBaseTimeout time.Duration `json:"download_base_timeout"`
+	// DownloadMinRate is the slowest transfer, in bytes per second, the
+	// deadline allows for (default 64 KiB/s, at least 1 KiB/s).
+	DownloadMinRate int64 `json:"download_min_rate"`
+	// DownloadIdleTimeout fails a download when no byte arrives for this
+	// long, waiting for the response included (default 30 s).
+	DownloadIdleTimeout time.Duration `json:"download_idle_timeout"`
 }
 
 // Defaults.
@@ -72,6 +85,12 @@ const (
 	DefaultMemoryLimitBytes = 256 << 20
 	DefaultTimeout          = 30 * time.Second
 	DefaultMaxOutputBytes   = 64 << 20
+
+	DefaultDownloadBaseTimeout = 30 * time.Second
+	DefaultDownloadMinRate     = 64 << 10 // bytes per second
+	DefaultDownloadIdleTimeout = 30 * time.Second
+	// MinDownloadMinRate is the lowest DownloadMinRate Validate accepts.
+	MinDownloadMinRate = 1 << 10
 )
 
 // DefaultConfig returns a Config with every default set (DataDir empty).
@@ -92,6 +111,15 @@ func (c Config) withDefaults() Config {
 	if c.MaxOutputBytes == 0 {
 		c.MaxOutputBytes = DefaultMaxOutputBytes
 	}
+	if c.DownloadBaseTimeout == 0 {
+		c.DownloadBaseTimeout = DefaultDownloadBaseTimeout
+	}
+	if c.DownloadMinRate == 0 {
+		c.DownloadMinRate = DefaultDownloadMinRate
+	}
+	if c.DownloadIdleTimeout == 0 {
+		c.DownloadIdleTimeout = DefaultDownloadIdleTimeout
+	}
 	if c.CompilationCacheDir == "" && c.DataDir != "" {
 		c.CompilationCacheDir = filepath.Join(c.DataDir, "upgrades", wasmCache)
 	}
@@ -103,8 +131,12 @@ func (c Config) Validate() error {
 	switch {
 	case c.DataDir == "":
 		return errors.New("upgrade: config: data_dir is required")
-	case c.MaxPackageBytes < 0, c.Timeout < 0, c.MaxOutputBytes < 0:
+	case c.MaxPackageBytes < 0, c.Timeout < 0, c.MaxOutputBytes < 0,
+		c.DownloadBaseTimeout < 0, c.DownloadMinRate < 0, c.DownloadIdleTimeout < 0:
 		return errors.New("upgrade: config: limits must not be negative")
+	case c.DownloadMinRate != 0 && c.DownloadMinRate < MinDownloadMinRate:
+		return fmt.Errorf("upgrade: config: download_min_rate %d B/s is below %d B/s (the deadline of a large package would be days)",
+			c.DownloadMinRate, MinDownloadMinRate)
 	case c.MemoryLimitBytes != 0 && c.MemoryLimitBytes < pageSize:
 		return fmt.Errorf("upgrade: config: memory_limit_bytes %d is below one wasm page", c.MemoryLimitBytes)
 	case c.MemoryLimitBytes > 4<<30:
@@ -119,6 +151,14 @@ func (c Config) Validate() error {
 type Deps struct {
 	// IPFSFetch fetches ipfs:// packages; nil means ipfs is not configured.
 	IPFSFetch IPFSFetchFunc
+	// OnVerified, if set, is called once each time a package is downloaded
+	// (from any source), verified and stored in the package cache, with its
+	// hash (64 lowercase hex digits) and the path of the cached file, so
+	// node/ can import it into its content store and serve it to peers. It
+	// runs synchronously inside Execute or Test, before the package runs:
+	// hand long work to a goroutine. The file stays until the cache is
+	// cleared; it is not called for a package already in the cache.
+	OnVerified func(ctx context.Context, sha256hex, path string)
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now stamps history entries (default time.Now). History is local, not
@@ -176,11 +216,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Manager, error) {
 	}
 	st.removeTemps(filepath.Join(dir, cacheDir))
 	mctx, cancel := context.WithCancel(context.Background())
+	log := deps.Logger.With("component", "upgrade")
 	m := &Manager{
-		cfg: cfg, deps: deps, log: deps.Logger.With("component", "upgrade"), dir: dir, store: st,
-		fetch: &fetcher{cacheDir: filepath.Join(dir, cacheDir), maxBytes: cfg.MaxPackageBytes,
-			allowFiles: cfg.AllowFileURLs, ipfs: deps.IPFSFetch, client: newHTTPClient(), idle: readIdleTimeout},
-		ctx: mctx, cancel: cancel, snap: snap,
+		cfg: cfg, deps: deps, log: log, dir: dir, store: st, ctx: mctx, cancel: cancel, snap: snap,
+		fetch: newFetcher(filepath.Join(dir, cacheDir), cfg, deps, log),
 	}
 	m.wasmOK = m.probeWasm(ctx)
 	return m, nil
