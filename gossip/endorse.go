@@ -69,6 +69,8 @@ type Readiness struct {
 	Ready      bool
 	PackageCID string // where this node serves the package ("" if nowhere)
 	Reason     string // why not ready
+	// Pending: the fetch and dry run are still running (not a failure).
+	Pending bool
 }
 
 // Progress is what Endorse saw and did for one seq.
@@ -86,6 +88,10 @@ type Progress struct {
 	Unsignable string
 	// Attested: this validator attests the slot's entry.
 	Attested bool
+	// Preparing: this validator is still fetching or dry-running the
+	// package of the slot's entry (the leader does not count a stall
+	// while it prepares).
+	Preparing bool
 	// Ratified is the entry hash this validator signed at seq ("" none).
 	Ratified string
 	// Quorum is the hash of an entry attested by a finality quorum ("" none).
@@ -222,6 +228,7 @@ func (s *Service) Endorse(ctx context.Context, seq uint64, slot *Slot, prepare f
 				p.Attested = true
 			} else {
 				p.Waiting = "package not ready: " + rd.Reason
+				p.Preparing = rd.Pending
 			}
 		case verdictWaiting:
 			p.Waiting = why
@@ -381,6 +388,23 @@ func (s *Service) PackageCIDs(seq uint64, entryHash string) []string {
 				seen[c] = true
 				out = append(out, c)
 			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// AttestCIDs lists the CIDs under which validators attesting entry seq
+// with hash entryHash say they hold its package, sorted and distinct.
+func (s *Service) AttestCIDs(seq uint64, entryHash string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, op := range s.attests[seq] {
+		if c := op.Ratify.PackageCID; c != "" && op.Ratify.EntryHash == entryHash && !seen[c] {
+			seen[c] = true
+			out = append(out, c)
 		}
 	}
 	sort.Strings(out)

@@ -80,8 +80,9 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	ucfg := n.cfg.Upgrade
 	ucfg.DataDir = n.cfg.DataDir
 	n.upgrades, err = upgrade.New(ctx, ucfg, upgrade.Deps{
-		IPFSFetch: n.fetchIPFS,
-		Logger:    log, // the component adds its own "component" attribute
+		IPFSFetch:  n.fetchIPFS,
+		OnVerified: n.importVerified,
+		Logger:     log, // the component adds its own "component" attribute
 	})
 	if err != nil {
 		return fmt.Errorf("upgrade: %w", err)
@@ -127,7 +128,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 		}
 		genesisVals = append(genesisVals, id)
 	}
-	rcfg := raftnet.DefaultConfig()
+	rcfg := n.cfg.Raft
 	rcfg.Dir = filepath.Join(n.cfg.DataDir, "raft")
 	rcfg.NetworkID = n.netID
 	if err := os.MkdirAll(filepath.Join(rcfg.Dir, "wal"), 0o700); err != nil {
@@ -214,6 +215,31 @@ func (n *Node) fetchIPFS(ctx context.Context, s string, maxSize int64) (io.ReadC
 		n.fetched[c.String()] = time.Now()
 		n.fetchMu.Unlock()
 	}}, nil
+}
+
+// importVerified puts a package the executor verified into the content
+// store, so this node serves it over bitswap under its CID even if the
+// package's URL breaks; validators announce that CID in their attest and
+// ratify ops, and executors fetch from it when the URL fails.
+func (n *Node) importVerified(ctx context.Context, sha256hex, path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		n.log.Warn("import verified package", "sha256", sha256hex, "err", err)
+		return
+	}
+	defer f.Close()
+	res, err := n.packages.Add(ctx, f)
+	if err != nil {
+		n.log.Warn("import verified package", "sha256", sha256hex, "err", err)
+		return
+	}
+	if res.SHA256 != sha256hex {
+		n.log.Error("imported package changed on disk", "want", sha256hex, "got", res.SHA256)
+		return
+	}
+	n.fetchMu.Lock()
+	n.imported["sha256:"+sha256hex] = res.CID.String()
+	n.fetchMu.Unlock()
 }
 
 // FetchedAt is when this node last completed fetching the package with the

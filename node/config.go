@@ -14,6 +14,7 @@ import (
 	"github.com/synapse-p2p/synapse-p2p/bitswap"
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
+	"github.com/synapse-p2p/synapse-p2p/raftnet"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
@@ -44,6 +45,10 @@ type Config struct {
 	Upgrade upgrade.Config `json:"upgrade"`
 	// Bitswap tunes package distribution (provider search, reprovide, cap).
 	Bitswap bitswap.Config `json:"bitswap"`
+	// Raft tunes the validators' raft and their duties (timeouts, stall
+	// timeout before a void, leader grace and ban). Its dir and
+	// network_id are set by the node (<data>/raft, the genesis' network).
+	Raft raftnet.Config `json:"raft"`
 	// Repair (the daemon's --repair flag, never stored) drops datastore
 	// records that cannot be loaded instead of refusing to start; valid
 	// ops among them are fetched again from peers.
@@ -61,6 +66,7 @@ func DefaultConfig(dataDir string) Config {
 		API:      httpapi.DefaultConfig(),
 		Upgrade:  upgrade.DefaultConfig(),
 		Bitswap:  bitswap.DefaultConfig(),
+		Raft:     raftnet.DefaultConfig(),
 	}
 }
 
@@ -92,6 +98,11 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Bitswap.Validate(); err != nil {
+		return err
+	}
+	r := c.Raft
+	r.Dir, r.NetworkID = filepath.Join(c.DataDir, "raft"), "set-by-node"
+	if err := r.Validate(); err != nil {
 		return err
 	}
 	return c.API.Validate()

@@ -266,17 +266,29 @@ func (n *Node) reportLast(ctx context.Context) {
 	}
 }
 
-// upgradeEntry turns a final entry into the executor's input.
+// upgradeEntry turns a final entry into the executor's input, with the
+// CIDs under which its signers serve the package as other sources.
 func (n *Node) upgradeEntry(e gossip.Entry) upgrade.Entry {
 	return upgrade.Entry{
 		Seq:       e.Seq,
 		EntryHash: e.Hash(),
-		Package: upgrade.Package{
-			ProposalID: e.ProposalID,
-			Version:    e.Version,
-			URL:        e.PackageURL,
-			SHA256:     e.PackageHash,
-			Size:       e.PackageSize,
-		},
+		Package:   n.upgradePackage(e, n.gossip.PackageCIDs(e.Seq, e.Hash())),
 	}
+}
+
+// upgradePackage is the package of entry e, with cids as other sources.
+func (n *Node) upgradePackage(e gossip.Entry, cids []string) upgrade.Package {
+	p := upgrade.Package{
+		ProposalID: e.ProposalID,
+		Version:    e.Version,
+		URL:        e.PackageURL,
+		SHA256:     e.PackageHash,
+		Size:       e.PackageSize,
+	}
+	for _, c := range cids {
+		if src := "ipfs://" + c; src != e.PackageURL {
+			p.Sources = append(p.Sources, src)
+		}
+	}
+	return p
 }

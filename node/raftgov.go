@@ -8,7 +8,6 @@ import (
 
 	"github.com/synapse-p2p/synapse-p2p/gossip"
 	"github.com/synapse-p2p/synapse-p2p/raftnet"
-	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
 // raftGovernance lets the validator raft see gossip's governance views and
@@ -94,7 +93,7 @@ func (rg *raftGovernance) Endorse(ctx context.Context, seq uint64, slot *raftnet
 	p, err := rg.n.gossip.Endorse(ctx, seq, gs, rg.prepare)
 	rg.prune(seq)
 	return raftnet.Progress{Final: p.Final, Waiting: p.Waiting, Unsignable: p.Unsignable,
-		Attested: p.Attested, Ratified: p.Ratified, Quorum: p.Quorum}, err
+		Attested: p.Attested, Preparing: p.Preparing, Ratified: p.Ratified, Quorum: p.Quorum}, err
 }
 
 func (rg *raftGovernance) Changed() <-chan struct{} { return rg.changed }
@@ -116,7 +115,7 @@ func (rg *raftGovernance) prepare(_ context.Context, e gossip.Entry) gossip.Read
 	case j != nil && j.done && (j.ready.Ready || time.Since(j.started) < prepRetry):
 		return j.ready
 	case j != nil && !j.done:
-		return gossip.Readiness{Reason: "fetching and dry-running the package"}
+		return gossip.Readiness{Reason: "fetching and dry-running the package", Pending: true}
 	}
 	j = &prepJob{seq: e.Seq, started: time.Now()}
 	rg.jobs[h] = j
@@ -132,7 +131,7 @@ func (rg *raftGovernance) prepare(_ context.Context, e gossip.Entry) gossip.Read
 		}
 		rg.poke()
 	}()
-	return gossip.Readiness{Reason: "fetching and dry-running the package"}
+	return gossip.Readiness{Reason: "fetching and dry-running the package", Pending: true}
 }
 
 // dryRun fetches and verifies the package and runs it on a copy of the
@@ -140,8 +139,7 @@ func (rg *raftGovernance) prepare(_ context.Context, e gossip.Entry) gossip.Read
 // fail the entry the same way. A transient failure is not.
 func (rg *raftGovernance) dryRun(ctx context.Context, e gossip.Entry) gossip.Readiness {
 	n := rg.n
-	res, err := n.upgrades.Test(ctx, upgrade.Package{ProposalID: e.ProposalID, Version: e.Version,
-		URL: e.PackageURL, SHA256: e.PackageHash, Size: e.PackageSize})
+	res, err := n.upgrades.Test(ctx, n.upgradePackage(e, n.gossip.AttestCIDs(e.Seq, e.Hash())))
 	if err != nil {
 		return gossip.Readiness{Reason: err.Error()}
 	}

@@ -38,15 +38,18 @@ func (s *Service) dutyTick(n *raftNode) {
 		slot = &sl
 	}
 	d := &s.duty
-	if seq != d.seq || !ok || (d.since.IsZero() && ok) || !sl.same(d.slot) {
+	if seq != d.seq || !ok || !sl.same(d.slot) {
 		d.seq, d.slot, d.since = seq, sl, time.Time{}
-		if ok {
-			d.since = now
-		}
 	}
 	p, err := s.deps.Governance.Endorse(s.ctx, seq, slot)
 	if err != nil && s.ctx.Err() == nil {
 		s.log.Warn("endorse", "seq", seq, "err", err)
+	}
+	// The stall clock of a slot starts once this validator's own view of
+	// it settled (it attests, refuses, or its package preparation ended):
+	// a slow download or dry run is not a stall.
+	if ok && d.since.IsZero() && !p.Preparing {
+		d.since = now
 	}
 	if p.Ratified != "" && p.Ratified != d.last.Ratified {
 		s.events.emit(Event{Kind: EventRatified, Seq: seq, EntryHash: p.Ratified})

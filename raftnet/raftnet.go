@@ -73,6 +73,9 @@ type Progress struct {
 	Unsignable string
 	// Attested: this validator attests the slot's entry.
 	Attested bool
+	// Preparing: this validator is still fetching or dry-running the
+	// slot's package; the stall clock does not run meanwhile.
+	Preparing bool
 	// Ratified is the entry hash this validator signed ("" none).
 	Ratified string
 	// Quorum is the hash of an entry a finality quorum attests ("" none):

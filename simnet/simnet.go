@@ -39,6 +39,9 @@ type Config struct {
 	VotingPeriod int64
 	// Log receives every node's logs (nil: discard).
 	Log *slog.Logger
+	// Tune, if set, adjusts node i's configuration before it starts (tests
+	// shorten raft timeouts, for example).
+	Tune func(i int, c *node.Config)
 }
 
 // DefaultConfig is 8 nodes, 3 validators, random API ports.
@@ -145,6 +148,9 @@ func Start(ctx context.Context, cfg Config) (_ *Net, err error) {
 			for _, a := range n.Nodes[0].Addrs() {
 				c.P2P.Bootstrap = append(c.P2P.Bootstrap, a.String())
 			}
+		}
+		if cfg.Tune != nil {
+			cfg.Tune(i, &c)
 		}
 		if _, err := node.Init(c, genesisPath); err != nil {
 			return nil, err
