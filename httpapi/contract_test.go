@@ -300,6 +300,8 @@ func TestContract(t *testing.T) {
 		{"POST", "/upgrades/propose", "application/json", `{"title":"x"}`, 400},
 		{"POST", "/upgrades/propose", "application/json", `not json`, 400},
 		{"POST", "/upgrades/propose", "application/json", goodProposal + `{}`, 400},
+		{"POST", "/upgrades/propose", "application/json", goodProposal + `}`, 400},
+		{"POST", "/upgrades/propose", "application/json", goodProposal + `]`, 400},
 		{"POST", "/upgrades/propose", "application/json", strings.Replace(goodProposal, `"package_size":12`, `"package_size":-1`, 1), 400},
 		{"POST", "/upgrades/propose", "application/json", strings.Replace(goodProposal, "1.2.0", "0.0.1", 1), 400},
 		{"POST", "/upgrades/propose", "application/json", big, 413},
