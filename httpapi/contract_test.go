@@ -207,6 +207,9 @@ func check(t *testing.T, doc openAPI, method, path string, code int, body []byte
 		if _, ok := obj["error"].(string); !ok {
 			t.Fatalf("%s %s: error body without error string: %s", method, path, body)
 		}
+		if id, _ := obj["request_id"].(string); id == "" {
+			t.Fatalf("%s %s: error body without request_id: %s", method, path, body)
+		}
 		return
 	}
 	c, ok := resp.Content["application/json"]

@@ -25,9 +25,9 @@ func NormalizeChoice(v string) (string, error) {
 	return "", fmt.Errorf("%w: vote %q: want approval or rejection (or yes/no)", ErrInvalid, v)
 }
 
-func (s *Server) governance(w http.ResponseWriter) (Governance, bool) {
+func (s *Server) governance(w http.ResponseWriter, r *http.Request) (Governance, bool) {
 	if s.deps.Governance == nil {
-		writeError(w, http.StatusServiceUnavailable, "governance is not running on this node")
+		writeError(w, r, http.StatusServiceUnavailable, "governance is not running on this node")
 		return nil, false
 	}
 	return s.deps.Governance, true
@@ -35,7 +35,7 @@ func (s *Server) governance(w http.ResponseWriter) (Governance, bool) {
 
 func (s *Server) handlePropose() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		g, ok := s.governance(w)
+		g, ok := s.governance(w, r)
 		if !ok {
 			return
 		}
@@ -70,7 +70,7 @@ func (s *Server) handlePropose() http.HandlerFunc {
 
 func (s *Server) handleVote() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		g, ok := s.governance(w)
+		g, ok := s.governance(w, r)
 		if !ok {
 			return
 		}
@@ -95,7 +95,7 @@ func (s *Server) handleVote() http.HandlerFunc {
 
 func (s *Server) handleProposals() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		g, ok := s.governance(w)
+		g, ok := s.governance(w, r)
 		if !ok {
 			return
 		}
@@ -113,7 +113,7 @@ func (s *Server) handleProposals() http.HandlerFunc {
 
 func (s *Server) handleProposal() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		g, ok := s.governance(w)
+		g, ok := s.governance(w, r)
 		if !ok {
 			return
 		}
@@ -128,7 +128,7 @@ func (s *Server) handleProposal() http.HandlerFunc {
 
 func (s *Server) handleExecutionLog() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		g, ok := s.governance(w)
+		g, ok := s.governance(w, r)
 		if !ok {
 			return
 		}
@@ -146,7 +146,7 @@ func (s *Server) handleExecutionLog() http.HandlerFunc {
 
 func (s *Server) handleValidators() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		g, ok := s.governance(w)
+		g, ok := s.governance(w, r)
 		if !ok {
 			return
 		}

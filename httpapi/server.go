@@ -1,6 +1,11 @@
 // Package httpapi serves a node's REST API: JSON in, JSON out, errors as
-// {"error": "..."} with a fitting status. It is a secondary interface; the
-// node works without it.
+// {"error": "...", "request_id": "..."} with a fitting status. It is a
+// secondary interface; the node works without it.
+//
+// Every request passes the same gate (ServeHTTP): a request ID and panic
+// recovery. Mutating requests also pass mutating (CSRF and bearer token).
+// Backend errors meet status codes in one place, statusOf, and unknown
+// errors leave the server only as a generic 500.
 package httpapi
 
 import (
@@ -11,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -54,10 +60,49 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP lets tests drive the handlers without a listener.
+// ServeHTTP handles every request (tests drive it without a listener): it
+// gives the request an ID and turns a panic into a logged, generic 500.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mux.ServeHTTP(w, r)
+	id := newRequestID()
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	w.Header().Set(RequestIDHeader, id)
+	rw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v == http.ErrAbortHandler { // net/http aborts the response this way; let it
+			panic(v)
+		}
+		s.log.Error("api handler panicked", "request_id", id, "method", r.Method, "path", r.URL.Path,
+			"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		if !rw.wrote {
+			writeError(rw, r, http.StatusInternalServerError, internalError)
+		}
+	}()
+	s.mux.ServeHTTP(rw, r)
 }
+
+// statusWriter remembers whether the response was started, so a panic
+// after that does not try to write a second status line.
+type statusWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Start listens on the configured address and serves in the background.
 func (s *Server) Start() error {
