@@ -2,10 +2,11 @@
 // {"error": "...", "request_id": "..."} with a fitting status. It is a
 // secondary interface; the node works without it.
 //
-// Every request passes the same gate (ServeHTTP): a request ID and panic
-// recovery. Mutating requests also pass mutating (CSRF and bearer token).
-// Backend errors meet status codes in one place, statusOf, and unknown
-// errors leave the server only as a generic 500.
+// Every request passes the same gate (ServeHTTP): a request ID, a Host
+// allow-list against DNS rebinding (hostPolicy), and panic recovery. Mutating
+// requests also pass mutating (CSRF and bearer token). Backend errors meet
+// status codes in one place, statusOf, and unknown errors leave the server
+// only as a generic 500.
 package httpapi
 
 import (
@@ -29,6 +30,8 @@ type Server struct {
 	mux  *http.ServeMux
 	srv  *http.Server
 
+	hosts *hostPolicy
+
 	mu     sync.Mutex
 	ln     net.Listener
 	closed bool
@@ -46,7 +49,10 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{cfg: cfg, deps: deps, log: log, mux: http.NewServeMux(), done: make(chan struct{})}
+	s := &Server{
+		cfg: cfg, deps: deps, log: log, mux: http.NewServeMux(), done: make(chan struct{}),
+		hosts: newHostPolicy(cfg),
+	}
 	s.routes()
 	s.srv = &http.Server{
 		Handler:           s,
@@ -61,7 +67,8 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 }
 
 // ServeHTTP handles every request (tests drive it without a listener): it
-// gives the request an ID and turns a panic into a logged, generic 500.
+// gives the request an ID, refuses a Host the API does not answer to, and
+// turns a panic into a logged, generic 500.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := newRequestID()
 	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
@@ -81,6 +88,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(rw, r, http.StatusInternalServerError, internalError)
 		}
 	}()
+	if !s.hosts.allow(r) {
+		s.misdirected(rw, r)
+		return
+	}
 	s.mux.ServeHTTP(rw, r)
 }
 
