@@ -1,11 +1,14 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // Config configures the REST API server.
@@ -29,12 +32,40 @@ type Config struct {
 	MaxBodyBytes int64 `json:"max_body_bytes"`
 	// MaxPackageBytes caps package uploads (POST /packages).
 	MaxPackageBytes int64 `json:"max_package_bytes"`
+	// MaxDryRuns is how many dry runs (POST /upgrades/{id}/test) may run at
+	// once; each one is a sandbox child with up to the network's memory
+	// limit (256 MiB by default).
+	MaxDryRuns int `json:"max_dry_runs"`
+	// DryRunQueue is how many further dry runs may wait for a slot; beyond
+	// it the API answers 429 at once.
+	DryRunQueue int `json:"dry_run_queue"`
+	// DryRunQueueTimeout is how long a dry run waits for a slot before it is
+	// answered 429. In config.json: "dry_run_queue_timeout", a Go duration
+	// string such as "30s".
+	DryRunQueueTimeout time.Duration `json:"-"`
 }
 
-// DefaultConfig binds to 127.0.0.1:8000 with 1 MiB JSON bodies and 64 MiB
-// package uploads.
+// Defaults of Config.
+const (
+	DefaultAddr               = "127.0.0.1:8000"
+	DefaultMaxBodyBytes       = 1 << 20
+	DefaultMaxPackageBytes    = 64 << 20
+	DefaultMaxDryRuns         = 2
+	DefaultDryRunQueue        = 8
+	DefaultDryRunQueueTimeout = 30 * time.Second
+)
+
+// DefaultConfig binds to 127.0.0.1:8000 with 1 MiB JSON bodies, 64 MiB
+// package uploads, 2 concurrent dry runs and 8 waiting for up to 30 s.
 func DefaultConfig() Config {
-	return Config{Addr: "127.0.0.1:8000", MaxBodyBytes: 1 << 20, MaxPackageBytes: 64 << 20}
+	return Config{
+		Addr:               DefaultAddr,
+		MaxBodyBytes:       DefaultMaxBodyBytes,
+		MaxPackageBytes:    DefaultMaxPackageBytes,
+		MaxDryRuns:         DefaultMaxDryRuns,
+		DryRunQueue:        DefaultDryRunQueue,
+		DryRunQueueTimeout: DefaultDryRunQueueTimeout,
+	}
 }
 
 // ErrInvalidConfig wraps every configuration error of this package.
@@ -56,6 +87,15 @@ func (c Config) Validate() error {
 	if c.MaxBodyBytes <= 0 || c.MaxPackageBytes <= 0 {
 		return fmt.Errorf("%w: max_body_bytes and max_package_bytes must be positive", ErrInvalidConfig)
 	}
+	if c.MaxDryRuns < 1 {
+		return fmt.Errorf("%w: max_dry_runs %d (want at least 1)", ErrInvalidConfig, c.MaxDryRuns)
+	}
+	if c.DryRunQueue < 0 {
+		return fmt.Errorf("%w: dry_run_queue %d (want 0 or more)", ErrInvalidConfig, c.DryRunQueue)
+	}
+	if c.DryRunQueueTimeout <= 0 {
+		return fmt.Errorf("%w: dry_run_queue_timeout %s (want > 0)", ErrInvalidConfig, c.DryRunQueueTimeout)
+	}
 	for _, h := range c.AllowedHosts {
 		if _, err := parseAllowedHost(h); err != nil {
 			return fmt.Errorf("%w: allowed_hosts: %v", ErrInvalidConfig, err)
@@ -75,4 +115,38 @@ func IsLoopback(host string) bool {
 	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.Unmap().IsLoopback()
+}
+
+// configAlias is Config without its JSON methods.
+type configAlias Config
+
+// MarshalJSON writes DryRunQueueTimeout as a Go duration string.
+func (c Config) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		configAlias
+		DryRunQueueTimeout string `json:"dry_run_queue_timeout"`
+	}{configAlias(c), c.DryRunQueueTimeout.String()})
+}
+
+// UnmarshalJSON reads the api section of config.json: fields that are
+// absent keep their current value, unknown fields are an error, and
+// dry_run_queue_timeout is a Go duration string.
+func (c *Config) UnmarshalJSON(b []byte) error {
+	aux := struct {
+		*configAlias
+		DryRunQueueTimeout *string `json:"dry_run_queue_timeout"`
+	}{configAlias: (*configAlias)(c)}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&aux); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	if aux.DryRunQueueTimeout != nil {
+		d, err := time.ParseDuration(*aux.DryRunQueueTimeout)
+		if err != nil {
+			return fmt.Errorf("%w: dry_run_queue_timeout %q: %v", ErrInvalidConfig, *aux.DryRunQueueTimeout, err)
+		}
+		c.DryRunQueueTimeout = d
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -64,6 +65,8 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrConflict):
 		return http.StatusConflict
+	case errors.Is(err, ErrBusy):
+		return http.StatusTooManyRequests
 	case errors.Is(err, ErrUnavailable):
 		return http.StatusServiceUnavailable
 	default:
@@ -88,6 +91,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 			"method", r.Method, "path", r.URL.Path, "err", err)
 		return
 	}
+	if code == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", strconv.Itoa(s.retryAfterSeconds()))
+	}
 	if code == http.StatusInternalServerError {
 		s.log.Error("api request failed", "request_id", requestID(r.Context()),
 			"method", r.Method, "path", r.URL.Path, "err", err)
@@ -95,6 +101,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	writeError(w, r, code, err.Error())
+}
+
+// retryAfterSeconds is what a 429 tells the client to wait: the queue
+// timeout, at least one second.
+func (s *Server) retryAfterSeconds() int {
+	sec := int((s.cfg.DryRunQueueTimeout + 999_999_999) / 1_000_000_000)
+	return max(sec, 1)
 }
 
 // decodeJSON reads one JSON object into v: bounded in size, unknown fields

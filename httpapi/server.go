@@ -4,9 +4,9 @@
 //
 // Every request passes the same gate (ServeHTTP): a request ID, a Host
 // allow-list against DNS rebinding (hostPolicy), and panic recovery. Mutating
-// requests also pass mutating (CSRF and bearer token). Backend errors meet
-// status codes in one place, statusOf, and unknown errors leave the server
-// only as a generic 500.
+// requests also pass mutating (CSRF and bearer token); dry runs pass a
+// concurrency limiter. Backend errors meet status codes in one place,
+// statusOf, and unknown errors leave the server only as a generic 500.
 package httpapi
 
 import (
@@ -30,7 +30,8 @@ type Server struct {
 	mux  *http.ServeMux
 	srv  *http.Server
 
-	hosts *hostPolicy
+	hosts   *hostPolicy
+	dryRuns *limiter
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -51,7 +52,8 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, deps: deps, log: log, mux: http.NewServeMux(), done: make(chan struct{}),
-		hosts: newHostPolicy(cfg),
+		hosts:   newHostPolicy(cfg),
+		dryRuns: newLimiter(cfg.MaxDryRuns, cfg.DryRunQueue, cfg.DryRunQueueTimeout),
 	}
 	s.routes()
 	s.srv = &http.Server{

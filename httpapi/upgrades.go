@@ -20,6 +20,16 @@ func (s *Server) handleTest() http.HandlerFunc {
 		if !ok {
 			return
 		}
+		// Each dry run is a sandbox child with up to the network's memory
+		// limit: bound how many run and wait.
+		release, err := s.dryRuns.acquire(r.Context())
+		if err != nil {
+			running, waiting := s.dryRuns.load()
+			s.log.Debug("dry run refused", "request_id", requestID(r.Context()), "running", running, "waiting", waiting, "err", err)
+			s.fail(w, r, err)
+			return
+		}
+		defer release()
 		res, err := u.Test(r.Context(), r.PathValue("id"))
 		if err != nil {
 			s.fail(w, r, err)

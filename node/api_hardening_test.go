@@ -19,6 +19,7 @@ import (
 func TestAPIConfigFields(t *testing.T) {
 	cfg := initDir(t)
 	cfg.API.AllowedHosts = []string{"node.example"}
+	cfg.API.MaxDryRuns, cfg.API.DryRunQueue, cfg.API.DryRunQueueTimeout = 3, 5, 7*time.Second
 	if err := cfg.Write(); err != nil {
 		t.Fatal(err)
 	}

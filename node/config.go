@@ -38,7 +38,8 @@ type Config struct {
 	// P2P configures the libp2p host.
 	P2P p2p.Config `json:"p2p"`
 	// API configures the REST API: address, token, allowed Host names,
-	// body and upload caps (see httpapi.Config and docs/openapi.yaml).
+	// body and upload caps, dry-run concurrency (see httpapi.Config and
+	// docs/openapi.yaml).
 	API httpapi.Config `json:"api"`
 	// Upgrade sets the executor's sandbox limits and caches (its data_dir
 	// is ignored: the executor always lives in <DataDir>/upgrades).
