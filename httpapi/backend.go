@@ -53,8 +53,12 @@ type Deps struct {
 
 // Governance is what the API needs for proposals, votes and the log.
 type Governance interface {
-	// Propose publishes a code-upgrade proposal signed by this node.
+	// Propose publishes a code-upgrade proposal signed by this node. The
+	// API has already checked the request against ProposalLimits.
 	Propose(ctx context.Context, req ProposeRequest) (Proposal, error)
+	// ProposalLimits are the network's limits on proposals under the
+	// rules in force on this node.
+	ProposalLimits(ctx context.Context) (ProposalLimits, error)
 	// Vote publishes this node's vote on a proposal. Choice is already
 	// normalised to "approval" or "rejection".
 	Vote(ctx context.Context, proposalID, choice string) (VoteResult, error)

@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,10 +28,18 @@ type fakeGov struct {
 	mu        sync.Mutex
 	proposals map[string]*httpapi.Proposal
 	votes     map[string]string
+	// maxPackage is the network's package size limit it reports.
+	maxPackage int64
 }
 
 func newFakeGov() *fakeGov {
-	return &fakeGov{proposals: map[string]*httpapi.Proposal{}, votes: map[string]string{}}
+	return &fakeGov{proposals: map[string]*httpapi.Proposal{}, votes: map[string]string{}, maxPackage: 64 << 20}
+}
+
+func (g *fakeGov) ProposalLimits(ctx context.Context) (httpapi.ProposalLimits, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return httpapi.ProposalLimits{MaxPackageBytes: g.maxPackage}, nil
 }
 
 func (g *fakeGov) Propose(ctx context.Context, req httpapi.ProposeRequest) (httpapi.Proposal, error) {
@@ -118,7 +128,9 @@ func (fakePackages) AddPackage(ctx context.Context, r io.Reader) (httpapi.Packag
 	if err != nil {
 		return httpapi.PackageInfo{}, err
 	}
-	return httpapi.PackageInfo{CID: "Qm", URL: "ipfs://Qm", SHA256: "00", Size: int64(len(b))}, nil
+	sum := sha256.Sum256(b)
+	h := hex.EncodeToString(sum[:])
+	return httpapi.PackageInfo{CID: "Qm" + h[:16], URL: "ipfs://Qm" + h[:16], SHA256: "sha256:" + h, Size: int64(len(b))}, nil
 }
 
 // openAPI is the part of docs/openapi.yaml the contract test reads.

@@ -32,6 +32,7 @@ type Server struct {
 
 	hosts   *hostPolicy
 	dryRuns *limiter
+	uploads *uploads
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -54,6 +55,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 		cfg: cfg, deps: deps, log: log, mux: http.NewServeMux(), done: make(chan struct{}),
 		hosts:   newHostPolicy(cfg),
 		dryRuns: newLimiter(cfg.MaxDryRuns, cfg.DryRunQueue, cfg.DryRunQueueTimeout),
+		uploads: newUploads(maxRememberedUploads),
 	}
 	s.routes()
 	s.srv = &http.Server{

@@ -135,6 +135,7 @@ func (s *Server) handleAddPackage() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		s.uploads.add(info)
 		writeJSON(w, http.StatusCreated, info)
 	}
 }

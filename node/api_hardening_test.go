@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/synapse-p2p/synapse-p2p/genesis"
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
 	"github.com/synapse-p2p/synapse-p2p/node"
 )
@@ -51,9 +53,19 @@ func TestAPIConfigFields(t *testing.T) {
 	}
 }
 
-// A node serves its API only under names of its own.
+// A node serves its API only under names of its own and refuses proposals
+// above the package size limit of its network state, over HTTP and in
+// process.
 func TestAPIHardeningOnNode(t *testing.T) {
 	cfg := initDir(t)
+	g, err := genesis.Load(cfg.GenesisPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Governance.Limits.MaxPackageBytes = 1000
+	if err := g.Write(cfg.GenesisPath()); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	n, err := node.New(ctx, cfg)
@@ -78,4 +90,27 @@ func TestAPIHardeningOnNode(t *testing.T) {
 		t.Fatalf("GET /state with Host evil.example: %d", resp.StatusCode)
 	}
 	api.want(200, "GET", "/state", nil)
+
+	gov, _, _ := n.APIBackends()
+	lim, err := gov.ProposalLimits(ctx)
+	if err != nil || lim.MaxPackageBytes != 1000 {
+		t.Fatalf("limits %+v, %v", lim, err)
+	}
+	prop := map[string]any{
+		"title": "big", "version": "1.2.0", "package_url": "https://example.org/p.wasm",
+		"package_hash": "sha256:" + strings.Repeat("ab", 32), "package_size": 1001,
+	}
+	out := api.want(400, "POST", "/upgrades/propose", prop)
+	if msg, _ := out["error"].(string); !strings.Contains(msg, "limit of 1000 bytes") {
+		t.Fatalf("error %q does not name the limit", msg)
+	}
+	prop["package_size"] = 0
+	api.want(400, "POST", "/upgrades/propose", prop)
+	_, err = gov.Propose(ctx, httpapi.ProposeRequest{Title: "big", Version: "1.2.0", PackageURL: "https://example.org/p.wasm",
+		PackageHash: strings.Repeat("ab", 32), PackageSize: 99_000_000_000})
+	if !errors.Is(err, httpapi.ErrInvalid) {
+		t.Fatalf("in-process proposal above the limit: err = %v", err)
+	}
+	prop["package_size"] = 1000
+	api.want(201, "POST", "/upgrades/propose", prop)
 }
