@@ -18,14 +18,14 @@ import (
 func (s *Server) mutating(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Origin") != "" {
-			writeError(w, http.StatusForbidden, "requests from web pages are refused (Origin header set); use curl, the CLI or a server-side client")
+			writeError(w, r, http.StatusForbidden, "requests from web pages are refused (Origin header set); use curl, the CLI or a server-side client")
 			return
 		}
 		if s.cfg.Token != "" {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="synapse-p2p"`)
-				writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+				writeError(w, r, http.StatusUnauthorized, "missing or wrong bearer token")
 				return
 			}
 		}

@@ -1,13 +1,13 @@
 package httpapi
 
 import (
-	"net/http"
-
 	"context"
 	"errors"
+	"io"
+	"net/http"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
-	"io"
 )
 
 // Errors a backend wraps so the API can pick the status code. They are
@@ -22,8 +22,12 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrTooLarge: a body or package exceeds a size limit (413).
 	ErrTooLarge = errors.New("too large")
-	// ErrUnavailable: the capability is not running on this node (503).
+	// ErrUnavailable: the capability is not running on this node, or
+	// cannot serve the request right now (503).
 	ErrUnavailable = errors.New("unavailable")
+	// ErrBusy: too many requests of an expensive kind are running or
+	// waiting; the answer is 429 with Retry-After.
+	ErrBusy = errors.New("too many requests")
 )
 
 // Node is what every API needs: who this node is and whom it sees.
@@ -49,8 +53,12 @@ type Deps struct {
 
 // Governance is what the API needs for proposals, votes and the log.
 type Governance interface {
-	// Propose publishes a code-upgrade proposal signed by this node.
+	// Propose publishes a code-upgrade proposal signed by this node. The
+	// API has already checked the request against ProposalLimits.
 	Propose(ctx context.Context, req ProposeRequest) (Proposal, error)
+	// ProposalLimits are the network's limits on proposals under the
+	// rules in force on this node.
+	ProposalLimits(ctx context.Context) (ProposalLimits, error)
 	// Vote publishes this node's vote on a proposal. Choice is already
 	// normalised to "approval" or "rejection".
 	Vote(ctx context.Context, proposalID, choice string) (VoteResult, error)

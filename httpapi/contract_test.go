@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,10 +28,18 @@ type fakeGov struct {
 	mu        sync.Mutex
 	proposals map[string]*httpapi.Proposal
 	votes     map[string]string
+	// maxPackage is the network's package size limit it reports.
+	maxPackage int64
 }
 
 func newFakeGov() *fakeGov {
-	return &fakeGov{proposals: map[string]*httpapi.Proposal{}, votes: map[string]string{}}
+	return &fakeGov{proposals: map[string]*httpapi.Proposal{}, votes: map[string]string{}, maxPackage: 64 << 20}
+}
+
+func (g *fakeGov) ProposalLimits(ctx context.Context) (httpapi.ProposalLimits, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return httpapi.ProposalLimits{MaxPackageBytes: g.maxPackage}, nil
 }
 
 func (g *fakeGov) Propose(ctx context.Context, req httpapi.ProposeRequest) (httpapi.Proposal, error) {
@@ -118,7 +128,9 @@ func (fakePackages) AddPackage(ctx context.Context, r io.Reader) (httpapi.Packag
 	if err != nil {
 		return httpapi.PackageInfo{}, err
 	}
-	return httpapi.PackageInfo{CID: "Qm", URL: "ipfs://Qm", SHA256: "00", Size: int64(len(b))}, nil
+	sum := sha256.Sum256(b)
+	h := hex.EncodeToString(sum[:])
+	return httpapi.PackageInfo{CID: "Qm" + h[:16], URL: "ipfs://Qm" + h[:16], SHA256: "sha256:" + h, Size: int64(len(b))}, nil
 }
 
 // openAPI is the part of docs/openapi.yaml the contract test reads.
@@ -206,6 +218,9 @@ func check(t *testing.T, doc openAPI, method, path string, code int, body []byte
 	if code >= 300 {
 		if _, ok := obj["error"].(string); !ok {
 			t.Fatalf("%s %s: error body without error string: %s", method, path, body)
+		}
+		if id, _ := obj["request_id"].(string); id == "" {
+			t.Fatalf("%s %s: error body without request_id: %s", method, path, body)
 		}
 		return
 	}
@@ -300,6 +315,8 @@ func TestContract(t *testing.T) {
 		{"POST", "/upgrades/propose", "application/json", `{"title":"x"}`, 400},
 		{"POST", "/upgrades/propose", "application/json", `not json`, 400},
 		{"POST", "/upgrades/propose", "application/json", goodProposal + `{}`, 400},
+		{"POST", "/upgrades/propose", "application/json", goodProposal + `}`, 400},
+		{"POST", "/upgrades/propose", "application/json", goodProposal + `]`, 400},
 		{"POST", "/upgrades/propose", "application/json", strings.Replace(goodProposal, `"package_size":12`, `"package_size":-1`, 1), 400},
 		{"POST", "/upgrades/propose", "application/json", strings.Replace(goodProposal, "1.2.0", "0.0.1", 1), 400},
 		{"POST", "/upgrades/propose", "application/json", big, 413},

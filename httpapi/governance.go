@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -25,17 +27,57 @@ func NormalizeChoice(v string) (string, error) {
 	return "", fmt.Errorf("%w: vote %q: want approval or rejection (or yes/no)", ErrInvalid, v)
 }
 
-func (s *Server) governance(w http.ResponseWriter) (Governance, bool) {
+func (s *Server) governance(w http.ResponseWriter, r *http.Request) (Governance, bool) {
 	if s.deps.Governance == nil {
-		writeError(w, http.StatusServiceUnavailable, "governance is not running on this node")
+		writeError(w, r, http.StatusServiceUnavailable, "governance is not running on this node")
 		return nil, false
 	}
 	return s.deps.Governance, true
 }
 
+// Validate checks a proposal request before it is signed: the required
+// fields, and a package_size that is positive and within the network's
+// limit. node/ calls it too, for proposals that do not come over HTTP.
+func (req ProposeRequest) Validate(lim ProposalLimits) error {
+	var missing []string
+	for _, f := range []struct{ name, v string }{
+		{"package_hash", req.PackageHash}, {"package_url", req.PackageURL},
+		{"title", req.Title}, {"version", req.Version},
+	} {
+		if strings.TrimSpace(f.v) == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: missing %s", ErrInvalid, strings.Join(missing, ", "))
+	}
+	if req.PackageSize <= 0 {
+		return fmt.Errorf("%w: package_size must be a positive number of bytes", ErrInvalid)
+	}
+	if lim.MaxPackageBytes <= 0 {
+		return fmt.Errorf("api: the network's package size limit is unknown (%d)", lim.MaxPackageBytes)
+	}
+	if req.PackageSize > lim.MaxPackageBytes {
+		return fmt.Errorf("%w: package_size %d exceeds the network's limit of %d bytes (%s, global.governance.limits.max_package_bytes): no node would fetch it",
+			ErrInvalid, req.PackageSize, lim.MaxPackageBytes, humanBytes(lim.MaxPackageBytes))
+	}
+	return nil
+}
+
+// humanBytes writes n in the largest binary unit, to one decimal.
+func humanBytes(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	v, i := float64(n), 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) + " " + units[i]
+}
+
 func (s *Server) handlePropose() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		g, ok := s.governance(w)
+		g, ok := s.governance(w, r)
 		if !ok {
 			return
 		}
@@ -44,19 +86,17 @@ func (s *Server) handlePropose() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		var missing []string
-		for name, v := range map[string]string{"title": req.Title, "version": req.Version, "package_url": req.PackageURL, "package_hash": req.PackageHash} {
-			if strings.TrimSpace(v) == "" {
-				missing = append(missing, name)
-			}
-		}
-		if len(missing) > 0 {
-			sortStrings(missing)
-			s.fail(w, r, fmt.Errorf("%w: missing %s", ErrInvalid, strings.Join(missing, ", ")))
+		lim, err := g.ProposalLimits(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
 			return
 		}
-		if req.PackageSize <= 0 {
-			s.fail(w, r, fmt.Errorf("%w: package_size must be a positive number of bytes", ErrInvalid))
+		if err := req.Validate(lim); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := s.uploads.check(req); err != nil {
+			s.fail(w, r, err)
 			return
 		}
 		p, err := g.Propose(r.Context(), req)
@@ -70,7 +110,7 @@ func (s *Server) handlePropose() http.HandlerFunc {
 
 func (s *Server) handleVote() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		g, ok := s.governance(w)
+		g, ok := s.governance(w, r)
 		if !ok {
 			return
 		}
@@ -95,7 +135,7 @@ func (s *Server) handleVote() http.HandlerFunc {
 
 func (s *Server) handleProposals() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		g, ok := s.governance(w)
+		g, ok := s.governance(w, r)
 		if !ok {
 			return
 		}
@@ -113,7 +153,7 @@ func (s *Server) handleProposals() http.HandlerFunc {
 
 func (s *Server) handleProposal() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		g, ok := s.governance(w)
+		g, ok := s.governance(w, r)
 		if !ok {
 			return
 		}
@@ -128,7 +168,7 @@ func (s *Server) handleProposal() http.HandlerFunc {
 
 func (s *Server) handleExecutionLog() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		g, ok := s.governance(w)
+		g, ok := s.governance(w, r)
 		if !ok {
 			return
 		}
@@ -146,7 +186,7 @@ func (s *Server) handleExecutionLog() http.HandlerFunc {
 
 func (s *Server) handleValidators() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		g, ok := s.governance(w)
+		g, ok := s.governance(w, r)
 		if !ok {
 			return
 		}
@@ -159,13 +199,5 @@ func (s *Server) handleValidators() http.HandlerFunc {
 			v.Validators = []Validator{}
 		}
 		writeJSON(w, http.StatusOK, v)
-	}
-}
-
-func sortStrings(xs []string) {
-	for i := 1; i < len(xs); i++ {
-		for j := i; j > 0 && xs[j] < xs[j-1]; j-- {
-			xs[j], xs[j-1] = xs[j-1], xs[j]
-		}
 	}
 }

@@ -59,7 +59,7 @@ func (s *Server) routes() {
 		s.mux.HandleFunc(r.method+" "+r.path, h)
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+		writeError(w, r, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 }
 
@@ -104,7 +104,7 @@ func (s *Server) handlePeers() http.HandlerFunc {
 func (s *Server) handleMetrics() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.deps.Metrics == nil {
-			writeError(w, http.StatusServiceUnavailable, "metrics are not enabled on this node")
+			writeError(w, r, http.StatusServiceUnavailable, "metrics are not enabled on this node")
 			return
 		}
 		s.deps.Metrics.ServeHTTP(w, r)

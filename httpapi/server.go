@@ -1,6 +1,12 @@
 // Package httpapi serves a node's REST API: JSON in, JSON out, errors as
-// {"error": "..."} with a fitting status. It is a secondary interface; the
-// node works without it.
+// {"error": "...", "request_id": "..."} with a fitting status. It is a
+// secondary interface; the node works without it.
+//
+// Every request passes the same gate (ServeHTTP): a request ID, a Host
+// allow-list against DNS rebinding (hostPolicy), and panic recovery. Mutating
+// requests also pass mutating (CSRF and bearer token); dry runs pass a
+// concurrency limiter. Backend errors meet status codes in one place,
+// statusOf, and unknown errors leave the server only as a generic 500.
 package httpapi
 
 import (
@@ -11,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -22,6 +29,10 @@ type Server struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 	srv  *http.Server
+
+	hosts   *hostPolicy
+	dryRuns *limiter
+	uploads *uploads
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -40,7 +51,12 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{cfg: cfg, deps: deps, log: log, mux: http.NewServeMux(), done: make(chan struct{})}
+	s := &Server{
+		cfg: cfg, deps: deps, log: log, mux: http.NewServeMux(), done: make(chan struct{}),
+		hosts:   newHostPolicy(cfg),
+		dryRuns: newLimiter(cfg.MaxDryRuns, cfg.DryRunQueue, cfg.DryRunQueueTimeout),
+		uploads: newUploads(maxRememberedUploads),
+	}
 	s.routes()
 	s.srv = &http.Server{
 		Handler:           s,
@@ -54,10 +70,54 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP lets tests drive the handlers without a listener.
+// ServeHTTP handles every request (tests drive it without a listener): it
+// gives the request an ID, refuses a Host the API does not answer to, and
+// turns a panic into a logged, generic 500.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mux.ServeHTTP(w, r)
+	id := newRequestID()
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	w.Header().Set(RequestIDHeader, id)
+	rw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v == http.ErrAbortHandler { // net/http aborts the response this way; let it
+			panic(v)
+		}
+		s.log.Error("api handler panicked", "request_id", id, "method", r.Method, "path", r.URL.Path,
+			"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		if !rw.wrote {
+			writeError(rw, r, http.StatusInternalServerError, internalError)
+		}
+	}()
+	if !s.hosts.allow(r) {
+		s.misdirected(rw, r)
+		return
+	}
+	s.mux.ServeHTTP(rw, r)
 }
+
+// statusWriter remembers whether the response was started, so a panic
+// after that does not try to write a second status line.
+type statusWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Start listens on the configured address and serves in the background.
 func (s *Server) Start() error {

@@ -57,7 +57,7 @@ func TestConfigValidate(t *testing.T) {
 
 func get(t *testing.T, s http.Handler, path string) (int, map[string]any) {
 	rec := httptest.NewRecorder()
-	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://localhost:8000"+path, nil))
 	var body map[string]any
 	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 		t.Fatalf("%s: not JSON: %q", path, rec.Body.String())

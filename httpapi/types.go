@@ -12,6 +12,14 @@ type ProposeRequest struct {
 	PackageSize int64  `json:"package_size"`
 }
 
+// ProposalLimits are the network's limits on what a proposal may ask of
+// every node; they come from the network state's governance parameters.
+type ProposalLimits struct {
+	// MaxPackageBytes is the largest package_size any node will fetch
+	// (global.governance.limits.max_package_bytes, 64 MiB by default).
+	MaxPackageBytes int64 `json:"max_package_bytes"`
+}
+
 // ProposeResponse answers POST /upgrades/propose.
 type ProposeResponse struct {
 	ProposalID string   `json:"proposal_id"`

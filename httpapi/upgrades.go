@@ -6,9 +6,9 @@ import (
 	"net/http"
 )
 
-func (s *Server) upgrades(w http.ResponseWriter) (Upgrades, bool) {
+func (s *Server) upgrades(w http.ResponseWriter, r *http.Request) (Upgrades, bool) {
 	if s.deps.Upgrades == nil {
-		writeError(w, http.StatusServiceUnavailable, "the upgrade executor is not running on this node")
+		writeError(w, r, http.StatusServiceUnavailable, "the upgrade executor is not running on this node")
 		return nil, false
 	}
 	return s.deps.Upgrades, true
@@ -16,10 +16,20 @@ func (s *Server) upgrades(w http.ResponseWriter) (Upgrades, bool) {
 
 func (s *Server) handleTest() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		u, ok := s.upgrades(w)
+		u, ok := s.upgrades(w, r)
 		if !ok {
 			return
 		}
+		// Each dry run is a sandbox child with up to the network's memory
+		// limit: bound how many run and wait.
+		release, err := s.dryRuns.acquire(r.Context())
+		if err != nil {
+			running, waiting := s.dryRuns.load()
+			s.log.Debug("dry run refused", "request_id", requestID(r.Context()), "running", running, "waiting", waiting, "err", err)
+			s.fail(w, r, err)
+			return
+		}
+		defer release()
 		res, err := u.Test(r.Context(), r.PathValue("id"))
 		if err != nil {
 			s.fail(w, r, err)
@@ -31,7 +41,7 @@ func (s *Server) handleTest() http.HandlerFunc {
 
 func (s *Server) handleStatus() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		u, ok := s.upgrades(w)
+		u, ok := s.upgrades(w, r)
 		if !ok {
 			return
 		}
@@ -46,7 +56,7 @@ func (s *Server) handleStatus() http.HandlerFunc {
 
 func (s *Server) handleHistory() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		u, ok := s.upgrades(w)
+		u, ok := s.upgrades(w, r)
 		if !ok {
 			return
 		}
@@ -64,7 +74,7 @@ func (s *Server) handleHistory() http.HandlerFunc {
 
 func (s *Server) handleRollback() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		u, ok := s.upgrades(w)
+		u, ok := s.upgrades(w, r)
 		if !ok {
 			return
 		}
@@ -79,7 +89,7 @@ func (s *Server) handleRollback() http.HandlerFunc {
 
 func (s *Server) handleResume() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		u, ok := s.upgrades(w)
+		u, ok := s.upgrades(w, r)
 		if !ok {
 			return
 		}
@@ -94,7 +104,7 @@ func (s *Server) handleResume() http.HandlerFunc {
 
 func (s *Server) handleState() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		u, ok := s.upgrades(w)
+		u, ok := s.upgrades(w, r)
 		if !ok {
 			return
 		}
@@ -112,7 +122,7 @@ func (s *Server) handleState() http.HandlerFunc {
 func (s *Server) handleAddPackage() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.deps.Packages == nil {
-			writeError(w, http.StatusServiceUnavailable, "the package store is not running on this node")
+			writeError(w, r, http.StatusServiceUnavailable, "the package store is not running on this node")
 			return
 		}
 		body := http.MaxBytesReader(w, r.Body, s.cfg.MaxPackageBytes)
@@ -125,6 +135,7 @@ func (s *Server) handleAddPackage() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		s.uploads.add(info)
 		writeJSON(w, http.StatusCreated, info)
 	}
 }

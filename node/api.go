@@ -31,11 +31,25 @@ func (n *Node) APIBackends() (httpapi.Governance, httpapi.Upgrades, httpapi.Pack
 	return governanceAPI{n}, upgradesAPI{n}, packagesAPI{n}
 }
 
+// ProposalLimits are the limits of the rules in force on this node: the
+// network state's global.governance.limits, defaults filled in.
+func (a governanceAPI) ProposalLimits(ctx context.Context) (httpapi.ProposalLimits, error) {
+	return httpapi.ProposalLimits{MaxPackageBytes: a.n.Rules().Governance.Limits.WithDefaults().MaxPackageBytes}, nil
+}
+
 // Propose checks a proposal against the current network state before
-// signing and publishing it: a valid, higher version and a well-formed
-// package reference.
+// signing and publishing it: the fields and package size limit
+// (ProposeRequest.Validate, again here for callers that bypass HTTP, such as
+// simnet), a valid, higher version and a well-formed package reference.
 func (a governanceAPI) Propose(ctx context.Context, req httpapi.ProposeRequest) (httpapi.Proposal, error) {
 	n := a.n
+	lim, err := a.ProposalLimits(ctx)
+	if err != nil {
+		return httpapi.Proposal{}, err
+	}
+	if err := req.Validate(lim); err != nil {
+		return httpapi.Proposal{}, err
+	}
 	cur := n.Rules().Version
 	if !genesis.ValidVersion(req.Version) {
 		return httpapi.Proposal{}, fmt.Errorf("%w: version %q is not a semantic version (e.g. 1.2.0)", httpapi.ErrInvalid, req.Version)

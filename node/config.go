@@ -38,7 +38,9 @@ type Config struct {
 	LogLevel string `json:"log_level"`
 	// P2P configures the libp2p host.
 	P2P p2p.Config `json:"p2p"`
-	// API configures the REST API.
+	// API configures the REST API: address, token, allowed Host names,
+	// body and upload caps, dry-run concurrency (see httpapi.Config and
+	// docs/openapi.yaml).
 	API httpapi.Config `json:"api"`
 	// Upgrade sets the executor's sandbox limits and caches (its data_dir
 	// is ignored: the executor always lives in <DataDir>/upgrades).
@@ -141,8 +143,10 @@ func LoadConfig(dataDir string, getenv func(string) string) (Config, error) {
 const EnvPrefix = "SYNAPSE_"
 
 // ApplyEnv overrides fields from SYNAPSE_* variables: LISTEN and BOOTSTRAP
-// (comma-separated multiaddrs), API (address), API_TOKEN, MDNS (bool),
-// DHT_MODE, GENESIS, LOG_LEVEL.
+// (comma-separated multiaddrs), API (address), API_TOKEN, API_ALLOWED_HOSTS
+// (comma-separated Host names the API answers to besides loopback and its
+// bind address; replaces api.allowed_hosts), MDNS (bool), DHT_MODE,
+// GENESIS, LOG_LEVEL.
 func (c *Config) ApplyEnv(getenv func(string) string) error {
 	if v := getenv(EnvPrefix + "LISTEN"); v != "" {
 		c.P2P.ListenAddrs = splitList(v)
@@ -155,6 +159,9 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	}
 	if v := getenv(EnvPrefix + "API_TOKEN"); v != "" {
 		c.API.Token = v
+	}
+	if v := getenv(EnvPrefix + "API_ALLOWED_HOSTS"); v != "" {
+		c.API.AllowedHosts = splitList(v)
 	}
 	if v := getenv(EnvPrefix + "MDNS"); v != "" {
 		b, err := strconv.ParseBool(v)
