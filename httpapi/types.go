@@ -100,7 +100,14 @@ type LogEntry struct {
 	PrevEntryHash string   `json:"prev_entry_hash"`
 	EntryHash     string   `json:"entry_hash"`
 	Final         bool     `json:"final"`
-	Signers       []string `json:"signers"`
+	// Void: the validators voided this seq; every executor skips it.
+	Void    bool     `json:"void,omitempty"`
+	Signers []string `json:"signers"`
+	// Required is how many signatures the validator set in force for
+	// this entry needs for finality.
+	Required int `json:"required,omitempty"`
+	// Stuck is set while this node's executor keeps failing on the entry.
+	Stuck *StuckEntry `json:"stuck,omitempty"`
 	// Executed and Success describe this node's run of the entry, and
 	// PostStateSHA256 the state it left.
 	Executed        bool   `json:"executed"`
@@ -117,6 +124,21 @@ type ValidatorSet struct {
 	Leader     string      `json:"leader"`
 	// Self is true when this node is a validator.
 	Self bool `json:"self"`
+	// FinalityNeeded is how many of the current validators must sign an
+	// entry for it to be final (more than the finality threshold).
+	FinalityNeeded int `json:"finality_needed"`
+	// Equivocations are validators this node holds two signatures from on
+	// different entries at one seq; they count toward neither.
+	Equivocations []Equivocation `json:"equivocations"`
+}
+
+// Equivocation is the evidence that a validator signed two different
+// entries at one seq.
+type Equivocation struct {
+	Seq         uint64   `json:"seq"`
+	Validator   string   `json:"validator"`
+	EntryHashes []string `json:"entry_hashes"`
+	OpIDs       []string `json:"op_ids"`
 }
 
 // Validator is one member of the validator set.
@@ -124,6 +146,10 @@ type Validator struct {
 	PeerID    string `json:"peer_id"`
 	Leader    bool   `json:"leader"`
 	Connected bool   `json:"connected"`
+	// BannedUntil is set while this node refuses raft traffic with the
+	// validator (it stalled the log or left approved proposals unordered
+	// as leader).
+	BannedUntil string `json:"banned_until,omitempty"`
 }
 
 // TestResult answers POST /upgrades/{id}/test.
@@ -151,6 +177,22 @@ type Status struct {
 	PausedReason    string        `json:"paused_reason,omitempty"`
 	StateHash       string        `json:"state_hash"`
 	LastUpgrade     *HistoryEntry `json:"last_upgrade,omitempty"`
+	// Halted is set when a different entry became final at a seq this
+	// node executed: the executor stopped (PausedReason says where).
+	Halted bool `json:"halted,omitempty"`
+	// Stuck describes the final entry the executor keeps failing on
+	// transiently (a package it cannot fetch, a crashing sandbox).
+	Stuck *StuckEntry `json:"stuck,omitempty"`
+}
+
+// StuckEntry is an entry the executor retries with backoff.
+type StuckEntry struct {
+	Seq        uint64 `json:"seq"`
+	ProposalID string `json:"proposal_id,omitempty"`
+	Since      string `json:"since"`
+	Attempts   int    `json:"attempts"`
+	LastError  string `json:"last_error"`
+	NextTry    string `json:"next_try"`
 }
 
 // HistoryEntry is one attempt or rollback in the upgrade history.

@@ -165,12 +165,31 @@ func (n *Node) proposalView(p gossip.ProposalView) httpapi.Proposal {
 func (n *Node) ratification(seq uint64) *httpapi.Ratification {
 	for _, e := range n.gossip.ExecutionLog() {
 		if e.Seq == seq {
-			vals := len(n.Rules().Validators)
 			signers := n.gossip.Signers(seq, e.Hash())
-			return &httpapi.Ratification{Seq: seq, EntryHash: e.Hash(), Signatures: len(signers), Required: vals/2 + 1, Final: true}
+			return &httpapi.Ratification{Seq: seq, EntryHash: e.Hash(), Signatures: len(signers), Required: n.finalityNeeded(seq), Final: true}
 		}
 	}
 	return nil
+}
+
+// finalityNeeded is how many signatures entry seq needs under the rules
+// in force for it (0 when this node does not know them).
+func (n *Node) finalityNeeded(seq uint64) int {
+	r, ok := n.rulesHist.get(seq)
+	if !ok {
+		return 0
+	}
+	return r.Governance.FinalityNeeded(len(r.Validators))
+}
+
+// stuckView is the executor's stuck entry for the API (nil when none).
+func (n *Node) stuckView() *httpapi.StuckEntry {
+	s, ok := n.StuckEntry()
+	if !ok {
+		return nil
+	}
+	return &httpapi.StuckEntry{Seq: s.Seq, ProposalID: s.Proposal, Since: s.Since.UTC().Format(time.RFC3339),
+		Attempts: s.Attempts, LastError: s.LastError, NextTry: s.NextTry.UTC().Format(time.RFC3339)}
 }
 
 // executed is this node's last execution record of entry seq.
@@ -181,7 +200,7 @@ func (n *Node) executed(seq uint64) (upgrade.HistoryEntry, bool) {
 	var found upgrade.HistoryEntry
 	ok := false
 	for _, h := range n.upgrades.History() {
-		if h.Seq == seq && h.Event == upgrade.EventUpgrade {
+		if h.Seq == seq && (h.Event == upgrade.EventUpgrade || h.Event == upgrade.EventVoid) {
 			found, ok = h, true
 		}
 	}
@@ -195,7 +214,11 @@ func (a governanceAPI) ExecutionLog(ctx context.Context) ([]httpapi.LogEntry, er
 		le := httpapi.LogEntry{
 			Seq: e.Seq, ProposalID: e.ProposalID, Version: e.Version,
 			PackageURL: e.PackageURL, PackageHash: e.PackageHash, PackageSize: e.PackageSize,
-			PrevEntryHash: e.PrevEntryHash, EntryHash: e.Hash(), Final: true,
+			PrevEntryHash: e.PrevEntryHash, EntryHash: e.Hash(), Final: true, Void: e.Void,
+			Required: n.finalityNeeded(e.Seq),
+		}
+		if st := n.stuckView(); st != nil && st.Seq == e.Seq {
+			le.Stuck = st
 		}
 		for _, s := range n.gossip.Signers(e.Seq, e.Hash()) {
 			le.Signers = append(le.Signers, s.String())
@@ -221,15 +244,27 @@ func (a governanceAPI) Validators(ctx context.Context) (httpapi.ValidatorSet, er
 	if leader == "" {
 		out.Leader = ""
 	}
+	banned := n.raft.Banned()
 	for _, v := range n.Rules().Validators {
-		out.Validators = append(out.Validators, httpapi.Validator{
+		val := httpapi.Validator{
 			PeerID:    v.String(),
 			Leader:    v == leader,
 			Connected: v == n.ID() || n.host.Network().Connectedness(v) == network.Connected,
-		})
+		}
+		if t, ok := banned[v]; ok {
+			val.BannedUntil = t.UTC().Format(time.RFC3339)
+		}
+		out.Validators = append(out.Validators, val)
 		if v == n.ID() {
 			out.Self = true
 		}
+	}
+	r := n.Rules()
+	out.FinalityNeeded = r.Governance.FinalityNeeded(len(r.Validators))
+	out.Equivocations = []httpapi.Equivocation{}
+	for _, ev := range n.gossip.Equivocations() {
+		out.Equivocations = append(out.Equivocations, httpapi.Equivocation{Seq: ev.Seq, Validator: ev.Validator.String(),
+			EntryHashes: ev.EntryHashes, OpIDs: ev.OpIDs})
 	}
 	return out, nil
 }
@@ -292,8 +327,12 @@ func (a upgradesAPI) Status(ctx context.Context) (httpapi.Status, error) {
 		StateHash:       st.StateSHA256,
 	}
 	if st.Paused {
-		out.PausedReason = "a local rollback paused execution; POST /upgrades/resume (or synapse-p2p resume) re-applies the log"
+		out.PausedReason = st.PausedReason + "; POST /upgrades/resume (or synapse-p2p resume) continues with the log"
 	}
+	n.exec.mu.Lock()
+	out.Halted = n.exec.halted != ""
+	n.exec.mu.Unlock()
+	out.Stuck = n.stuckView()
 	if log := n.gossip.ExecutionLog(); len(log) > 0 {
 		out.FinalSeq = log[len(log)-1].Seq
 	}
