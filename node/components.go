@@ -141,6 +141,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 		GenesisValidators: genesisVals,
 		Routing:           n.host.DHT,
 		Logger:            log,
+		WrapConn:          n.wrapRaft,
 	})
 	if err != nil {
 		return fmt.Errorf("raft: %w", err)

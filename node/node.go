@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -37,6 +38,8 @@ type Node struct {
 	genesis *genesis.Genesis
 	netID   string
 
+	wrapRaft func(peer.ID, net.Conn) net.Conn
+
 	ds   *badger.Datastore
 	host *p2p.Host
 	api  *httpapi.Server
@@ -54,11 +57,19 @@ type Node struct {
 type Option func(*options)
 
 type options struct {
-	log *slog.Logger
+	log      *slog.Logger
+	wrapRaft func(peer.ID, net.Conn) net.Conn
 }
 
 // WithLogger sets the node's logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithRaftConnWrapper wraps the node's outbound raft connections
+// (raftnet.Deps.WrapConn): traffic shaping, metrics, or a test's byzantine
+// validator rewriting its own raft traffic.
+func WithRaftConnWrapper(f func(remote peer.ID, c net.Conn) net.Conn) Option {
+	return func(o *options) { o.wrapRaft = f }
+}
 
 // New loads the identity and genesis of the initialised data directory in
 // cfg, opens the datastore and builds every component. Nothing talks to the
@@ -74,7 +85,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (_ *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: o.log}
+	n := &Node{cfg: cfg, log: o.log, wrapRaft: o.wrapRaft}
 	defer func() {
 		if err != nil {
 			n.closeAll(context.Background())

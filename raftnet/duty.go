@@ -67,8 +67,11 @@ func (s *Service) dutyTick(n *raftNode) {
 	s.watchLeader(n, seq, slot, p, now)
 }
 
-// align makes the FSM's slots before seq match the entries final there,
-// so a validator whose log a dishonest leader forked converges.
+// align commits, for every seq that became final, a Set of its slot to
+// the final entry — also when this leader's own slot already matches: a
+// follower whose log a dishonest leader forked (it got another command at
+// that index) converges through it, and it costs one raft entry per final
+// seq. On consistent FSMs the Set changes nothing.
 func (s *Service) align(n *raftNode, seq uint64) {
 	d := &s.duty
 	if d.alignedTo >= seq-1 {
@@ -78,10 +81,6 @@ func (s *Service) align(n *raftNode, seq uint64) {
 		f, ok := s.deps.Governance.Final(q)
 		if !ok {
 			return
-		}
-		if cur, ok := n.fsm.slot(q); ok && cur.same(f) {
-			d.alignedTo = q
-			continue
 		}
 		f.Seq = 0
 		res, err := s.applyCommand(n, command{Kind: kindSet, Set: &Set{Seq: q, Slot: f}})

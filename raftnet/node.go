@@ -97,6 +97,7 @@ func (s *Service) startRaft() error {
 		return fmt.Errorf("raftnet: open snapshots: %w", err)
 	}
 	layer := newStreamLayer(s.deps.Host, s.proto, func(p peer.ID) bool { return !s.isBlocked(p) }, s.deps.Routing)
+	layer.wrap = s.deps.WrapConn
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  layer,
 		MaxPool: 3,

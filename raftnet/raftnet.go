@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -104,6 +105,10 @@ type Deps struct {
 	Routing routing.PeerRouting
 	// Logger may be nil.
 	Logger *slog.Logger
+	// WrapConn, if set, wraps every outbound raft connection (to remote):
+	// traffic shaping, metrics, or — in tests — a byzantine validator that
+	// rewrites its own raft traffic. Nil leaves connections alone.
+	WrapConn func(remote peer.ID, c net.Conn) net.Conn
 }
 
 // ErrClosed is returned by Start after Close.

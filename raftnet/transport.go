@@ -49,6 +49,8 @@ type streamLayer struct {
 	allowDial func(p peer.ID) bool
 	// routing finds addresses of a peer the peerstore has none for (may be nil).
 	routing routing.PeerRouting
+	// wrap wraps dialled connections (Deps.WrapConn; may be nil).
+	wrap func(peer.ID, net.Conn) net.Conn
 
 	accept    chan net.Conn
 	closeOnce sync.Once
@@ -126,6 +128,9 @@ func (l *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	s, err := l.h.NewStream(ctx, p, l.proto)
 	if err != nil {
 		return nil, fmt.Errorf("raftnet: dial %s: %w", p, err)
+	}
+	if l.wrap != nil {
+		return l.wrap(p, streamConn{s}), nil
 	}
 	return streamConn{s}, nil
 }

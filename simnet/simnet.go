@@ -42,6 +42,8 @@ type Config struct {
 	// Tune, if set, adjusts node i's configuration before it starts (tests
 	// shorten raft timeouts, for example).
 	Tune func(i int, c *node.Config)
+	// Options, if set, adds options to node i's node.New.
+	Options func(i int) []node.Option
 }
 
 // DefaultConfig is 8 nodes, 3 validators, random API ports.
@@ -184,7 +186,11 @@ func (n *Net) RestartNode(ctx context.Context, i int) error {
 	if n.Nodes[i] != nil {
 		return fmt.Errorf("simnet: node %d is running", i)
 	}
-	nd, err := node.New(ctx, n.cfgs[i], node.WithLogger(n.cfg.Log.With("node", i)))
+	opts := []node.Option{node.WithLogger(n.cfg.Log.With("node", i))}
+	if n.cfg.Options != nil {
+		opts = append(opts, n.cfg.Options(i)...)
+	}
+	nd, err := node.New(ctx, n.cfgs[i], opts...)
 	if err != nil {
 		return fmt.Errorf("simnet: node %d: %w", i, err)
 	}
