@@ -91,15 +91,15 @@ type Ratification struct {
 
 // LogEntry is one execution-log entry.
 type LogEntry struct {
-	Seq           uint64   `json:"seq"`
-	ProposalID    string   `json:"proposal_id"`
-	Version       string   `json:"version"`
-	PackageURL    string   `json:"package_url"`
-	PackageHash   string   `json:"package_hash"`
-	PackageSize   int64    `json:"package_size"`
-	PrevEntryHash string   `json:"prev_entry_hash"`
-	EntryHash     string   `json:"entry_hash"`
-	Final         bool     `json:"final"`
+	Seq           uint64 `json:"seq"`
+	ProposalID    string `json:"proposal_id"`
+	Version       string `json:"version"`
+	PackageURL    string `json:"package_url"`
+	PackageHash   string `json:"package_hash"`
+	PackageSize   int64  `json:"package_size"`
+	PrevEntryHash string `json:"prev_entry_hash"`
+	EntryHash     string `json:"entry_hash"`
+	Final         bool   `json:"final"`
 	// Void: the validators voided this seq; every executor skips it.
 	Void    bool     `json:"void,omitempty"`
 	Signers []string `json:"signers"`
