@@ -46,24 +46,21 @@ type scanner struct {
 	m *module
 	// locals is the number of locals (params included) of the function.
 	locals uint64
-	// costs[0] is the function body's static cost, costs[k] that of the
-	// k-th loop in code order.
-	costs []int64
-	// ctl holds, per open block, the index in costs being charged.
-	ctl []int
 	// events are the insertion points, in code order.
 	events []event
+	// depth is the number of open blocks (the function's own included).
+	depth int
 	// dynamic reports whether the body needs the i32 scratch locals.
 	dynamic bool
 }
 
-// event is an insertion into a function body: before the instruction at
-// pos (a dynamic charge) or after the loop header ending at pos (the
-// loop's static charge).
+// event is an insertion into a function body at pos: a segment's static
+// charge (segment) or a dynamic charge before an instruction.
 type event struct {
-	pos  int
-	loop int // index into costs, or 0 for a dynamic charge
-	c    charge
+	pos     int
+	segment bool
+	cost    int64 // for a segment
+	c       charge
 }
 
 // decode reads one instruction and returns its opcode, its sub-opcode for
@@ -191,13 +188,32 @@ func (s *scanner) dynamicCharge(op byte, sub, idx uint32) (charge, bool) {
 	return charge{}, false
 }
 
+// staticCost is what an instruction adds to its segment's charge: 1,
+// except for the structural instructions that compile to no work of their
+// own (block, loop, else, end, nop).
+func staticCost(op byte) int64 {
+	switch op {
+	case opBlock, opLoop, 0x05, opEnd, 0x01:
+		return 0
+	}
+	return 1
+}
+
 // scanBody decodes one function body's expression (after its locals),
-// checks its references and collects costs and insertion points.
+// checks its references and collects the insertion points.
+//
+// The body is cut into segments of straight-line code: a new segment
+// starts at the function entry and after every loop header, if, else and
+// end, which are the only places a branch can land. Each segment is
+// charged on entry with the static cost of all its instructions: an upper
+// bound of what one entry runs, exact unless a branch leaves the segment
+// early. Segments of cost 0 (e.g. a run of ends) get no charge. Every loop
+// iteration runs a branch (cost 1) inside the loop, so no loop is free.
 func (s *scanner) scanBody(code []byte) error {
-	s.costs = append(s.costs[:0], 0)
-	s.ctl = append(s.ctl[:0], 0)
-	s.events = s.events[:0]
+	s.events = append(s.events[:0], event{pos: 0, segment: true})
+	s.depth = 1
 	s.dynamic = false
+	seg := 0 // index in events of the open segment
 	r := &reader{b: code}
 	for r.err == nil {
 		if r.i >= len(code) {
@@ -209,22 +225,8 @@ func (s *scanner) scanBody(code []byte) error {
 		if r.err != nil {
 			break
 		}
-		s.costs[s.ctl[len(s.ctl)-1]]++
+		s.events[seg].cost += staticCost(op)
 		switch op {
-		case opBlock, opIf:
-			s.ctl = append(s.ctl, s.ctl[len(s.ctl)-1])
-		case opLoop:
-			s.costs = append(s.costs, 0)
-			s.ctl = append(s.ctl, len(s.costs)-1)
-			s.events = append(s.events, event{pos: r.i, loop: len(s.costs) - 1})
-		case opEnd:
-			s.ctl = s.ctl[:len(s.ctl)-1]
-			if len(s.ctl) == 0 {
-				if r.i != len(code) {
-					r.fail("%d bytes after the function's final end", len(code)-r.i)
-				}
-				return r.err
-			}
 		case opLocalGet, opLocalSet, opLocalTee:
 			if uint64(idx) >= s.locals {
 				r.fail("local index %d out of range (the function has %d)", idx, s.locals)
@@ -238,9 +240,37 @@ func (s *scanner) scanBody(code []byte) error {
 				r.fail("call of function %d out of range", idx)
 			}
 		}
-		if c, ok := s.dynamicCharge(op, sub, idx); ok && r.err == nil {
+		if r.err != nil {
+			break
+		}
+		if c, ok := s.dynamicCharge(op, sub, idx); ok {
 			s.events = append(s.events, event{pos: pos, c: c})
 			s.dynamic = true
+		}
+		switch op {
+		case opBlock:
+			s.depth++
+			continue
+		case opLoop, opIf:
+			s.depth++
+		case 0x05: // else
+		case opEnd:
+			s.depth--
+			if s.depth == 0 {
+				if r.i != len(code) {
+					r.fail("%d bytes after the function's final end", len(code)-r.i)
+				}
+				return r.err
+			}
+		default:
+			continue
+		}
+		// A branch may land here: a new segment.
+		if s.events[seg].cost == 0 {
+			s.events[seg].pos = r.i // reuse the empty one
+		} else {
+			s.events = append(s.events, event{pos: r.i, segment: true})
+			seg = len(s.events) - 1
 		}
 	}
 	return r.err

@@ -99,9 +99,9 @@ func (m *module) appendExports(b []byte) []byte {
 }
 
 // instrumentCode rewrites the code section: each body gets scratch locals
-// (one i64; two i32 when it has dynamic charges), a charge at entry, a
-// charge after each loop header and a charge before each dynamically
-// priced instruction.
+// (one i64; two i32 when it has dynamic charges), a charge at the start of
+// each straight-line segment (see scanBody) and a charge before each
+// dynamically priced instruction.
 func (m *module) instrumentCode(data []byte) ([]byte, error) {
 	r := &reader{b: data}
 	n := r.u32()
@@ -166,13 +166,15 @@ func (m *module) instrumentBody(s *scanner, fn uint32, b, out []byte) ([]byte, e
 	if s.dynamic {
 		out = append(out, 2, 0x7f) // a, b i32
 	}
-	out = appendStatic(out, m.globals, t, s.costs[0])
 	last := 0
 	for _, e := range s.events {
+		if e.segment && e.cost == 0 {
+			continue
+		}
 		out = append(out, code[last:e.pos]...)
 		last = e.pos
-		if e.loop > 0 {
-			out = appendStatic(out, m.globals, t, s.costs[e.loop])
+		if e.segment {
+			out = appendStatic(out, m.globals, t, e.cost)
 		} else {
 			out = appendDynamic(out, m.globals, t, a, bb, e.c)
 		}

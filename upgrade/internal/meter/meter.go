@@ -7,11 +7,14 @@
 //   - it appends one mutable i64 global, exported as FuelExport, that holds
 //     the remaining fuel; the host sets it before running guest code and
 //     reads it afterwards;
-//   - at every function entry and every loop header it subtracts a static
-//     cost: the number of instructions directly in that function or loop
-//     body (instructions of nested loops are charged by those loops). A
-//     body without backward branches runs each of its instructions at most
-//     once per entry or iteration, so this is an upper bound of the work;
+//   - it cuts every function body into straight-line segments, which
+//     start at the function entry and after every loop header, if, else
+//     and end (the only places a branch can land), and charges each
+//     segment on entry the number of instructions in it (block, loop,
+//     else, end and nop count 0). One entry runs each instruction of the
+//     segment at most once, so this is an upper bound of the work, exact
+//     unless a branch leaves the segment early; each loop iteration runs
+//     at least one branch, so no loop is free;
 //   - before instructions whose work depends on an operand (memory.grow,
 //     memory.copy, memory.fill, memory.init, table.grow, table.copy,
 //     table.fill, table.init, and calls of the WASI functions fd_write,

@@ -81,20 +81,34 @@ func TestStaticCost(t *testing.T) {
 		if err != nil || res[0] != n {
 			t.Fatalf("count(%d) = %v, %v", n, res, err)
 		}
-		if want := int64(3 + 9*n); used != want {
+		if want := int64(1 + 8*n); used != want {
 			t.Errorf("count(%d) used %d fuel, want %d", n, used, want)
 		}
 	}
 	// Exactly enough fuel passes; one less traps with the global negative.
-	if _, _, err := g.call(t, 3+9*10, "count", 10); err != nil {
+	if _, _, err := g.call(t, 1+8*10, "count", 10); err != nil {
 		t.Fatalf("exact budget: %v", err)
 	}
-	used, _, err := g.call(t, 3+9*10-1, "count", 10)
+	used, _, err := g.call(t, 1+8*10-1, "count", 10)
 	if err == nil || !strings.Contains(err.Error(), "unreachable") {
 		t.Fatalf("want a trap, got %v", err)
 	}
-	if int64(g.fuel.Get()) >= 0 || used <= 3+9*10-1 {
+	if int64(g.fuel.Get()) >= 0 || used <= 1+8*10-1 {
 		t.Fatalf("fuel after exhaustion %d (used %d): want negative", int64(g.fuel.Get()), used)
+	}
+}
+
+func TestBranchSegments(t *testing.T) {
+	g := instantiate(t, vector(t, "branches"))
+	for _, c := range []struct {
+		fn   string
+		arg  uint64
+		want int64
+	}{{"pick", 1, 7}, {"pick", 0, 5}, {"skip", 1, 5}, {"skip", 0, 5}} {
+		used, _, err := g.call(t, 1000, c.fn, c.arg)
+		if err != nil || used != c.want {
+			t.Errorf("%s(%d): used %d, %v; want %d", c.fn, c.arg, used, err, c.want)
+		}
 	}
 }
 
@@ -105,9 +119,8 @@ func TestInfiniteLoopRunsOutOfFuel(t *testing.T) {
 		if err == nil || int64(g.fuel.Get()) >= 0 {
 			t.Fatalf("fuel %d: err %v, remaining %d", fuel, err, int64(g.fuel.Get()))
 		}
-		// Charged per iteration of 2 instructions (br, end) after the
-		// entry's 2 (loop, end): the overshoot is at most one charge.
-		if used <= fuel || used > fuel+2 {
+		// Each iteration is one br: the overshoot is one unit.
+		if used != fuel+1 {
 			t.Errorf("fuel %d: used %d", fuel, used)
 		}
 	}
@@ -119,8 +132,8 @@ func TestGenuineTrapKeepsFuel(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "unreachable") {
 		t.Fatalf("want unreachable, got %v", err)
 	}
-	if rem := int64(g.fuel.Get()); rem != 98 || used != 2 {
-		t.Fatalf("remaining %d used %d, want 98 and 2", rem, used)
+	if rem := int64(g.fuel.Get()); rem != 99 || used != 1 {
+		t.Fatalf("remaining %d used %d, want 99 and 1", rem, used)
 	}
 }
 
@@ -131,17 +144,17 @@ func TestDynamicCosts(t *testing.T) {
 		n    uint64
 		want int64
 	}{
-		{"fill", 0, 5},
-		{"fill", 65536, 5 + 65536/BytesPerFuel},
-		{"copy", 800, 5 + 800/BytesPerFuel},
-		{"init", 16, 5 + 16/BytesPerFuel},
-		{"grow", 2, 3 + 2*GrowFuelPerPage},
+		{"fill", 0, 4},
+		{"fill", 65536, 4 + 65536/BytesPerFuel},
+		{"copy", 800, 4 + 800/BytesPerFuel},
+		{"init", 16, 4 + 16/BytesPerFuel},
+		{"grow", 2, 2 + 2*GrowFuelPerPage},
 		// A failed grow is charged too: the work was asked for.
-		{"grow", 100, 3 + 100*GrowFuelPerPage},
-		{"tgrow", 500, 4 + 500*TableFuelPerElem},
-		{"tfill", 300, 5 + 300*TableFuelPerElem},
-		{"tinit", 2, 5 + 2*TableFuelPerElem},
-		{"tcopy", 100, 5 + 100*TableFuelPerElem},
+		{"grow", 100, 2 + 100*GrowFuelPerPage},
+		{"tgrow", 500, 3 + 500*TableFuelPerElem},
+		{"tfill", 300, 4 + 300*TableFuelPerElem},
+		{"tinit", 2, 4 + 2*TableFuelPerElem},
+		{"tcopy", 100, 4 + 100*TableFuelPerElem},
 	}
 	for _, c := range cases {
 		used, _, err := g.call(t, 1e12, c.fn, c.n)
@@ -167,11 +180,11 @@ func TestDynamicCosts(t *testing.T) {
 func TestHostCallCosts(t *testing.T) {
 	g := instantiate(t, vector(t, "wasi"))
 	used, _, err := g.call(t, 1e9, "rand", 4096)
-	if err != nil || used != 4+4096/BytesPerFuel {
+	if err != nil || used != 3+4096/BytesPerFuel {
 		t.Fatalf("rand(4096): used %d, %v", used, err)
 	}
 	used, _, err = g.call(t, 1e9, "write", 1000)
-	if err != nil || used != 6+1000*HostFuelPerItem {
+	if err != nil || used != 5+1000*HostFuelPerItem {
 		t.Fatalf("write(1000 iovecs): used %d, %v", used, err)
 	}
 }

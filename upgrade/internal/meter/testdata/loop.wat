@@ -1,6 +1,6 @@
-;; count(n) loops n times (at least once). Static costs: the function body
-;; outside the loop is 3 instructions (loop, local.get, end), the loop body
-;; 9, so count(n) uses 3 + 9n fuel.
+;; count(n) loops n times (at least once). Segments: the entry (loop: cost
+;; 0, no charge), the loop body (8 instructions; its end costs 0) and the
+;; code after it (local.get), so count(n) uses 8n + 1 fuel.
 (module
   (func (export "count") (param $n i32) (result i32)
     (local $i i32)
