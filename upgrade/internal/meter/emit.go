@@ -174,7 +174,7 @@ func (m *module) instrumentBody(s *scanner, fn uint32, b, out []byte) ([]byte, e
 		out = append(out, code[last:e.pos]...)
 		last = e.pos
 		if e.segment {
-			out = appendStatic(out, m.globals, t, e.cost)
+			out = appendStatic(out, m.globals, t, e.cost+SegmentFuel)
 		} else {
 			out = appendDynamic(out, m.globals, t, a, bb, e.c)
 		}

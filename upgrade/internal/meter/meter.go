@@ -11,10 +11,11 @@
 //     start at the function entry and after every loop header, if, else
 //     and end (the only places a branch can land), and charges each
 //     segment on entry the number of instructions in it (block, loop,
-//     else, end and nop count 0). One entry runs each instruction of the
-//     segment at most once, so this is an upper bound of the work, exact
-//     unless a branch leaves the segment early; each loop iteration runs
-//     at least one branch, so no loop is free;
+//     else, end and nop count 0) plus SegmentFuel for the check itself.
+//     One entry runs each instruction of the segment at most once, so
+//     this is an upper bound of the work, exact unless a branch leaves the
+//     segment early; each loop iteration runs at least one branch, so no
+//     loop is free;
 //   - before instructions whose work depends on an operand (memory.grow,
 //     memory.copy, memory.fill, memory.init, table.grow, table.copy,
 //     table.fill, table.init, and calls of the WASI functions fd_write,
@@ -53,8 +54,14 @@ const (
 // rewriting change, since the fuel a package uses changes with them.
 const Version = 1
 
-// Dynamic costs. Every instruction also costs 1 in its body's static cost.
+// Costs. Every instruction costs 1 in its segment's static charge, except
+// block, loop, else, end and nop (0).
 const (
+	// SegmentFuel is added to every segment's charge: the charge is
+	// itself a handful of instructions, and counting it keeps the time a
+	// unit of fuel takes similar for tight loops (a branch per iteration)
+	// and for long straight-line code.
+	SegmentFuel = 4
 	// BytesPerFuel: memory.copy, memory.fill, memory.init and random_get
 	// cost one unit per this many bytes (rounded down).
 	BytesPerFuel = 1 << bytesShift

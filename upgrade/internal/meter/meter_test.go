@@ -81,19 +81,20 @@ func TestStaticCost(t *testing.T) {
 		if err != nil || res[0] != n {
 			t.Fatalf("count(%d) = %v, %v", n, res, err)
 		}
-		if want := int64(1 + 8*n); used != want {
+		if want := int64((8+SegmentFuel)*n + 1 + SegmentFuel); used != want {
 			t.Errorf("count(%d) used %d fuel, want %d", n, used, want)
 		}
 	}
 	// Exactly enough fuel passes; one less traps with the global negative.
-	if _, _, err := g.call(t, 1+8*10, "count", 10); err != nil {
+	exact := int64((8+SegmentFuel)*10 + 1 + SegmentFuel)
+	if _, _, err := g.call(t, exact, "count", 10); err != nil {
 		t.Fatalf("exact budget: %v", err)
 	}
-	used, _, err := g.call(t, 1+8*10-1, "count", 10)
+	used, _, err := g.call(t, exact-1, "count", 10)
 	if err == nil || !strings.Contains(err.Error(), "unreachable") {
 		t.Fatalf("want a trap, got %v", err)
 	}
-	if int64(g.fuel.Get()) >= 0 || used <= 1+8*10-1 {
+	if int64(g.fuel.Get()) >= 0 || used <= exact-1 {
 		t.Fatalf("fuel after exhaustion %d (used %d): want negative", int64(g.fuel.Get()), used)
 	}
 }
@@ -104,7 +105,7 @@ func TestBranchSegments(t *testing.T) {
 		fn   string
 		arg  uint64
 		want int64
-	}{{"pick", 1, 7}, {"pick", 0, 5}, {"skip", 1, 5}, {"skip", 0, 5}} {
+	}{{"pick", 1, 7 + 3*SegmentFuel}, {"pick", 0, 5 + 3*SegmentFuel}, {"skip", 1, 5 + 2*SegmentFuel}, {"skip", 0, 5 + 2*SegmentFuel}} {
 		used, _, err := g.call(t, 1000, c.fn, c.arg)
 		if err != nil || used != c.want {
 			t.Errorf("%s(%d): used %d, %v; want %d", c.fn, c.arg, used, err, c.want)
@@ -119,8 +120,9 @@ func TestInfiniteLoopRunsOutOfFuel(t *testing.T) {
 		if err == nil || int64(g.fuel.Get()) >= 0 {
 			t.Fatalf("fuel %d: err %v, remaining %d", fuel, err, int64(g.fuel.Get()))
 		}
-		// Each iteration is one br: the overshoot is one unit.
-		if used != fuel+1 {
+		// Each iteration is one br plus the check: the overshoot is less
+		// than one iteration.
+		if used <= fuel || used > fuel+1+SegmentFuel {
 			t.Errorf("fuel %d: used %d", fuel, used)
 		}
 	}
@@ -132,8 +134,8 @@ func TestGenuineTrapKeepsFuel(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "unreachable") {
 		t.Fatalf("want unreachable, got %v", err)
 	}
-	if rem := int64(g.fuel.Get()); rem != 99 || used != 1 {
-		t.Fatalf("remaining %d used %d, want 99 and 1", rem, used)
+	if want := int64(1 + SegmentFuel); used != want || int64(g.fuel.Get()) != 100-want {
+		t.Fatalf("used %d, want %d", used, want)
 	}
 }
 
@@ -144,17 +146,17 @@ func TestDynamicCosts(t *testing.T) {
 		n    uint64
 		want int64
 	}{
-		{"fill", 0, 4},
-		{"fill", 65536, 4 + 65536/BytesPerFuel},
-		{"copy", 800, 4 + 800/BytesPerFuel},
-		{"init", 16, 4 + 16/BytesPerFuel},
-		{"grow", 2, 2 + 2*GrowFuelPerPage},
+		{"fill", 0, 4 + SegmentFuel},
+		{"fill", 65536, 4 + SegmentFuel + 65536/BytesPerFuel},
+		{"copy", 800, 4 + SegmentFuel + 800/BytesPerFuel},
+		{"init", 16, 4 + SegmentFuel + 16/BytesPerFuel},
+		{"grow", 2, 2 + SegmentFuel + 2*GrowFuelPerPage},
 		// A failed grow is charged too: the work was asked for.
-		{"grow", 100, 2 + 100*GrowFuelPerPage},
-		{"tgrow", 500, 3 + 500*TableFuelPerElem},
-		{"tfill", 300, 4 + 300*TableFuelPerElem},
-		{"tinit", 2, 4 + 2*TableFuelPerElem},
-		{"tcopy", 100, 4 + 100*TableFuelPerElem},
+		{"grow", 100, 2 + SegmentFuel + 100*GrowFuelPerPage},
+		{"tgrow", 500, 3 + SegmentFuel + 500*TableFuelPerElem},
+		{"tfill", 300, 4 + SegmentFuel + 300*TableFuelPerElem},
+		{"tinit", 2, 4 + SegmentFuel + 2*TableFuelPerElem},
+		{"tcopy", 100, 4 + SegmentFuel + 100*TableFuelPerElem},
 	}
 	for _, c := range cases {
 		used, _, err := g.call(t, 1e12, c.fn, c.n)
@@ -180,11 +182,11 @@ func TestDynamicCosts(t *testing.T) {
 func TestHostCallCosts(t *testing.T) {
 	g := instantiate(t, vector(t, "wasi"))
 	used, _, err := g.call(t, 1e9, "rand", 4096)
-	if err != nil || used != 3+4096/BytesPerFuel {
+	if err != nil || used != 3+SegmentFuel+4096/BytesPerFuel {
 		t.Fatalf("rand(4096): used %d, %v", used, err)
 	}
 	used, _, err = g.call(t, 1e9, "write", 1000)
-	if err != nil || used != 5+1000*HostFuelPerItem {
+	if err != nil || used != 5+SegmentFuel+1000*HostFuelPerItem {
 		t.Fatalf("write(1000 iovecs): used %d, %v", used, err)
 	}
 }

@@ -1,4 +1,5 @@
-;; Segments start after if, else and end, where branches land.
+;; Segments start after if, else and end, where branches land. The
+;; figures below leave out SegmentFuel (4), added to every charged segment.
 (module
   ;; pick(c): entry segment local.get, if (2); then: 3; else: 1;
   ;; after: i32.const, i32.add (2). pick(1) uses 7, pick(0) uses 5.
