@@ -23,22 +23,35 @@ var (
 	ErrClosed = errors.New("upgrade: manager closed")
 	// ErrIPFSNotConfigured is returned for ipfs:// URLs when Deps.IPFSFetch is nil.
 	ErrIPFSNotConfigured = errors.New("upgrade: ipfs fetching not configured")
+	// ErrLocalCap is returned (with ErrTransient) when a limit of the
+	// network state exceeds this node's safety cap in Config: the node
+	// cannot reproduce the network's outcome until the operator raises
+	// the cap the message names.
+	ErrLocalCap = errors.New("upgrade: a network limit exceeds this node's cap")
 )
 
 // Error classes of deterministic failures (Result.ErrorClass). Every node
-// fails the same entry with the same class.
+// fails the same entry with the same class: each depends only on the
+// verified package bytes, the state and the limits in that state
+// (global.governance.limits).
 const (
 	ClassBadPackage    = "bad_package"        // malformed hash, version or URL
 	ClassHashMismatch  = "hash_mismatch"      // content does not match package_hash
-	ClassSizeLimit     = "size_limit"         // content larger than package_size or the maximum
-	ClassBadModule     = "bad_module"         // not wasm, forbidden import, missing exports
+	ClassSizeLimit     = "size_limit"         // package larger than package_size or the network's max_package_bytes
+	ClassBadModule     = "bad_module"         // not wasm, forbidden import, missing exports, refused by the fuel meter
 	ClassTrap          = "trap"               // the guest trapped, panicked or exited non-zero
-	ClassTimeout       = "timeout"            // the execution deadline passed
-	ClassMemoryLimit   = "memory_limit"       // the guest hit the memory limit
-	ClassOutputLimit   = "output_limit"       // output larger than MaxOutputBytes
+	ClassFuelExhausted = "fuel_exhausted"     // the guest used up the network's fuel budget
+	ClassMemoryLimit   = "memory_limit"       // the guest hit the network's memory_pages
+	ClassOutputLimit   = "output_limit"       // output larger than the network's max_output_bytes
 	ClassInvalidOutput = "invalid_output"     // output not a JSON object, wrong version, broken rules
 	ClassVersion       = "version_not_raised" // the entry does not raise the version
 )
+
+// ClassTimeout was the class of a guest stopped by the wall-clock
+// deadline. The deadline is now only a safety net whose expiry is
+// transient (it depends on the machine), so no failure gets this class any
+// more; it stays so that history files written before keep their meaning.
+const ClassTimeout = "timeout"
 
 // PackageError is a deterministic failure of a package: it fails the same
 // way on every node. Stdout and Stderr hold the guest's (bounded) output.
