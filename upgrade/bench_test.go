@@ -180,11 +180,12 @@ func BenchmarkCompile(b *testing.B) {
 	})
 }
 
-// BenchmarkMeter runs add-feature-flag's upgrade() in-process (no
-// CloseOnContextDone) on the 3-node devnet genesis state ("seed") and a
-// 1 MiB state, with the fuel-metered module the sandbox runs and with the
-// original module, and reports the fuel one call uses (deterministic).
-// The ratio of the two ns/op is the metering overhead.
+// BenchmarkMeter runs add-feature-flag in-process (no CloseOnContextDone;
+// compiled once; instantiate, _initialize, alloc, upgrade per op) on the
+// 3-node devnet genesis state ("seed") and a 1 MiB state, with the
+// fuel-metered module the sandbox runs and with the original module, and
+// reports the fuel one call uses (deterministic). The ratio of the two
+// ns/op is the metering overhead.
 func BenchmarkMeter(b *testing.B) {
 	wasm, err := os.ReadFile(example(b, "add-feature-flag"))
 	if err != nil {
@@ -208,16 +209,19 @@ func BenchmarkMeter(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer e.close(ctx)
-			var fuel uint64
+			cm, _, err := e.compile(ctx, metered)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cm.Close(ctx)
+			var tm timings
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				_, _, tm, err := e.run(ctx, call{Op: "upgrade", Metered: metered, State: st.state, Limits: lim})
-				if err != nil {
+				if _, err := e.reactor(ctx, cm, "upgrade", st.state, io.Discard, io.Discard, lim, &tm); err != nil {
 					b.Fatal(err)
 				}
-				fuel = tm.FuelUsed
 			}
-			b.ReportMetric(float64(fuel), "fuel/op")
+			b.ReportMetric(float64(tm.FuelUsed), "fuel/op")
 		})
 		b.Run(st.name+"/unmetered", func(b *testing.B) {
 			e, err := newEngine(ctx, cache, lim, false)
