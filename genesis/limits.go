@@ -51,17 +51,29 @@ type Limits struct {
 	MemoryPages uint32 `json:"memory_pages,omitempty"`
 	// MaxOutputBytes caps the new state a package may return.
 	MaxOutputBytes int64 `json:"max_output_bytes,omitempty"`
-	// Fuel is the deterministic instruction budget of one call: the
-	// metered cost of the instructions the guest runs (docs/sandbox.md).
+	// Fuel is the deterministic instruction budget of one package run
+	// (start function, _initialize, alloc and upgrade together): the
+	// metered cost of the instructions the guest runs, about one unit per
+	// wasm instruction plus size-based charges for bulk memory operations
+	// (docs/sandbox.md). A guest that runs out fails with fuel_exhausted
+	// on every node alike.
 	Fuel uint64 `json:"fuel,omitempty"`
 }
 
 // Default execution limits.
+//
+// DefaultFuel is about 20× what the reference package add-feature-flag
+// uses on a 1 MiB state (3.27·10⁹; 2.8·10⁶ on the 3-node devnet genesis
+// state, 4.6·10¹⁰ on a 10 MiB state), measured with BenchmarkMeter
+// (command and figures in docs/sandbox.md): room for packages that do far
+// more work per byte than a flag flip, while an endless loop fails in
+// about 10-30 s of guest time on a current core, well inside the
+// executor's default wall-clock safety net (5 min).
 const (
 	DefaultMaxPackageBytes = 64 << 20
 	DefaultMemoryPages     = 4096 // 256 MiB
 	DefaultMaxOutputBytes  = 64 << 20
-	DefaultFuel            = 50_000_000_000
+	DefaultFuel            = 65_000_000_000
 )
 
 // WithDefaults fills zero fields with the defaults.

@@ -6,14 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/tetratelabs/wazero"
 )
 
 // benchState is a valid network state of about size bytes: the genesis
 // state plus filler nodes in global.nodes.
-func benchState(b *testing.B, size int) []byte {
+func benchState(b testing.TB, size int) []byte {
 	b.Helper()
 	var doc map[string]any
 	dec := json.NewDecoder(bytes.NewReader(genesisState(b, 3)))
@@ -67,8 +70,12 @@ func BenchmarkUpgrade(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	metered, _, err := instrument(wasm)
+	if err != nil {
+		b.Fatal(err)
+	}
 	cache := b.TempDir()
-	lim := limits{MemoryLimitBytes: 1 << 30, MaxOutputBytes: 256 << 20}
+	lim := limits{MemoryLimitBytes: 1 << 30, MaxOutputBytes: 256 << 20, Fuel: 1 << 62}
 	ctx := context.Background()
 	for _, size := range []int{1 << 20, 10 << 20} {
 		state := benchState(b, size)
@@ -92,7 +99,7 @@ func BenchmarkUpgrade(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer e.close(ctx)
-				cm, _, err := e.compile(ctx, wasm) // warm the cache
+				cm, _, err := e.compile(ctx, metered) // warm the cache
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -102,7 +109,7 @@ func BenchmarkUpgrade(b *testing.B) {
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					t0 := time.Now()
-					_, _, tm, err := e.run(ctx, call{Op: "upgrade", Wasm: wasm, State: state, Limits: lim, Timeout: time.Minute})
+					_, _, tm, err := e.run(ctx, call{Op: "upgrade", Metered: metered, State: state, Limits: lim, Timeout: time.Minute})
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -134,9 +141,14 @@ func BenchmarkUpgrade(b *testing.B) {
 	}
 }
 
-// BenchmarkCompile loads add-feature-flag cold (empty cache) and cached.
+// BenchmarkCompile loads add-feature-flag (as instrumented by the fuel
+// meter, like the sandbox) cold (empty cache) and cached.
 func BenchmarkCompile(b *testing.B) {
-	wasm, err := os.ReadFile(example(b, "add-feature-flag"))
+	raw, err := os.ReadFile(example(b, "add-feature-flag"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	wasm, _, err := instrument(raw)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -166,4 +178,109 @@ func BenchmarkCompile(b *testing.B) {
 			load(b, dir)
 		}
 	})
+}
+
+// BenchmarkMeter runs add-feature-flag in-process (no CloseOnContextDone;
+// compiled once; instantiate, _initialize, alloc, upgrade per op) on the
+// 3-node devnet genesis state ("seed") and a 1 MiB state, with the
+// fuel-metered module the sandbox runs and with the original module, and
+// reports the fuel one call uses (deterministic). The ratio of the two
+// ns/op is the metering overhead.
+func BenchmarkMeter(b *testing.B) {
+	wasm, err := os.ReadFile(example(b, "add-feature-flag"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	metered, _, err := instrument(wasm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cache := b.TempDir()
+	lim := limits{MemoryLimitBytes: 1 << 30, MaxOutputBytes: 256 << 20, Fuel: 1 << 62}
+	states := []struct {
+		name  string
+		state []byte
+	}{{"seed", genesisState(b, 3)}, {"1MiB", benchState(b, 1<<20)}}
+	for _, st := range states {
+		b.Run(st.name+"/metered", func(b *testing.B) {
+			e, err := newEngine(ctx, cache, lim, false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.close(ctx)
+			cm, _, err := e.compile(ctx, metered)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cm.Close(ctx)
+			var tm timings
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := e.reactor(ctx, cm, "upgrade", st.state, io.Discard, io.Discard, lim, &tm); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(tm.FuelUsed), "fuel/op")
+		})
+		b.Run(st.name+"/unmetered", func(b *testing.B) {
+			e, err := newEngine(ctx, cache, lim, false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.close(ctx)
+			cm, err := e.r.CompileModule(ctx, wasm)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cm.Close(ctx)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := runUnmetered(ctx, e, cm, st.state); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// runUnmetered is the reactor call sequence on a module without the fuel
+// meter (the baseline of BenchmarkMeter).
+func runUnmetered(ctx context.Context, e *engine, cm wazero.CompiledModule, state []byte) error {
+	mod, err := e.r.InstantiateModule(ctx, cm, moduleConfig(bytes.NewReader(nil), io.Discard, io.Discard).WithStartFunctions())
+	if err != nil {
+		return err
+	}
+	defer mod.Close(ctx)
+	if _, err := mod.ExportedFunction("_initialize").Call(ctx); err != nil {
+		return err
+	}
+	r, err := mod.ExportedFunction("alloc").Call(ctx, uint64(len(state)))
+	if err != nil {
+		return err
+	}
+	mod.Memory().Write(uint32(r[0]), state)
+	res, err := mod.ExportedFunction("upgrade").Call(ctx, r[0], uint64(len(state)))
+	if err != nil {
+		return err
+	}
+	if _, ok := mod.Memory().Read(uint32(res[0]>>32), uint32(res[0])); !ok {
+		return errors.New("output outside memory")
+	}
+	return nil
+}
+
+// BenchmarkInstrument measures the fuel meter's rewrite of a Go guest
+// (about 3.3 MB), which every sandbox call pays before compiling.
+func BenchmarkInstrument(b *testing.B) {
+	wasm, err := os.ReadFile(example(b, "add-feature-flag"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(wasm)))
+	for i := 0; i < b.N; i++ {
+		if _, _, err := instrument(wasm); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

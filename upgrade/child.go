@@ -12,8 +12,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -66,10 +68,25 @@ func ProcessIsolationAvailable() bool { return childHook.Load() }
 
 var errNoChildHook = errors.New("upgrade: process isolation needs upgrade.MaybeRunSandboxChild() as the first call in main (and TestMain); or use IsolationInProcess")
 
+// Progress bytes the child writes on fd 3. The parent's wall-clock safety
+// net has one phase each: starting (until the compile lock is held),
+// compiling (until the module compiled) and running. Waiting for another
+// process's compile of the same module is not compiling time.
+const (
+	progressLocked   = 'L'
+	progressCompiled = 'C'
+)
+
 func runChild(stdin io.Reader, stdout io.Writer) int {
 	ctx := context.Background()
 	in := bufio.NewReaderSize(stdin, 1<<20)
 	resp := childResponse{}
+	progress := os.NewFile(3, "progress")
+	signal := func(b byte) {
+		if progress != nil {
+			progress.Write([]byte{b})
+		}
+	}
 	out, err := func() ([]byte, error) {
 		line, err := in.ReadBytes('\n')
 		if err != nil {
@@ -83,6 +100,11 @@ func runChild(stdin io.Reader, stdout io.Writer) int {
 		if err != nil {
 			return nil, fmt.Errorf("sandbox child: reading state: %w", err)
 		}
+		// From here on a runaway allocation fails inside this process
+		// instead of waking the OS OOM killer.
+		if err := limitChildMemory(childMemoryLimit(req.Limits, len(state))); err != nil {
+			return nil, fmt.Errorf("sandbox child: %w", err)
+		}
 		wasm, err := os.ReadFile(req.WasmPath)
 		if err != nil {
 			return nil, fmt.Errorf("sandbox child: %w", err)
@@ -92,28 +114,35 @@ func runChild(stdin io.Reader, stdout io.Writer) int {
 				return nil, fmt.Errorf("sandbox child: %s changed after verification", req.WasmPath)
 			}
 		}
+		t0 := time.Now()
+		metered, info, err := instrument(wasm)
+		if err != nil {
+			resp.Info = info
+			return nil, err
+		}
+		instrumentTime := time.Since(t0)
 		e, err := newEngine(ctx, req.CacheDir, req.Limits, false)
 		if err != nil {
 			return nil, err
 		}
 		defer e.close(ctx)
-		// fd 3 tells the parent that compiling is over and the execution
-		// deadline starts.
-		compiled := os.NewFile(3, "compiled")
-		unlock := lockCompile(req.CacheDir, req.SHA256)
+		sum := sha256.Sum256(metered)
+		unlock := lockCompile(req.CacheDir, hex.EncodeToString(sum[:]))
 		var unlockOnce sync.Once
 		defer unlockOnce.Do(unlock)
-		out, info, tm, err := e.run(ctx, call{Op: req.Op, Wasm: wasm, State: state, Limits: req.Limits,
+		signal(progressLocked)
+		out, info, tm, err := e.run(ctx, call{Op: req.Op, Metered: metered, State: state, Limits: req.Limits,
 			OnCompiled: func() {
 				unlockOnce.Do(unlock)
-				if compiled != nil {
-					compiled.Write([]byte{1})
-					compiled.Close()
-				}
+				signal(progressCompiled)
 			}})
+		tm.Instrument = instrumentTime
 		resp.Info, resp.Timings = info, tm
 		return out, err
 	}()
+	if progress != nil {
+		progress.Close()
+	}
 	if err != nil {
 		resp.Error = err.Error()
 		var pe *PackageError
@@ -135,12 +164,21 @@ func runChild(stdin io.Reader, stdout io.Writer) int {
 	return 0
 }
 
-// compileTimeoutFactor bounds a compile at this many execution timeouts.
+// compileTimeoutFactor bounds starting the child (until it holds the
+// compile lock) and compiling, each at this many execution timeouts.
 const compileTimeoutFactor = 10
 
-// runInChild runs one call in a child process of this binary. The child is
-// killed timeout after it reports that the module compiled (or
-// compileTimeoutFactor*timeout after start), or when ctx is done.
+// childRunningKey is a context key for a func(pid int) that runInChild
+// calls once the child compiled the module and runs the guest: tests use
+// it to kill the child mid-run.
+type childRunningKey struct{}
+
+// runInChild runs one call in a child process of this binary. The
+// wall-clock safety net kills the child timeout after it reports that the
+// module compiled, compileTimeoutFactor*timeout after it reports holding
+// the compile lock, or compileTimeoutFactor*timeout after start before
+// that; or when ctx is done. All of these are transient: the wall clock
+// depends on the machine, never decides a package's outcome.
 func runInChild(ctx context.Context, req childRequest, state []byte, timeout time.Duration) ([]byte, ModuleInfo, timings, error) {
 	if !childHook.Load() {
 		return nil, ModuleInfo{}, timings{}, errNoChildHook
@@ -155,19 +193,15 @@ func runInChild(ctx context.Context, req childRequest, state []byte, timeout tim
 		return nil, ModuleInfo{}, timings{}, transient("sandbox child: %v", err)
 	}
 	defer pr.Close()
-	var deadlineHit atomic.Bool
 	killCtx, kill := context.WithCancel(ctx)
 	defer kill()
-	compileTimer := time.AfterFunc(compileTimeoutFactor*timeout, func() { deadlineHit.Store(true); kill() })
-	defer compileTimer.Stop()
-	go func() {
-		var b [1]byte
-		if n, _ := pr.Read(b[:]); n == 1 && compileTimer.Stop() {
-			t := time.AfterFunc(timeout, func() { deadlineHit.Store(true); kill() })
-			<-killCtx.Done()
-			t.Stop()
-		}
-	}()
+	// phase names the current phase of the safety net; expired is set
+	// when its timer fired.
+	var phase atomic.Value
+	var expired atomic.Bool
+	phase.Store(fmt.Sprintf("starting (limit %v)", compileTimeoutFactor*timeout))
+	timer := time.AfterFunc(compileTimeoutFactor*timeout, func() { expired.Store(true); kill() })
+	defer timer.Stop()
 	cmd := exec.CommandContext(killCtx, exe)
 	cmd.ExtraFiles = []*os.File{pw}
 	cmd.Env = []string{childEnv + "=1"}
@@ -184,24 +218,55 @@ func runInChild(ctx context.Context, req childRequest, state []byte, timeout tim
 	if err != nil {
 		return nil, ModuleInfo{}, timings{}, transient("sandbox child: %v", err)
 	}
+	onRunning, _ := ctx.Value(childRunningKey{}).(func(pid int))
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		var b [1]byte
+		for {
+			if n, _ := pr.Read(b[:]); n != 1 {
+				return // the child exited
+			}
+			next, limit := "", time.Duration(0)
+			switch b[0] {
+			case progressLocked:
+				next, limit = "compiling", compileTimeoutFactor*timeout
+			case progressCompiled:
+				next, limit = "running", timeout
+			default:
+				continue
+			}
+			if !timer.Stop() {
+				return // already fired
+			}
+			phase.Store(fmt.Sprintf("%s (limit %v)", next, limit))
+			timer.Reset(limit)
+			if b[0] == progressCompiled && onRunning != nil {
+				onRunning(cmd.Process.Pid)
+			}
+		}
+	}()
 	err = cmd.Wait()
-	kill() // ends the deadline goroutine
+	kill()
+	<-progressDone
 	if ctx.Err() != nil {
 		return nil, ModuleInfo{}, timings{}, transient("sandbox: %v", ctx.Err())
 	}
-	if deadlineHit.Load() {
-		return nil, ModuleInfo{}, timings{}, &PackageError{Class: ClassTimeout,
-			Msg: fmt.Sprintf("execution deadline of %v exceeded (sandbox process killed)", timeout), Stderr: stderr.String()}
+	if expired.Load() {
+		return nil, ModuleInfo{}, timings{}, transient("the wall-clock safety net expired while %s: sandbox process killed; "+
+			"this depends on the machine, not on the package (retry; raise the upgrade timeout if it repeats); stderr: %s",
+			phase.Load(), stderr.String())
 	}
 	if stdout.over {
-		return nil, ModuleInfo{}, timings{}, pkgErr(ClassOutputLimit, "sandbox output exceeds %d bytes", req.Limits.MaxOutputBytes)
+		return nil, ModuleInfo{}, timings{}, transient("sandbox process wrote more than %d bytes (the output limit is enforced inside it)", stdout.max)
 	}
 	raw := stdout.buf.Bytes()
 	nl := bytes.IndexByte(raw, '\n')
 	if err != nil || nl < 0 {
-		// The child died without answering: e.g. the OS killed it. Not a
-		// verdict on the package; report it as transient.
-		return nil, ModuleInfo{}, timings{}, transient("sandbox process failed: %v; stderr: %s", err, stderr.String())
+		// The child died without answering: killed by the OS (e.g. the OOM
+		// killer), out of memory under its rlimit, or crashed. Not a
+		// verdict on the package.
+		return nil, ModuleInfo{}, timings{}, transient("%s", childDeath(err, stderr.String(), childMemoryLimit(req.Limits, len(state))))
 	}
 	var resp childResponse
 	if err := json.Unmarshal(raw[:nl], &resp); err != nil {
@@ -214,4 +279,23 @@ func runInChild(ctx context.Context, req childRequest, state []byte, timeout tim
 		return nil, resp.Info, resp.Timings, &PackageError{Class: resp.Class, Msg: resp.Error, Stdout: resp.Stdout, Stderr: resp.Stderr}
 	}
 	return bytes.Clone(raw[nl+1:]), resp.Info, resp.Timings, nil
+}
+
+// childDeath explains why a sandbox process ended without an answer.
+func childDeath(err error, stderr string, memLimit uint64) string {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return fmt.Sprintf("sandbox process killed by signal %v (the OS OOM killer, an operator or a crash): "+
+				"not a verdict on the package, will retry; stderr: %s", ws.Signal(), stderr)
+		}
+	}
+	if strings.Contains(stderr, "out of memory") {
+		return fmt.Sprintf("sandbox process ran out of memory under its data limit of %d MiB (the guest's limit plus runtime headroom): "+
+			"not a verdict on the package, will retry; stderr: %s", memLimit>>20, stderr)
+	}
+	if err == nil {
+		return "sandbox process exited without an answer; stderr: " + stderr
+	}
+	return fmt.Sprintf("sandbox process failed without an answer (%v); stderr: %s", err, stderr)
 }

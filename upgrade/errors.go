@@ -45,21 +45,27 @@ var (
 	// ErrRedirectRefused: an HTTP redirect was not followed: https to a
 	// weaker scheme, a scheme other than http(s), or too many redirects.
 	ErrRedirectRefused = errors.New("upgrade: redirect refused")
+	// ErrLocalCap is returned (with ErrTransient) when a limit of the
+	// network state exceeds this node's safety cap in Config: the node
+	// cannot reproduce the network's outcome until the operator raises
+	// the cap the message names.
+	ErrLocalCap = errors.New("upgrade: a network limit exceeds this node's cap")
 )
 
 // Error classes of deterministic failures (Result.ErrorClass). Every node
-// fails the same entry with the same class: each comes from the entry
-// itself, the state or the verified package bytes, never from the transfer
-// (a download whose bytes do not match package_hash or package_size is
-// transient: ErrHashMismatch, ErrSizeMismatch).
+// fails the same entry with the same class: each depends only on the
+// entry, the verified package bytes, the state and the limits in that
+// state (global.governance.limits) — never on the transfer (a download
+// whose bytes do not match package_hash or package_size is transient:
+// ErrHashMismatch, ErrSizeMismatch) or the machine.
 const (
 	ClassBadPackage    = "bad_package"        // malformed package_hash, version or package_url in the entry
-	ClassSizeLimit     = "size_limit"         // the entry's package_size exceeds the maximum
-	ClassBadModule     = "bad_module"         // not wasm, forbidden import, missing exports
+	ClassSizeLimit     = "size_limit"         // package_size above the network's max_package_bytes
+	ClassBadModule     = "bad_module"         // not wasm, forbidden import, missing exports, refused by the fuel meter
 	ClassTrap          = "trap"               // the guest trapped, panicked or exited non-zero
-	ClassTimeout       = "timeout"            // the execution deadline passed
-	ClassMemoryLimit   = "memory_limit"       // the guest hit the memory limit
-	ClassOutputLimit   = "output_limit"       // output larger than MaxOutputBytes
+	ClassFuelExhausted = "fuel_exhausted"     // the guest used up the network's fuel budget
+	ClassMemoryLimit   = "memory_limit"       // the guest hit the network's memory_pages
+	ClassOutputLimit   = "output_limit"       // output larger than the network's max_output_bytes
 	ClassInvalidOutput = "invalid_output"     // output not a JSON object, wrong version, broken rules
 	ClassVersion       = "version_not_raised" // the entry does not raise the version
 
@@ -70,6 +76,12 @@ const (
 	// Deprecated: not produced since downloads became transient.
 	ClassHashMismatch = "hash_mismatch"
 )
+
+// ClassTimeout was the class of a guest stopped by the wall-clock
+// deadline. The deadline is now only a safety net whose expiry is
+// transient (it depends on the machine), so no failure gets this class any
+// more; it stays so that history files written before keep their meaning.
+const ClassTimeout = "timeout"
 
 // PackageError is a deterministic failure of a package: it fails the same
 // way on every node. Stdout and Stderr hold the guest's (bounded) output.

@@ -24,7 +24,10 @@ type Result struct {
 	ErrorClass      string        `json:"error_class,omitempty"`
 	Error           string        `json:"error,omitempty"`
 	Duration        time.Duration `json:"duration"`
-	AlreadyExecuted bool          `json:"already_executed,omitempty"`
+	// FuelUsed is the fuel the package used (deterministic: the same on
+	// every node); 0 when it did not run.
+	FuelUsed        uint64 `json:"fuel_used,omitempty"`
+	AlreadyExecuted bool   `json:"already_executed,omitempty"`
 }
 
 // Execute runs one execution-log entry: download → verify → compile → run
@@ -63,7 +66,7 @@ func (m *Manager) Execute(ctx context.Context, e Entry) (Result, error) {
 		for _, h := range snap.History {
 			if h.Event == EventUpgrade && h.Seq == e.Seq {
 				r.ProposalID, r.Success, r.Version, r.PreviousVersion = h.ProposalID, h.Success, h.Version, h.PreviousVersion
-				r.PostStateSHA256, r.ErrorClass, r.Error = h.PostStateSHA256, h.ErrorClass, h.Error
+				r.PostStateSHA256, r.ErrorClass, r.Error, r.FuelUsed = h.PostStateSHA256, h.ErrorClass, h.Error, h.FuelUsed
 			}
 		}
 		return r, nil
@@ -73,7 +76,7 @@ func (m *Manager) Execute(ctx context.Context, e Entry) (Result, error) {
 		return Result{}, fmt.Errorf("%w: got seq %d, next is %d", ErrSeqGap, e.Seq, snap.LastSeq+1)
 	}
 	start := time.Now()
-	newState, newSum, _, err := m.apply(ctx, snap, e.Package)
+	newState, newSum, _, fuelUsed, err := m.apply(ctx, snap, e.Package)
 	elapsed := time.Since(start)
 	if err != nil && ClassOf(err) == "" {
 		m.log.Warn("upgrade failed transiently; will retry", "seq", e.Seq, "proposal", e.ProposalID, "err", err)
@@ -82,6 +85,7 @@ func (m *Manager) Execute(ctx context.Context, e Entry) (Result, error) {
 	h := HistoryEntry{
 		Event: EventUpgrade, ProposalID: e.ProposalID, Seq: e.Seq, EntryHash: e.EntryHash, PreviousVersion: snap.Version,
 		ExecutedAt: m.deps.Now().UTC().Format(time.RFC3339Nano), DurationMS: elapsed.Milliseconds(),
+		FuelUsed: fuelUsed,
 	}
 	next := *snap
 	next.LastSeq = e.Seq
@@ -106,7 +110,7 @@ func (m *Manager) Execute(ctx context.Context, e Entry) (Result, error) {
 	return Result{
 		Seq: e.Seq, ProposalID: e.ProposalID, Success: h.Success, Version: h.Version,
 		PreviousVersion: h.PreviousVersion, PostStateSHA256: h.PostStateSHA256,
-		ErrorClass: h.ErrorClass, Error: h.Error, Duration: elapsed,
+		ErrorClass: h.ErrorClass, Error: h.Error, Duration: elapsed, FuelUsed: fuelUsed,
 	}, nil
 }
 
@@ -114,15 +118,19 @@ func (m *Manager) Execute(ctx context.Context, e Entry) (Result, error) {
 // takes execMu, so a slow or failing transfer never blocks Rollback or
 // Resume; a transient failure returns at once. It fetches only what
 // Execute will need: nothing for a replayed, out-of-order or paused entry,
-// or one that fails deterministically before its package is read (apply
-// commits that). apply repeats every check under execMu and finds the
-// package in the cache.
+// or one that fails before its package is read (apply commits that).
+// apply repeats every check under execMu and finds the package in the
+// cache.
 func (m *Manager) prefetch(ctx context.Context, e Entry) error {
 	snap := m.current()
 	if snap == nil || snap.Paused || e.Seq != snap.LastSeq+1 {
 		return nil
 	}
-	h, err := m.precheck(snap, e.Package)
+	netLim, err := networkLimits(snap.State)
+	if err != nil {
+		return nil
+	}
+	h, err := m.precheck(snap, e.Package, netLim)
 	if err != nil {
 		return nil
 	}
@@ -132,36 +140,55 @@ func (m *Manager) prefetch(ctx context.Context, e Entry) error {
 	return nil
 }
 
-// precheck runs the checks of p that need no package bytes and returns
-// its normalised hash.
-func (m *Manager) precheck(snap *snapshot, p Package) (string, error) {
-	h, err := p.check(m.cfg.MaxPackageBytes)
+// precheck runs the checks of p that need no package bytes — its fields,
+// the network's max_package_bytes, the version, this node's cap — and
+// returns its normalised hash.
+func (m *Manager) precheck(snap *snapshot, p Package, netLim genesis.Limits) (string, error) {
+	h, err := p.check(netLim.MaxPackageBytes)
 	if err != nil {
 		return "", err
 	}
 	if !p.Rollback && genesis.CompareVersions(p.Version, snap.Version) <= 0 {
 		return "", pkgErr(ClassVersion, "version %s does not raise the current version %s", p.Version, snap.Version)
 	}
+	if err := packageCap(m.cfg, netLim, p); err != nil {
+		return "", err
+	}
 	return h, nil
 }
 
-// apply fetches, verifies and runs p against snap's state and validates
-// the output. Deterministic failures are *PackageError.
-func (m *Manager) apply(ctx context.Context, snap *snapshot, p Package) ([]byte, string, ModuleInfo, error) {
-	h, err := m.precheck(snap, p)
+// apply fetches, verifies and runs p against snap's state, with the
+// limits of that state, and validates the output. Deterministic failures
+// are *PackageError. It returns the fuel the package used.
+func (m *Manager) apply(ctx context.Context, snap *snapshot, p Package) ([]byte, string, ModuleInfo, uint64, error) {
+	netLim, err := networkLimits(snap.State)
 	if err != nil {
-		return nil, "", ModuleInfo{}, err
+		return nil, "", ModuleInfo{}, 0, err
+	}
+	h, err := m.precheck(snap, p, netLim)
+	if err != nil {
+		return nil, "", ModuleInfo{}, 0, err
+	}
+	lim, err := sandboxLimits(m.cfg, netLim)
+	if err != nil {
+		return nil, "", ModuleInfo{}, 0, err
 	}
 	path, err := m.fetch.get(ctx, p, h)
 	if err != nil {
-		return nil, "", ModuleInfo{}, err
+		return nil, "", ModuleInfo{}, 0, err
 	}
-	out, info, _, err := m.runSandbox(ctx, "upgrade", path, h, snap.State)
+	if fi, err := os.Stat(path); err != nil {
+		return nil, "", ModuleInfo{}, 0, transient("package cache: %v", err)
+	} else if fi.Size() > netLim.MaxPackageBytes {
+		// Only possible without a declared package_size.
+		return nil, "", ModuleInfo{}, 0, pkgErr(ClassSizeLimit, "package is %d bytes, the network's max_package_bytes is %d", fi.Size(), netLim.MaxPackageBytes)
+	}
+	out, info, tm, err := m.runSandbox(ctx, "upgrade", path, h, snap.State, lim)
 	if err != nil {
-		return nil, "", info, err
+		return nil, "", info, tm.FuelUsed, err
 	}
 	canon, sum, err := validateOutput(out, p.Version)
-	return canon, sum, info, err
+	return canon, sum, info, tm.FuelUsed, err
 }
 
 // validateOutput checks a package's output: a JSON object whose
@@ -180,9 +207,9 @@ func validateOutput(out []byte, version string) ([]byte, string, error) {
 	return canon, sum, nil
 }
 
-// runSandbox runs one call with the configured isolation and limits.
-func (m *Manager) runSandbox(ctx context.Context, op, wasmPath, sha string, state []byte) ([]byte, ModuleInfo, timings, error) {
-	lim := limits{MemoryLimitBytes: m.cfg.MemoryLimitBytes, MaxOutputBytes: m.cfg.MaxOutputBytes}
+// runSandbox runs one call with the configured isolation and the given
+// limits.
+func (m *Manager) runSandbox(ctx context.Context, op, wasmPath, sha string, state []byte, lim limits) ([]byte, ModuleInfo, timings, error) {
 	out, info, tm, err := runCall(ctx, m.cfg.Isolation, childRequest{
 		Op: op, WasmPath: wasmPath, SHA256: sha, CacheDir: m.cfg.CompilationCacheDir, Limits: lim,
 	}, state, m.cfg.Timeout)
@@ -234,6 +261,10 @@ type TestResult struct {
 	Error       string        `json:"error,omitempty"`
 	Duration    time.Duration `json:"duration"`
 	Module      ModuleInfo    `json:"module"`
+	// FuelUsed is the fuel the package used on the current state.
+	FuelUsed uint64 `json:"fuel_used,omitempty"`
+	// Limits are the current state's execution limits the dry run used.
+	Limits genesis.Limits `json:"limits"`
 }
 
 // Test dry-runs p on a copy of the current state. It changes nothing in
@@ -251,9 +282,10 @@ func (m *Manager) Test(ctx context.Context, p Package) (TestResult, error) {
 		return TestResult{}, ErrNoState
 	}
 	start := time.Now()
-	out, sum, info, err := m.apply(ctx, snap, p)
+	out, sum, info, fuelUsed, err := m.apply(ctx, snap, p)
 	r := TestResult{ProposalID: p.ProposalID, Version: p.Version, PreviousVersion: snap.Version,
-		Duration: time.Since(start), Module: info}
+		Duration: time.Since(start), Module: info, FuelUsed: fuelUsed}
+	r.Limits, _ = networkLimits(snap.State)
 	if err != nil {
 		if ClassOf(err) == "" {
 			return TestResult{}, err

@@ -6,30 +6,32 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
-// Each hostile package is stopped within its limit with a specific error
-// and leaves state and version as they were; the failure is recorded.
+// Each hostile package is stopped by a limit of the network state with a
+// specific error and leaves state and version as they were; the failure is
+// recorded.
 func TestHostilePackages(t *testing.T) {
 	t.Parallel() // compiles its own modules; cold compiles are slow under -race
 	srv := examplesServer(t)
 	cases := []struct {
 		name, class, inErr string
-		mutate             func(*Config)
-		within             time.Duration
+		lim                genesis.Limits
 	}{
-		{"hostile-loop", ClassTimeout, "deadline", func(c *Config) { c.Timeout = 2 * time.Second }, 0},
-		{"hostile-membomb", ClassMemoryLimit, "out of memory", func(c *Config) { c.MemoryLimitBytes = 48 << 20 }, 0},
-		{"hostile-readfile", ClassTrap, "/etc/passwd", nil, 0},
-		{"hostile-import", ClassBadModule, "env.evil", nil, 0},
-		{"hostile-nonjson", ClassInvalidOutput, "not a JSON object", nil, 0},
-		{"hostile-bigoutput", ClassOutputLimit, "limit", func(c *Config) { c.MaxOutputBytes = 1 << 20 }, 0},
-		{"hostile-trap", ClassTrap, "nil pointer", nil, 0},
+		{"hostile-loop", ClassFuelExhausted, "fuel budget of 100000000 ran out", genesis.Limits{Fuel: 1e8}},
+		{"hostile-membomb", ClassMemoryLimit, "out of memory", genesis.Limits{MemoryPages: 768}},
+		{"hostile-readfile", ClassTrap, "/etc/passwd", genesis.Limits{}},
+		{"hostile-import", ClassBadModule, "env.evil", genesis.Limits{}},
+		{"hostile-nonjson", ClassInvalidOutput, "not a JSON object", genesis.Limits{}},
+		{"hostile-bigoutput", ClassOutputLimit, "limit", genesis.Limits{MaxOutputBytes: 1 << 20}},
+		{"hostile-trap", ClassTrap, "nil pointer", genesis.Limits{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			m, _ := initManager(t, tc.mutate)
+			m, _ := initManagerLimits(t, nil, tc.lim)
 			v0, _, sum0 := m.State()
 			p := pkgFor(t, srv, tc.name, "2.0.0")
 			r, err := m.Execute(context.Background(), Entry{Seq: 1, Package: p})
@@ -48,26 +50,25 @@ func TestHostilePackages(t *testing.T) {
 			if len(h) != 1 || h[0].Success || h[0].ErrorClass != tc.class || m.LastExecutedSeq() != 1 {
 				t.Fatalf("history %+v seq %d", h, m.LastExecutedSeq())
 			}
-			// Duration includes compiling (cold and under -race that
-			// can take many seconds), so only a loose bound here.
-			if tc.class == ClassTimeout && r.Duration > 90*time.Second {
-				t.Fatalf("loop ran %v with a 2 s deadline", r.Duration)
+			if tc.class == ClassFuelExhausted && (r.FuelUsed <= 1e8 || h[0].FuelUsed != r.FuelUsed) {
+				t.Fatalf("fuel used %d (history %d), want just over the budget", r.FuelUsed, h[0].FuelUsed)
 			}
 		})
 	}
 }
 
-// In-process isolation stops an infinite loop with WithCloseOnContextDone.
-func TestInProcessDeadline(t *testing.T) {
+// In-process isolation stops a loop at the wall-clock safety net with
+// WithCloseOnContextDone; that is transient, like in a child process.
+func TestInProcessSafetyNet(t *testing.T) {
 	t.Parallel() // compiles its own modules; cold compiles are slow under -race
-	m, _ := initManager(t, func(c *Config) {
+	m, _ := initManagerLimits(t, func(c *Config) {
 		c.Isolation = IsolationInProcess
 		c.Timeout = time.Second
-	})
+	}, genesis.Limits{Fuel: 1 << 62})
 	srv := examplesServer(t)
 	r, err := m.Test(context.Background(), pkgFor(t, srv, "hostile-loop", "2.0.0"))
-	if err != nil || r.Success || r.ErrorClass != ClassTimeout {
-		t.Fatalf("%+v %v", r, err)
+	if !isTransient(err) || !strings.Contains(err.Error(), "safety net") {
+		t.Fatalf("want a transient safety-net error, got %+v %v", r, err)
 	}
 }
 

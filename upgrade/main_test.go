@@ -1,6 +1,7 @@
 package upgrade
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -136,6 +137,42 @@ func initManager(t testing.TB, mutate func(*Config)) (*Manager, []byte) {
 	t.Helper()
 	m := newManager(t, "", mutate, Deps{})
 	st := genesisState(t, 3)
+	if err := m.InitState("1.0.0", st); err != nil {
+		t.Fatal(err)
+	}
+	return m, st
+}
+
+// withLimits returns state with global.governance.limits set to lim.
+func withLimits(t testing.TB, state []byte, lim genesis.Limits) []byte {
+	t.Helper()
+	var doc map[string]any
+	dec := json.NewDecoder(bytes.NewReader(state))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(lim)
+	var l any
+	json.Unmarshal(b, &l)
+	doc["global"].(map[string]any)["governance"].(map[string]any)["limits"] = l
+	out, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// initManagerLimits opens a Manager whose genesis state has the limits lim.
+func initManagerLimits(t testing.TB, mutate func(*Config), lim genesis.Limits) (*Manager, []byte) {
+	t.Helper()
+	return initManagerState(t, mutate, withLimits(t, genesisState(t, 3), lim))
+}
+
+// initManagerState opens a Manager with the genesis state st (version 1.0.0).
+func initManagerState(t testing.TB, mutate func(*Config), st []byte) (*Manager, []byte) {
+	t.Helper()
+	m := newManager(t, "", mutate, Deps{})
 	if err := m.InitState("1.0.0", st); err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,8 @@ func ParseHash(s string) (string, error) {
 	return h, nil
 }
 
-// check validates the package's own fields and returns its normalised hash.
+// check validates the package's own fields against the network's
+// max_package_bytes and returns its normalised hash.
 func (p Package) check(maxBytes int64) (string, error) {
 	h, err := ParseHash(p.SHA256)
 	if err != nil {
@@ -68,7 +69,7 @@ func (p Package) check(maxBytes int64) (string, error) {
 		return "", pkgErr(ClassBadPackage, "package_size %d is negative", p.Size)
 	}
 	if p.Size > maxBytes {
-		return "", pkgErr(ClassSizeLimit, "package_size %d exceeds the maximum of %d bytes", p.Size, maxBytes)
+		return "", pkgErr(ClassSizeLimit, "package_size %d exceeds the network's max_package_bytes of %d", p.Size, maxBytes)
 	}
 	if p.URL == "" {
 		return "", pkgErr(ClassBadPackage, "package_url is empty")

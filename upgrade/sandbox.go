@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"sort"
 	"strings"
@@ -17,6 +18,9 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/upgrade/internal/meter"
 )
 
 // ABI names.
@@ -43,19 +47,40 @@ type ModuleInfo struct {
 	UpgradeInfoError string          `json:"upgrade_info_error,omitempty"`
 }
 
-// limits are the sandbox limits of one call.
+// limits are the sandbox limits of one call: the network's
+// (genesis.Limits), already checked against the node's caps.
 type limits struct {
 	MemoryLimitBytes uint64 `json:"memory_limit_bytes"`
 	MaxOutputBytes   int64  `json:"max_output_bytes"`
+	// Fuel is the instruction budget of the whole call (start function,
+	// _initialize, alloc and upgrade together); 0 means genesis.DefaultFuel.
+	Fuel uint64 `json:"fuel"`
 }
 
-// timings break one in-sandbox call down (for benchmarks and logs).
+// budget is the fuel the guest starts with.
+func (l limits) budget() int64 {
+	switch {
+	case l.Fuel == 0:
+		return genesis.DefaultFuel
+	case l.Fuel > math.MaxInt64:
+		return math.MaxInt64
+	}
+	return int64(l.Fuel)
+}
+
+// timings break one in-sandbox call down (for benchmarks and logs) and
+// carry the fuel it used.
 type timings struct {
 	Compile     time.Duration `json:"compile"`
 	Instantiate time.Duration `json:"instantiate"`
 	CopyIn      time.Duration `json:"copy_in"`
 	Call        time.Duration `json:"call"`
 	CopyOut     time.Duration `json:"copy_out"`
+	// Instrument is the time the fuel meter took to rewrite the module.
+	Instrument time.Duration `json:"instrument"`
+	// FuelUsed is the fuel the guest used; when the budget ran out it is
+	// the budget plus the charge that overran it. Deterministic.
+	FuelUsed uint64 `json:"fuel_used"`
 }
 
 // boundedBuffer keeps the first max bytes written and drops the rest
@@ -122,9 +147,11 @@ func newEngine(ctx context.Context, cacheDir string, lim limits, closeOnDone boo
 
 func (e *engine) close(ctx context.Context) { e.r.Close(ctx) }
 
-// compile compiles a module and checks its imports and exports.
-func (e *engine) compile(ctx context.Context, wasm []byte) (wazero.CompiledModule, ModuleInfo, error) {
-	// Reject forbidden imports before paying for a compile.
+// instrument adds fuel metering to a module whose imports are allowed.
+// The compilation cache is keyed by the bytes compiled, so it holds
+// instrumented modules only.
+func instrument(wasm []byte) ([]byte, ModuleInfo, error) {
+	// Reject forbidden imports first: a clearer error than the meter's.
 	if imps, err := wasmImports(wasm); err == nil {
 		var bad []string
 		for _, imp := range imps {
@@ -138,13 +165,23 @@ func (e *engine) compile(ctx context.Context, wasm []byte) (wazero.CompiledModul
 				"forbidden import %s: only %s functions may be imported", strings.Join(bad, ", "), wasiModule)
 		}
 	}
+	out, err := meter.Instrument(wasm)
+	if err != nil {
+		return nil, ModuleInfo{}, pkgErr(ClassBadModule, "%v", err)
+	}
+	return out, ModuleInfo{}, nil
+}
+
+// compile compiles an instrumented module and checks its imports and
+// exports.
+func (e *engine) compile(ctx context.Context, wasm []byte) (wazero.CompiledModule, ModuleInfo, error) {
 	// Compile functions in parallel: a cold compile of a Go guest is the
 	// slowest step of a first execution.
 	cctx := experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0))
 	cm, err := e.r.CompileModule(cctx, wasm)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, ModuleInfo{}, pkgErr(ClassTimeout, "compile exceeded its deadline")
+			return nil, ModuleInfo{}, transient("compile exceeded the wall-clock safety net")
 		} else if ctx.Err() != nil {
 			return nil, ModuleInfo{}, transient("compile: %v", ctx.Err())
 		}
@@ -169,7 +206,9 @@ func (e *engine) compile(ctx context.Context, wasm []byte) (wazero.CompiledModul
 		bad = append(bad, mod+"."+name+" (memory)")
 	}
 	for name := range cm.ExportedFunctions() {
-		info.Exports = append(info.Exports, name)
+		if name != meter.StartExport {
+			info.Exports = append(info.Exports, name)
+		}
 	}
 	for name := range cm.ExportedMemories() {
 		info.Exports = append(info.Exports, name+" (memory)")
@@ -234,10 +273,13 @@ func sameTypes(a, b []api.ValueType) bool {
 // call is one sandbox call: op is "upgrade" (state in, new state out) or
 // "info" (module info including get_upgrade_info).
 type call struct {
-	Op     string
-	Wasm   []byte
-	State  []byte
-	Limits limits
+	Op string
+	// Wasm is the module as verified; run instruments it, unless
+	// Metered holds the instrumented bytes already.
+	Wasm    []byte
+	Metered []byte
+	State   []byte
+	Limits  limits
 	// Timeout, when > 0, bounds the guest's run (not the compile).
 	Timeout time.Duration
 	// OnCompiled, when set, is called once the module compiled.
@@ -247,8 +289,18 @@ type call struct {
 // run compiles and runs one call in this process on a fresh instance.
 func (e *engine) run(ctx context.Context, c call) ([]byte, ModuleInfo, timings, error) {
 	var tm timings
+	metered := c.Metered
+	if metered == nil {
+		t0 := time.Now()
+		var err error
+		var info ModuleInfo
+		if metered, info, err = instrument(c.Wasm); err != nil {
+			return nil, info, tm, err
+		}
+		tm.Instrument = time.Since(t0)
+	}
 	t0 := time.Now()
-	cm, info, err := e.compile(ctx, c.Wasm)
+	cm, info, err := e.compile(ctx, metered)
 	tm.Compile = time.Since(t0)
 	if err != nil {
 		return nil, info, tm, err
@@ -267,7 +319,7 @@ func (e *engine) run(ctx context.Context, c call) ([]byte, ModuleInfo, timings, 
 	var out []byte
 	switch {
 	case c.Op == "info":
-		out, err = e.info(ctx, cm, info.ABI, stdout, stderr, c.Limits)
+		out, err = e.info(ctx, cm, info.ABI, stdout, stderr, c.Limits, &tm)
 		if err != nil {
 			info.UpgradeInfoError = err.Error()
 		} else if json.Valid(out) {
@@ -294,14 +346,59 @@ func (e *engine) run(ctx context.Context, c call) ([]byte, ModuleInfo, timings, 
 	return out, info, tm, nil
 }
 
-func (e *engine) info(ctx context.Context, cm wazero.CompiledModule, abi string, stdout, stderr io.Writer, lim limits) ([]byte, error) {
+func (e *engine) info(ctx context.Context, cm wazero.CompiledModule, abi string, stdout, stderr io.Writer, lim limits, tm *timings) ([]byte, error) {
 	if abi == ABICommand {
-		return e.command(ctx, cm, "info", nil, stdout, stderr, lim, &timings{})
+		return e.command(ctx, cm, "info", nil, stdout, stderr, lim, tm)
 	}
 	if cm.ExportedFunctions()["get_upgrade_info"] == nil {
 		return nil, pkgErr(ClassBadModule, "reactor ABI: module does not export get_upgrade_info")
 	}
-	return e.reactor(ctx, cm, "get_upgrade_info", nil, stdout, stderr, lim, &timings{})
+	return e.reactor(ctx, cm, "get_upgrade_info", nil, stdout, stderr, lim, tm)
+}
+
+// fuel is the metering of one instance: the guest's fuel global and the
+// budget it was given.
+type fuel struct {
+	g      api.MutableGlobal
+	budget int64
+}
+
+// startGuest gives a fresh instance its budget and runs the module's
+// start function (which the meter turned into an export).
+func (e *engine) startGuest(ctx context.Context, mod api.Module, lim limits, tm *timings) (*fuel, error) {
+	g, ok := mod.ExportedGlobal(meter.FuelExport).(api.MutableGlobal)
+	if !ok {
+		return nil, fmt.Errorf("upgrade: instrumented module has no %s global", meter.FuelExport)
+	}
+	f := &fuel{g: g, budget: lim.budget()}
+	g.Set(uint64(f.budget))
+	if start := mod.ExportedFunction(meter.StartExport); start != nil {
+		_, err := start.Call(ctx)
+		f.record(tm)
+		if err != nil {
+			return f, f.guestErr(ctx, "start function", err)
+		}
+	}
+	return f, nil
+}
+
+// remaining is the fuel left; negative once the budget ran out.
+func (f *fuel) remaining() int64 { return int64(f.g.Get()) }
+
+// record stores the fuel used so far in tm.
+func (f *fuel) record(tm *timings) {
+	if f != nil {
+		tm.FuelUsed = uint64(f.budget - f.remaining())
+	}
+}
+
+// guestErr classifies an error from guest code; a trap with the fuel
+// global negative is the meter's unreachable: the budget ran out.
+func (f *fuel) guestErr(ctx context.Context, what string, err error) error {
+	if ctx.Err() == nil && f != nil && f.remaining() < 0 {
+		return pkgErr(ClassFuelExhausted, "%s: the fuel budget of %d ran out (global.governance.limits.fuel)", what, f.budget)
+	}
+	return guestErr(ctx, what, err)
 }
 
 func moduleConfig(stdin io.Reader, stdout, stderr io.Writer) wazero.ModuleConfig {
@@ -319,9 +416,14 @@ func (e *engine) reactor(ctx context.Context, cm wazero.CompiledModule, fn strin
 		return nil, guestErr(ctx, "instantiate", err)
 	}
 	defer mod.Close(ctx)
+	f, err := e.startGuest(ctx, mod, lim, tm)
+	if err != nil {
+		return nil, err
+	}
+	defer f.record(tm)
 	if init := mod.ExportedFunction("_initialize"); init != nil {
 		if _, err := init.Call(ctx); err != nil {
-			return nil, guestErr(ctx, "_initialize", err)
+			return nil, f.guestErr(ctx, "_initialize", err)
 		}
 	}
 	tm.Instantiate = time.Since(t0)
@@ -330,7 +432,7 @@ func (e *engine) reactor(ctx context.Context, cm wazero.CompiledModule, fn strin
 		t1 := time.Now()
 		r, err := mod.ExportedFunction("alloc").Call(ctx, uint64(len(state)))
 		if err != nil {
-			return nil, guestErr(ctx, "alloc", err)
+			return nil, f.guestErr(ctx, "alloc", err)
 		}
 		ptr := uint32(r[0])
 		if !mod.Memory().Write(ptr, state) {
@@ -341,12 +443,12 @@ func (e *engine) reactor(ctx context.Context, cm wazero.CompiledModule, fn strin
 		res, err = mod.ExportedFunction("upgrade").Call(ctx, uint64(ptr), uint64(len(state)))
 		tm.Call = time.Since(t2)
 		if err != nil {
-			return nil, guestErr(ctx, "upgrade", err)
+			return nil, f.guestErr(ctx, "upgrade", err)
 		}
 	} else {
 		res, err = mod.ExportedFunction(fn).Call(ctx)
 		if err != nil {
-			return nil, guestErr(ctx, fn, err)
+			return nil, f.guestErr(ctx, fn, err)
 		}
 	}
 	if len(res) != 1 {
@@ -386,27 +488,36 @@ func (e *engine) command(ctx context.Context, cm wazero.CompiledModule, mode str
 	_, stderr io.Writer, lim limits, tm *timings) ([]byte, error) {
 	out := &limitWriter{max: lim.MaxOutputBytes}
 	t0 := time.Now()
-	cfg := moduleConfig(bytes.NewReader(state), out, stderr).WithArgs("pkg", mode)
+	// _start is called explicitly, after the fuel is set.
+	cfg := moduleConfig(bytes.NewReader(state), out, stderr).WithArgs("pkg", mode).WithStartFunctions()
 	mod, err := e.r.InstantiateModule(ctx, cm, cfg)
-	tm.Call = time.Since(t0)
-	if mod != nil {
-		defer mod.Close(ctx)
+	if err != nil {
+		return nil, guestErr(ctx, "instantiate", err)
 	}
+	defer mod.Close(ctx)
+	f, err := e.startGuest(ctx, mod, lim, tm)
+	if err != nil {
+		return nil, err
+	}
+	_, err = mod.ExportedFunction("_start").Call(ctx)
+	f.record(tm)
+	tm.Call = time.Since(t0)
 	if out.over {
 		return nil, pkgErr(ClassOutputLimit, "stdout exceeds the limit of %d bytes", lim.MaxOutputBytes)
 	}
 	var exit *sys.ExitError
 	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 0) {
-		return nil, guestErr(ctx, "_start", err)
+		return nil, f.guestErr(ctx, "_start", err)
 	}
 	return out.buf.Bytes(), nil
 }
 
-// guestErr classifies an error from guest code.
+// guestErr classifies an error from guest code. The wall clock is only a
+// safety net: its expiry depends on the machine, so it is transient.
 func guestErr(ctx context.Context, what string, err error) error {
 	if ctx.Err() != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return pkgErr(ClassTimeout, "%s: execution deadline exceeded", what)
+			return transient("%s: the wall-clock safety net (upgrade timeout) expired; not a verdict on the package", what)
 		}
 		return transient("%s: %v", what, ctx.Err())
 	}

@@ -42,6 +42,8 @@ type HistoryEntry struct {
 	Error           string `json:"error,omitempty"`
 	PostStateSHA256 string `json:"post_state_sha256"`
 	DurationMS      int64  `json:"duration_ms"`
+	// FuelUsed is the fuel the package used (upgrade events that ran it).
+	FuelUsed uint64 `json:"fuel_used,omitempty"`
 }
 
 // History events.

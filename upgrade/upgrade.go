@@ -48,13 +48,35 @@ func (i Isolation) String() string {
 type Config struct {
 	// DataDir is the node data dir; files live in <DataDir>/upgrades/.
 	DataDir string `json:"data_dir"`
-	// MaxPackageBytes caps a package download (default 64 MiB).
+	// The limits that decide an upgrade's outcome come from the network
+	// state (global.governance.limits: max_package_bytes, memory_pages,
+	// max_output_bytes, fuel; see genesis.Limits), so every node decides
+	// alike. The three caps below are only this node's safety caps: when
+	// a network limit exceeds one, Execute and Test fail transiently
+	// (ErrTransient and ErrLocalCap, naming the field to raise) and never
+	// commit an outcome the rest of the network would not reproduce.
+
+	// MaxPackageBytes caps a package download (default 64 MiB, the
+	// network's default max_package_bytes). A package needs
+	// package_size, or the network's max_package_bytes when the proposal
+	// has no size.
 	MaxPackageBytes int64 `json:"max_package_bytes"`
-	// MemoryLimitBytes caps guest memory (default 256 MiB).
+	// MemoryLimitBytes caps guest memory (default 256 MiB, the network's
+	// default memory_pages); it must be at least memory_pages × 64 KiB.
+	// The sandbox process's data rlimit is sized from the network's limit
+	// plus runtime headroom (docs/sandbox.md).
 	MemoryLimitBytes uint64 `json:"memory_limit_bytes"`
-	// Timeout is the execution deadline of one sandbox call (default 30 s).
+	// Timeout is the wall-clock safety net of one sandbox call, counted
+	// from the end of compiling (default 5 min, about 10x what the default
+	// fuel takes on a current core). The network's fuel
+	// budget bounds the work; this only stops a call that a slow or
+	// overloaded machine cannot finish, and its expiry is transient (the
+	// entry is retried), never a committed failure. Compiling has its own
+	// net of 10 × Timeout, counted once the compile lock is held.
 	Timeout time.Duration `json:"timeout"`
-	// MaxOutputBytes caps the new state a package returns (default 64 MiB).
+	// MaxOutputBytes caps the new state a package returns (default
+	// 64 MiB, the network's default max_output_bytes); it must be at least
+	// the network's max_output_bytes.
 	MaxOutputBytes int64 `json:"max_output_bytes"`
 	// AllowFileURLs enables file:// package URLs (dev only).
 	AllowFileURLs bool `json:"allow_file_urls"`
@@ -79,12 +101,12 @@ type Config struct {
 	DownloadIdleTimeout time.Duration `json:"download_idle_timeout"`
 }
 
-// Defaults.
+// Defaults: the caps equal the network's default limits.
 const (
-	DefaultMaxPackageBytes  = 64 << 20
-	DefaultMemoryLimitBytes = 256 << 20
-	DefaultTimeout          = 30 * time.Second
-	DefaultMaxOutputBytes   = 64 << 20
+	DefaultMaxPackageBytes  = genesis.DefaultMaxPackageBytes
+	DefaultMemoryLimitBytes = genesis.DefaultMemoryPages * pageSize
+	DefaultTimeout          = 5 * time.Minute
+	DefaultMaxOutputBytes   = genesis.DefaultMaxOutputBytes
 
 	DefaultDownloadBaseTimeout = 30 * time.Second
 	DefaultDownloadMinRate     = 64 << 10 // bytes per second

@@ -79,9 +79,9 @@ func addSandboxFlags(fs interface {
 	}
 	return sandboxFlags{
 		cache:     fs.String("cache", cache, "compilation cache directory (\"\" for none)"),
-		memoryMiB: fs.Uint64("memory", d.MemoryLimitBytes>>20, "guest memory limit in MiB"),
-		outputMiB: fs.Uint64("max-output", uint64(d.MaxOutputBytes>>20), "output limit in MiB"),
-		timeout:   fs.Duration("timeout", d.Timeout, "execution deadline"),
+		memoryMiB: fs.Uint64("memory", d.MemoryLimitBytes>>20, "cap on guest memory in MiB (the state's limits.memory_pages must fit)"),
+		outputMiB: fs.Uint64("max-output", uint64(d.MaxOutputBytes>>20), "cap on output in MiB (the state's limits.max_output_bytes must fit)"),
+		timeout:   fs.Duration("timeout", d.Timeout, "wall-clock safety net (the state's limits.fuel bounds the work)"),
 		inProcess: fs.Bool("in-process", false, "run the guest in this process instead of a child process"),
 	}
 }
@@ -179,10 +179,14 @@ func cmdWasmRun(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	start := time.Now()
-	newState, err := upgrade.Run(ctx, sf.config(), pkg, state)
+	res, err := upgrade.Run(ctx, sf.config(), pkg, state)
 	if err != nil {
+		if res.FuelUsed > 0 {
+			return fmt.Errorf("%s: %w (fuel used %d of %d)", pkg, err, res.FuelUsed, res.Limits.Fuel)
+		}
 		return fmt.Errorf("%s: %w", pkg, err)
 	}
+	newState := res.Output
 	oldV, newV := globalVersion(state), globalVersion(newState)
 	want := *version
 	if want == "" {
@@ -200,7 +204,8 @@ func cmdWasmRun(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	} else if err := os.WriteFile(*out, append(canon, '\n'), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "upgraded %s -> %s in %v; state_sha256 %s\n", oldV, newV, time.Since(start).Round(time.Millisecond), sum)
+	fmt.Fprintf(stderr, "upgraded %s -> %s in %v; fuel used %d of %d; state_sha256 %s\n", oldV, newV,
+		time.Since(start).Round(time.Millisecond), res.FuelUsed, res.Limits.Fuel, sum)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,7 +56,8 @@ func TestWasmCommand(t *testing.T) {
 	}
 	outPath := filepath.Join(dir, "new.json")
 	err, _, stderr := wasmCLI("run", flag, "--state", statePath, "--out", outPath, "--in-process")
-	if err != nil || !strings.Contains(stderr, "upgraded 1.0.0 -> 1.2.0") {
+	if err != nil || !strings.Contains(stderr, "upgraded 1.0.0 -> 1.2.0") || !strings.Contains(stderr, "fuel used ") ||
+		!strings.Contains(stderr, fmt.Sprintf(" of %d;", genesis.DefaultFuel)) {
 		t.Fatalf("run: %v %s", err, stderr)
 	}
 	b, _ := os.ReadFile(outPath)

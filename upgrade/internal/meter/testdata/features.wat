@@ -1,0 +1,25 @@
+;; Multi-value blocks, br_table, select with a type, reference types,
+;; saturating conversions, sign extension and SIMD: instrumented modules
+;; keep compiling.
+(module
+  (type $pair (func (param i32) (result i32 i32)))
+  (table $t 2 externref)
+  (memory 1)
+  (func (export "mv") (param $x i32) (result i32)
+    (local.get $x)
+    (block (type $pair) (param i32) (result i32 i32)
+      (local.get $x))
+    (i32.add)
+    (block $a (block $b (br_table $a $b $a (local.get $x))))
+    (select (result i32) (i32.const 1) (i32.const 2) (local.get $x))
+    (i32.add)
+    (i32.trunc_sat_f64_s (f64.const 1e300))
+    (i32.add)
+    (i32.extend8_s)
+    (drop (table.grow $t (ref.null extern) (i32.const 1)))
+    (v128.store (i32.const 0) (i8x16.shuffle 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 (v128.load (i32.const 0)) (v128.const i32x4 1 2 3 4)))
+    (i32.add (i8x16.extract_lane_u 3 (v128.load8_lane 2 (i32.const 5) (v128.const i64x2 0 0)))))
+  (func $f (result i32) (i32.const 1))
+  (elem declare func $f)
+  (func (export "ref") (result i32)
+    (ref.is_null (ref.func $f))))

@@ -1,0 +1,4 @@
+;; spin never returns: only the fuel stops it.
+(module
+  (func (export "spin")
+    (loop $l (br $l))))
