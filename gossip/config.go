@@ -20,6 +20,9 @@ type Config struct {
 	MaxSyncSessions int `json:"max_sync_sessions"`
 	// MaxOpsPerReply caps the ops in one sync reply (also capped at 1 MiB).
 	MaxOpsPerReply int `json:"max_ops_per_reply"`
+	// RejectCacheSize bounds the cache of authentic but invalid ops (by
+	// hash of their wire bytes) that sync does not validate again.
+	RejectCacheSize int `json:"reject_cache_size"`
 	// CheckTallyWait bounds how long CheckTally waits for missing votes.
 	CheckTallyWait time.Duration `json:"check_tally_wait"`
 	// EventBuffer is the channel capacity of each subscriber.
@@ -27,7 +30,7 @@ type Config struct {
 }
 
 // DefaultConfig: sync every 2 minutes, 1024 orphans for 10 minutes,
-// 8 inbound sessions, 256 ops per reply.
+// 8 inbound sessions, 256 ops per reply, 4096 rejected ops remembered.
 func DefaultConfig() Config {
 	return Config{
 		SyncInterval:    2 * time.Minute,
@@ -36,6 +39,7 @@ func DefaultConfig() Config {
 		SyncTimeout:     time.Minute,
 		MaxSyncSessions: 8,
 		MaxOpsPerReply:  256,
+		RejectCacheSize: 4096,
 		CheckTallyWait:  10 * time.Second,
 		EventBuffer:     64,
 	}
@@ -59,6 +63,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: max_sync_sessions must be positive", ErrInvalidConfig)
 	case c.MaxOpsPerReply <= 0 || c.MaxOpsPerReply > maxOpsPerReplyCap:
 		return fmt.Errorf("%w: max_ops_per_reply must be 1..%d", ErrInvalidConfig, maxOpsPerReplyCap)
+	case c.RejectCacheSize <= 0:
+		return fmt.Errorf("%w: reject_cache_size must be positive", ErrInvalidConfig)
 	case c.CheckTallyWait <= 0:
 		return fmt.Errorf("%w: check_tally_wait must be positive", ErrInvalidConfig)
 	case c.EventBuffer <= 0:

@@ -70,12 +70,11 @@ type Service struct {
 
 	mu       sync.RWMutex
 	st       *store
-	rejects  map[OpID]bool   // recently rejected IDs, so sync does not refetch them
-	rejVer   string          // rules version rejects were decided under
 	evidence map[string]bool // conflicts already logged
 
 	orphans *orphanPool
-	pubMu   sync.Mutex // one publish at a time: per-author seq stays unique
+	rejects *rejectCache // authentic invalid ops sync need not validate again
+	pubMu   sync.Mutex   // one publish at a time: per-author seq stays unique
 
 	syncQ      chan peer.ID
 	syncMu     sync.Mutex
@@ -136,7 +135,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		cfg: cfg, deps: deps, self: self, netID: deps.NetID,
 		log:      deps.Logger.With("component", "gossip"),
 		st:       newStore(namespace.Wrap(deps.Datastore, datastore.NewKey("/gossip"))),
-		rejects:  map[OpID]bool{},
+		rejects:  newRejectCache(cfg.RejectCacheSize),
 		evidence: map[string]bool{},
 		orphans:  newOrphanPool(cfg.OrphanMax, cfg.OrphanTTL),
 		syncQ:    make(chan peer.ID, 64),
@@ -305,15 +304,6 @@ func (s *Service) ingest(raw []byte, from peer.ID) error {
 	default:
 		return err
 	}
-}
-
-func (s *Service) noteReject(id OpID) {
-	s.mu.Lock()
-	if len(s.rejects) >= 4096 {
-		s.rejects = map[OpID]bool{}
-	}
-	s.rejects[id] = true
-	s.mu.Unlock()
 }
 
 // maintenance expires orphans and syncs with a random peer periodically.

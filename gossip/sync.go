@@ -24,6 +24,7 @@ const (
 	bucketsPerIDsReq  = 64       // buckets asked per ids request
 	fpSize            = 256 * 20 // fingerprint reply: 256 × (count u32 ‖ xor 16 bytes)
 	maxOutbound       = 4        // concurrent outbound sessions
+	maxBadOps         = 4        // not-authentic ops that end an outbound session
 )
 
 // Sync request types.
@@ -68,8 +69,15 @@ var syncDec = func() cbor.DecMode {
 	return m
 }()
 
-// ErrSyncProtocol wraps malformed sync messages.
-var ErrSyncProtocol = errors.New("gossip: sync protocol error")
+// Sync session errors.
+var (
+	// ErrSyncProtocol wraps malformed sync messages and replies that break
+	// the protocol's rules.
+	ErrSyncProtocol = errors.New("gossip: sync protocol error")
+	// ErrSyncMisbehaving: the peer served ops that fail decoding or their
+	// signature check (corrupt or forged copies); the session ends.
+	ErrSyncMisbehaving = errors.New("gossip: sync peer served ops that are not authentic")
+)
 
 func writeFrame(w *bufio.Writer, v any) (int, error) {
 	b, err := encMode.Marshal(v)
@@ -341,6 +349,17 @@ type syncClient struct {
 	r     *bufio.Reader
 	w     *bufio.Writer
 	bytes int
+	bad   int // ops served that failed decoding or the signature check
+}
+
+// noteBad counts ops the peer served that are not authentic; past
+// maxBadOps the session ends.
+func (c *syncClient) noteBad(n int) error {
+	c.bad += n
+	if c.bad >= maxBadOps {
+		return fmt.Errorf("%w: %d ops failed decoding or their signature check", ErrSyncMisbehaving, c.bad)
+	}
+	return nil
 }
 
 func (c *syncClient) call(req syncRequest) (*syncReply, error) {
@@ -387,13 +406,9 @@ func (s *Service) syncWith(ctx context.Context, p peer.ID) (int, error) {
 	if len(rep.FP) != fpSize {
 		return 0, fmt.Errorf("%w: no fingerprint in reply", ErrSyncProtocol)
 	}
-	rv := s.deps.Rules().Version
-	s.mu.Lock()
-	if s.rejVer != rv { // new rules may admit what the old ones rejected
-		s.rejects, s.rejVer = map[OpID]bool{}, rv
-	}
+	s.mu.RLock()
 	local := s.st.fingerprints()
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	var diff []uint16
 	mine := encodeFP(&local)
 	for b := 0; b < 256; b++ {
@@ -439,8 +454,11 @@ func (s *Service) syncWith(ctx context.Context, p peer.ID) (int, error) {
 			}
 			after = last[:]
 		}
-		k, missing := s.ingestBatch(rep.Ops, p)
+		k, missing, bad := s.ingestBatch(rep.Ops, p)
 		added += k
+		if err := c.noteBad(bad); err != nil {
+			return added, err
+		}
 		if len(missing) > 0 {
 			k, err := s.fetch(ctx, c, p, missing, map[OpID]bool{})
 			added += k
@@ -463,7 +481,7 @@ func (s *Service) syncWith(ctx context.Context, p peer.ID) (int, error) {
 		for _, raw := range rep.IDs {
 			var id OpID
 			copy(id[:], raw)
-			if _, have := s.st.get(id); have || s.rejects[id] || asked[id] {
+			if _, have := s.st.get(id); have || asked[id] {
 				continue
 			}
 			asked[id] = true
@@ -499,8 +517,11 @@ func (s *Service) fetch(ctx context.Context, c *syncClient, p peer.ID, want []Op
 			return added, fmt.Errorf("%w: get reply handled %d of %d IDs", ErrSyncProtocol, rep.Done, n)
 		}
 		want = want[rep.Done:] // IDs the peer had no room for are asked again
-		k, missing := s.ingestBatch(rep.Ops, p)
+		k, missing, bad := s.ingestBatch(rep.Ops, p)
 		added += k
+		if err := c.noteBad(bad); err != nil {
+			return added, err
+		}
 		for _, d := range missing {
 			if !asked[d] {
 				asked[d] = true
@@ -521,11 +542,19 @@ func opID0(raw []byte) OpID {
 	return opID(w.Op)
 }
 
-// ingestBatch validates and adds ops fetched by sync, retrying ops whose
-// deps arrive in the same batch. It returns how many were added and the
-// deps still missing (the waiting ops go to the orphan pool).
-func (s *Service) ingestBatch(raws [][]byte, from peer.ID) (int, []OpID) {
-	added := 0
+// ingestBatch validates and adds ops fetched by sync from peer from,
+// retrying ops whose deps arrive in the same batch. It returns how many
+// were added, the deps still missing (the waiting ops go to the orphan
+// pool) and how many ops were not authentic (they fail decoding or their
+// signature check: the peer served corrupt or forged bytes).
+//
+// Messages in the reject cache are skipped without validation; an
+// authentic op that is invalid is added to the cache, by the hash of its
+// bytes. Nothing else is remembered about invalid ops, so a forged copy
+// of an op never keeps the real op out.
+func (s *Service) ingestBatch(raws [][]byte, from peer.ID) (int, []OpID, int) {
+	ver := s.deps.Rules().Version
+	added, bad := 0, 0
 	pending := raws
 	var waiting map[OpID]*orphan
 	for len(pending) > 0 {
@@ -533,6 +562,10 @@ func (s *Service) ingestBatch(raws [][]byte, from peer.ID) (int, []OpID) {
 		var next [][]byte
 		waiting = map[OpID]*orphan{}
 		for _, raw := range pending {
+			h := hashMsg(raw)
+			if s.rejects.has(h, ver) {
+				continue
+			}
 			op, err := s.validate(raw)
 			switch {
 			case err == nil:
@@ -543,9 +576,12 @@ func (s *Service) ingestBatch(raws [][]byte, from peer.ID) (int, []OpID) {
 				waiting[op.ID] = &orphan{raw: raw, from: from, added: time.Now(), missing: me.Missing}
 				next = append(next, raw)
 			case errors.Is(err, ErrDuplicate):
-			default:
-				s.noteReject(opID0(raw))
+			case authentic(raw, s.netID, err):
+				s.rejects.add(h, ver)
 				s.log.Debug("rejected synced op", "from", from, "err", err)
+			default:
+				bad++
+				s.log.Debug("peer served an op that is not authentic", "from", from, "err", err)
 			}
 		}
 		if len(ok) == 0 {
@@ -554,7 +590,7 @@ func (s *Service) ingestBatch(raws [][]byte, from peer.ID) (int, []OpID) {
 		n, err := s.addOps(ok)
 		if err != nil {
 			s.log.Error("add synced ops", "err", err)
-			return added, nil
+			return added, nil, bad
 		}
 		added += n
 		pending = next
@@ -570,5 +606,5 @@ func (s *Service) ingestBatch(raws [][]byte, from peer.ID) (int, []OpID) {
 			}
 		}
 	}
-	return added, missing
+	return added, missing, bad
 }
