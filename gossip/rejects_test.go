@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"context"
 	"maps"
 	"testing"
 
@@ -48,23 +49,29 @@ func TestIngestBatchCachesOnlyAuthenticRejections(t *testing.T) {
 	rb := &rulesBox{}
 	rb.set(makeRules([]crypto.PrivKey{member}, 1, genesis.DefaultGovernance()))
 	n := startNode(t, member, memDS(), rb, testConfig())
-	from := peer.ID("test-peer")
+	// ingest runs raws through a fresh session's ingest path.
+	ingest := func(raws ...[]byte) (added, bad int) {
+		ss := newSession(context.Background(), n.svc, peer.ID("test-peer"), nil, nil)
+		ss.ingest(raws)
+		ss.finish()
+		return ss.added, ss.bad
+	}
 
 	real := proposalsFrom(t, member, 1)[0]
-	added, missing, bad := n.svc.ingestBatch([][]byte{forge(t, real.Raw), forge(t, real.Raw)}, from)
-	if added != 0 || len(missing) != 0 || bad != 2 {
-		t.Fatalf("forged copies: added %d, missing %d, bad %d", added, len(missing), bad)
+	added, bad := ingest(forge(t, real.Raw), forge(t, real.Raw))
+	if added != 0 || bad != 2 {
+		t.Fatalf("forged copies: added %d, bad %d", added, bad)
 	}
 	if n.svc.rejects.len() != 0 {
 		t.Fatal("a forged copy was cached")
 	}
-	if added, _, bad := n.svc.ingestBatch([][]byte{real.Raw}, from); added != 1 || bad != 0 {
+	if added, bad := ingest(real.Raw); added != 1 || bad != 0 {
 		t.Fatalf("the real op after forged copies: added %d, bad %d", added, bad)
 	}
 
 	unauth := proposalsFrom(t, stranger, 1)[0]
 	for i := 0; i < 2; i++ {
-		if added, _, bad := n.svc.ingestBatch([][]byte{unauth.Raw}, from); added != 0 || bad != 0 {
+		if added, bad := ingest(unauth.Raw); added != 0 || bad != 0 {
 			t.Fatalf("unauthorised op: added %d, bad %d", added, bad)
 		}
 		if !n.svc.rejects.has(hashMsg(unauth.Raw), rb.get().Version) || n.svc.rejects.len() != 1 {
@@ -77,7 +84,7 @@ func TestIngestBatchCachesOnlyAuthenticRejections(t *testing.T) {
 	sid, _ := peer.IDFromPrivateKey(stranger)
 	r.Reputation[sid] = 1
 	rb.set(r)
-	if added, _, _ := n.svc.ingestBatch([][]byte{unauth.Raw}, from); added != 1 {
+	if added, _ := ingest(unauth.Raw); added != 1 {
 		t.Fatal("op admitted by the new rules was still skipped")
 	}
 }

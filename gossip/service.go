@@ -77,6 +77,7 @@ type Service struct {
 	pubMu   sync.Mutex   // one publish at a time: per-author seq stays unique
 
 	syncQ      chan peer.ID
+	idsCap     int // IDs per ids reply: maxIDsPerReply (tests lower it)
 	syncMu     sync.Mutex
 	outbound   map[peer.ID]bool
 	inbound    map[peer.ID]bool
@@ -139,6 +140,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		evidence: map[string]bool{},
 		orphans:  newOrphanPool(cfg.OrphanMax, cfg.OrphanTTL),
 		syncQ:    make(chan peer.ID, 64),
+		idsCap:   maxIDsPerReply,
 		outbound: map[peer.ID]bool{},
 		inbound:  map[peer.ID]bool{},
 		opAdded:  make(chan struct{}),
