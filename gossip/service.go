@@ -80,9 +80,10 @@ type Service struct {
 	idsCap     int // IDs per ids reply: maxIDsPerReply (tests lower it)
 	syncMu     sync.Mutex
 	outbound   map[peer.ID]bool
-	inbound    map[peer.ID]bool
-	nInbound   int
-	opAdded    chan struct{} // closed and replaced whenever ops are added
+	inbound    map[peer.ID]*inSession
+	inSeq      uint64                // admissions so far: orders inbound sessions by age
+	suspended  map[peer.ID]time.Time // no automatic sync with these peers until then
+	opAdded    chan struct{}         // closed and replaced whenever ops are added
 	scoreMu    sync.Mutex
 	scores     map[peer.ID]float64
 	notifiee   *network.NotifyBundle
@@ -134,18 +135,19 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, deps: deps, self: self, netID: deps.NetID,
-		log:      deps.Logger.With("component", "gossip"),
-		st:       newStore(namespace.Wrap(deps.Datastore, datastore.NewKey("/gossip"))),
-		rejects:  newRejectCache(cfg.RejectCacheSize),
-		evidence: map[string]bool{},
-		orphans:  newOrphanPool(cfg.OrphanMax, cfg.OrphanTTL),
-		syncQ:    make(chan peer.ID, 64),
-		idsCap:   maxIDsPerReply,
-		outbound: map[peer.ID]bool{},
-		inbound:  map[peer.ID]bool{},
-		opAdded:  make(chan struct{}),
-		scores:   map[peer.ID]float64{},
-		subs:     map[*subscriber]bool{},
+		log:       deps.Logger.With("component", "gossip"),
+		st:        newStore(namespace.Wrap(deps.Datastore, datastore.NewKey("/gossip"))),
+		rejects:   newRejectCache(cfg.RejectCacheSize),
+		evidence:  map[string]bool{},
+		orphans:   newOrphanPool(cfg.OrphanMax, cfg.OrphanTTL),
+		syncQ:     make(chan peer.ID, 64),
+		idsCap:    maxIDsPerReply,
+		outbound:  map[peer.ID]bool{},
+		inbound:   map[peer.ID]*inSession{},
+		suspended: map[peer.ID]time.Time{},
+		opAdded:   make(chan struct{}),
+		scores:    map[peer.ID]float64{},
+		subs:      map[*subscriber]bool{},
 	}
 	bad, err := s.st.load(ctx, s.netID)
 	if err != nil {

@@ -230,23 +230,99 @@ func encodeFP(fp *[256]bucketFP) []byte {
 	return out
 }
 
-// handleSync serves one inbound session: at most one per peer and
-// MaxSyncSessions overall, bounded in time and requests.
-func (s *Service) handleSync(str network.Stream) {
-	p := str.Conn().RemotePeer()
+// inSession is one inbound sync session.
+type inSession struct {
+	str    network.Stream
+	member bool
+	seq    uint64 // admission order
+}
+
+// isMember: a validator or a key of the reputation map under the current
+// rules.
+func (s *Service) isMember(p peer.ID) bool {
+	rules := s.deps.Rules()
+	if rules.IsValidator(p) {
+		return true
+	}
+	_, ok := rules.Reputation[p]
+	return ok
+}
+
+// admitInbound applies the inbound session policy to a new session from
+// p: one session per peer, MaxSyncSessions in all, at most
+// MaxNonMemberSyncSessions for non-members; a member that finds every slot
+// taken evicts the oldest non-member session. It returns the new session
+// (nil: no slot) and the evicted one, if any, whose stream the caller
+// resets.
+func (s *Service) admitInbound(p peer.ID, str network.Stream) (in, evicted *inSession) {
+	member := s.isMember(p)
 	s.syncMu.Lock()
-	if s.inbound[p] || s.nInbound >= s.cfg.MaxSyncSessions {
-		s.syncMu.Unlock()
+	defer s.syncMu.Unlock()
+	if s.inbound[p] != nil {
+		return nil, nil
+	}
+	nonMembers := 0
+	var oldest peer.ID
+	for q, x := range s.inbound {
+		if !x.member {
+			nonMembers++
+			if oldest == "" || x.seq < s.inbound[oldest].seq {
+				oldest = q
+			}
+		}
+	}
+	switch {
+	case len(s.inbound) < s.cfg.MaxSyncSessions && (member || nonMembers < s.cfg.MaxNonMemberSyncSessions):
+	case member && len(s.inbound) >= s.cfg.MaxSyncSessions && oldest != "":
+		evicted = s.inbound[oldest]
+		delete(s.inbound, oldest)
+	default:
+		return nil, nil
+	}
+	s.inSeq++
+	in = &inSession{str: str, member: member, seq: s.inSeq}
+	s.inbound[p] = in
+	return in, evicted
+}
+
+// refuse answers the first request of a session that got no slot with an
+// err reply ("busy"), then closes the stream. Reading the request first
+// keeps the reply from racing the client's write; anything but a short
+// request is reset.
+func refuse(str network.Stream) {
+	_ = str.SetDeadline(time.Now().Add(2 * time.Second))
+	r := bufio.NewReaderSize(str, 64)
+	n, err := readUvarint(r)
+	if err != nil || n > 64 {
 		str.Reset()
 		return
 	}
-	s.inbound[p] = true
-	s.nInbound++
-	s.syncMu.Unlock()
+	if _, err := r.Discard(int(n)); err != nil {
+		str.Reset()
+		return
+	}
+	writeFrame(bufio.NewWriter(str), syncReply{Err: "busy: no free sync session slot"})
+	str.Close()
+}
+
+// handleSync serves one inbound session admitted by admitInbound, bounded
+// in time and requests.
+func (s *Service) handleSync(str network.Stream) {
+	p := str.Conn().RemotePeer()
+	in, evicted := s.admitInbound(p, str)
+	if evicted != nil {
+		s.log.Debug("sync session evicted for a member's", "member", p)
+		evicted.str.Reset()
+	}
+	if in == nil {
+		refuse(str)
+		return
+	}
 	defer func() {
 		s.syncMu.Lock()
-		delete(s.inbound, p)
-		s.nInbound--
+		if s.inbound[p] == in {
+			delete(s.inbound, p)
+		}
 		s.syncMu.Unlock()
 	}()
 	defer str.Close()
@@ -361,7 +437,7 @@ func (s *Service) syncLoop() {
 			return
 		case p := <-s.syncQ:
 			s.syncMu.Lock()
-			busy := s.outbound[p]
+			busy := s.outbound[p] || time.Now().Before(s.suspended[p])
 			if !busy {
 				s.outbound[p] = true
 			}

@@ -11,10 +11,19 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// maxOutstanding bounds the IDs a session has asked for and not yet
-// received as valid ops (docs/protocols.md): an honest peer serves what
-// it lists, so past this the session ends.
-const maxOutstanding = 1 << 16
+const (
+	// maxOutstanding bounds the IDs a session has asked for and not yet
+	// received as valid ops (docs/protocols.md): an honest peer serves
+	// what it lists, so past this the session ends.
+	maxOutstanding = 1 << 16
+	// syncSuspension: how long automatic syncs skip a peer whose session
+	// broke the protocol or served ops that are not authentic.
+	syncSuspension = 10 * time.Minute
+	// maxSuspended bounds the suspension list.
+	maxSuspended = 1024
+	// standingTag is the connection-manager tag lowered for such peers.
+	standingTag = "gossip-sync-standing"
+)
 
 // SyncWith runs one sync session with p now and returns how many new ops
 // it added. Errors: ErrSyncProtocol (the peer broke the protocol),
@@ -92,11 +101,39 @@ func (s *Service) runSync(ctx context.Context, p peer.ID) (*session, error) {
 	ss.finish()
 	if err != nil {
 		str.Reset()
+		if errors.Is(err, ErrSyncProtocol) || errors.Is(err, ErrSyncMisbehaving) {
+			s.penalise(p, err)
+		}
 	}
 	s.bytesInMu.Lock()
 	s.bytesIn += int64(ss.bytes)
 	s.bytesInMu.Unlock()
 	return ss, err
+}
+
+// penalise lowers the standing of p after a session that broke the
+// protocol or served ops that are not authentic: automatic syncs (on
+// connect, periodic, for missing deps) skip it for syncSuspension, and its
+// connection-manager tag drops so its connection is among the first
+// pruned. Explicit SyncWith calls still run. The times are local, never
+// replicated.
+func (s *Service) penalise(p peer.ID, err error) {
+	now := time.Now()
+	s.syncMu.Lock()
+	if len(s.suspended) >= maxSuspended {
+		for q, until := range s.suspended {
+			if now.After(until) {
+				delete(s.suspended, q)
+			}
+		}
+		if len(s.suspended) >= maxSuspended {
+			s.suspended = map[peer.ID]time.Time{}
+		}
+	}
+	s.suspended[p] = now.Add(syncSuspension)
+	s.syncMu.Unlock()
+	s.deps.Host.ConnManager().UpsertTag(p, standingTag, func(v int) int { return max(v-10, -100) })
+	s.log.Info("sync peer misbehaved; automatic syncs with it suspended", "peer", p, "for", syncSuspension, "err", err)
 }
 
 // call sends one request and reads its reply.

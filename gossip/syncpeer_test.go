@@ -184,12 +184,18 @@ func (c *sessionConn) call(req syncRequest) (*syncReply, error) {
 	return decodeSyncReply(b)
 }
 
+// fingerprint asks for the fingerprint and returns the error, if any.
+func (c *sessionConn) fingerprint() error {
+	rep, err := c.call(syncRequest{Type: reqFingerprint})
+	if err == nil && len(rep.FP) != fpSize {
+		err = errors.New("no fingerprint in the reply")
+	}
+	return err
+}
+
 // served reports whether a session is being served: it asks for the
 // fingerprint and waits for the reply.
-func (c *sessionConn) served() bool {
-	rep, err := c.call(syncRequest{Type: reqFingerprint})
-	return err == nil && len(rep.FP) == fpSize
-}
+func (c *sessionConn) served() bool { return c.fingerprint() == nil }
 
 // dead reports whether the server has ended the session (reset or
 // closed): a read returns an error other than a timeout.
