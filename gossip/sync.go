@@ -339,9 +339,10 @@ func (s *Service) handleSync(str network.Stream) {
 		}
 		req, err := decodeSyncRequest(b)
 		if err != nil {
+			// Close, not reset: a reset can overtake the reply and
+			// discard it at the client.
 			s.log.Debug("bad sync request", "peer", p, "err", err)
 			writeFrame(w, syncReply{Err: err.Error()})
-			str.Reset()
 			return
 		}
 		if _, err := writeFrame(w, s.answer(req)); err != nil {
