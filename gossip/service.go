@@ -77,7 +77,8 @@ type Service struct {
 	pubMu   sync.Mutex   // one publish at a time: per-author seq stays unique
 
 	syncQ      chan peer.ID
-	idsCap     int // IDs per ids reply: maxIDsPerReply (tests lower it)
+	idsCap     int         // IDs per ids reply: maxIDsPerReply (tests lower it)
+	sortedIDs  bucketCache // sorted bucket IDs for the sync server
 	syncMu     sync.Mutex
 	outbound   map[peer.ID]bool
 	inbound    map[peer.ID]*inSession

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -381,6 +382,29 @@ func (s *Service) answer(req *syncRequest) syncReply {
 	}
 }
 
+// bucketCache keeps each bucket's IDs sorted for the sync server, keyed
+// by the bucket's fingerprint: the set only grows, so a bucket whose count
+// and XOR are unchanged holds the same IDs. A request then costs the items
+// it returns, not a sort of every bucket it touches (a client may send
+// 4096 requests per session).
+type bucketCache struct {
+	mu  sync.Mutex
+	fp  [256]bucketFP
+	ids [256][]OpID
+}
+
+// sorted returns bucket b's IDs in ascending order, given its current
+// fingerprint fp; the caller holds Service.mu (read) and must not modify
+// the slice.
+func (c *bucketCache) sorted(st *store, b int, fp bucketFP) []OpID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if fp != c.fp[b] {
+		c.ids[b], c.fp[b] = st.idsIn(b), fp
+	}
+	return c.ids[b]
+}
+
 // answerRangeLocked serves ids and ops requests: the IDs (ops) of the
 // requested buckets that are greater than After, in ascending ID order,
 // cut at the reply's bounds. n counts the leading buckets fully covered;
@@ -394,8 +418,9 @@ func (s *Service) answerRangeLocked(req *syncRequest) syncReply {
 		}
 		return len(rep.Ops) == s.cfg.MaxOpsPerReply || size >= maxReplyBytes
 	}
+	fps := s.st.fingerprints()
 	for i, b := range req.Buckets {
-		ids := s.st.idsIn(int(b))
+		ids := s.sortedIDs.sorted(s.st, int(b), fps[b])
 		if i == 0 && req.After != nil {
 			ids = ids[sort.Search(len(ids), func(j int) bool { return string(ids[j][:]) > string(req.After) }):]
 		}
@@ -407,9 +432,9 @@ func (s *Service) answerRangeLocked(req *syncRequest) syncReply {
 			if req.Type == reqIDs {
 				rep.IDs = append(rep.IDs, append([]byte(nil), id[:]...))
 			} else {
-				raw := s.st.ops[id].Raw
-				rep.Ops = append(rep.Ops, raw)
-				size += len(raw)
+				op, _ := s.st.get(id)
+				rep.Ops = append(rep.Ops, op.Raw)
+				size += len(op.Raw)
 			}
 		}
 		rep.Done = i + 1
