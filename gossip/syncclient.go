@@ -170,7 +170,7 @@ func (ss *session) run() error {
 		return err
 	}
 	if len(rep.FP) != fpSize || rep.IDs != nil || rep.Ops != nil || rep.More || rep.Done != 0 {
-		return fmt.Errorf("%w: fp reply without a fingerprint", ErrSyncProtocol)
+		return fmt.Errorf("%w: fp reply must hold exactly a fingerprint", ErrSyncProtocol)
 	}
 	ss.s.mu.RLock()
 	local := ss.s.st.fingerprints()
