@@ -221,8 +221,11 @@ func TestSyncSessionBounds(t *testing.T) {
 	if err == nil {
 		w2 := bufio.NewWriter(s2)
 		writeFrame(w2, syncRequest{Type: reqFingerprint})
-		if _, err := readFrame(bufio.NewReader(s2)); err == nil {
-			t.Fatal("second concurrent session from one peer was served")
+		// Refused: an err reply ("busy") or a reset, never a fingerprint.
+		if b, err := readFrame(bufio.NewReader(s2)); err == nil {
+			if _, derr := decodeSyncReply(b); !errors.Is(derr, ErrSyncRefused) {
+				t.Fatalf("second concurrent session from one peer was served: %v", derr)
+			}
 		}
 		s2.Close()
 	}

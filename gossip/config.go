@@ -18,8 +18,16 @@ type Config struct {
 	SyncTimeout time.Duration `json:"sync_timeout"`
 	// MaxSyncSessions caps concurrent inbound sync sessions (one per peer).
 	MaxSyncSessions int `json:"max_sync_sessions"`
+	// MaxNonMemberSyncSessions caps the inbound sessions of peers that are
+	// neither validators nor keys of the reputation map (0..MaxSyncSessions);
+	// the other slots are kept for members, and a member evicts the oldest
+	// non-member session when every slot is taken.
+	MaxNonMemberSyncSessions int `json:"max_non_member_sync_sessions"`
 	// MaxOpsPerReply caps the ops in one sync reply (also capped at 1 MiB).
 	MaxOpsPerReply int `json:"max_ops_per_reply"`
+	// RejectCacheSize bounds the cache of authentic but invalid ops (by
+	// hash of their wire bytes) that sync does not validate again.
+	RejectCacheSize int `json:"reject_cache_size"`
 	// CheckTallyWait bounds how long CheckTally waits for missing votes.
 	CheckTallyWait time.Duration `json:"check_tally_wait"`
 	// EventBuffer is the channel capacity of each subscriber.
@@ -27,17 +35,20 @@ type Config struct {
 }
 
 // DefaultConfig: sync every 2 minutes, 1024 orphans for 10 minutes,
-// 8 inbound sessions, 256 ops per reply.
+// 8 inbound sessions of which at most 4 for non-members, 256 ops per
+// reply, 4096 rejected ops remembered.
 func DefaultConfig() Config {
 	return Config{
-		SyncInterval:    2 * time.Minute,
-		OrphanMax:       1024,
-		OrphanTTL:       10 * time.Minute,
-		SyncTimeout:     time.Minute,
-		MaxSyncSessions: 8,
-		MaxOpsPerReply:  256,
-		CheckTallyWait:  10 * time.Second,
-		EventBuffer:     64,
+		SyncInterval:             2 * time.Minute,
+		OrphanMax:                1024,
+		OrphanTTL:                10 * time.Minute,
+		SyncTimeout:              time.Minute,
+		MaxSyncSessions:          8,
+		MaxNonMemberSyncSessions: 4,
+		MaxOpsPerReply:           256,
+		RejectCacheSize:          4096,
+		CheckTallyWait:           10 * time.Second,
+		EventBuffer:              64,
 	}
 }
 
@@ -57,8 +68,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: sync_timeout must be positive", ErrInvalidConfig)
 	case c.MaxSyncSessions <= 0:
 		return fmt.Errorf("%w: max_sync_sessions must be positive", ErrInvalidConfig)
+	case c.MaxNonMemberSyncSessions < 0 || c.MaxNonMemberSyncSessions > c.MaxSyncSessions:
+		return fmt.Errorf("%w: max_non_member_sync_sessions must be 0..max_sync_sessions", ErrInvalidConfig)
 	case c.MaxOpsPerReply <= 0 || c.MaxOpsPerReply > maxOpsPerReplyCap:
 		return fmt.Errorf("%w: max_ops_per_reply must be 1..%d", ErrInvalidConfig, maxOpsPerReplyCap)
+	case c.RejectCacheSize <= 0:
+		return fmt.Errorf("%w: reject_cache_size must be positive", ErrInvalidConfig)
 	case c.CheckTallyWait <= 0:
 		return fmt.Errorf("%w: check_tally_wait must be positive", ErrInvalidConfig)
 	case c.EventBuffer <= 0:

@@ -251,3 +251,11 @@ func (s *Service) publishRatify(ctx context.Context, e Entry) error {
 	}
 	return s.sign(ctx, e, "")
 }
+
+// openVoting is the default governance with open voting: any key may
+// propose and vote (tests that need many authors).
+func openVoting() genesis.Governance {
+	g := genesis.DefaultGovernance()
+	g.OpenVoting = true
+	return g
+}

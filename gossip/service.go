@@ -91,8 +91,6 @@ type Service struct {
 	mu       sync.RWMutex
 	st       *store
 	finalLog []Entry         // cached final execution log
-	rejects  map[OpID]bool   // recently rejected IDs, so sync does not refetch them
-	rejVer   string          // rules version rejects were decided under
 	dropped  map[OpID]bool   // IDs superseded on arrival or evicted (by content, safe to skip)
 	evidence map[string]bool // conflicts already logged
 	attests  map[uint64]map[peer.ID]*Op
@@ -100,25 +98,29 @@ type Service struct {
 
 	writeMu sync.Mutex // one addOps at a time: memory and disk change in the same order
 	orphans *orphanPool
-	pubMu   sync.Mutex // one publish at a time: per-author seq stays unique
+	rejects *rejectCache // authentic invalid ops sync need not validate again
+	pubMu   sync.Mutex   // one publish at a time: per-author seq stays unique
 
-	syncQ    chan peer.ID
-	syncMu   sync.Mutex
-	outbound map[peer.ID]bool
-	inbound  map[peer.ID]bool
-	nInbound int
-	opAdded  chan struct{} // closed and replaced whenever ops are added
-	scoreMu  sync.Mutex
-	scores   map[peer.ID]float64
-	overrun  map[peer.ID]float64 // decaying count of bound-exceeding ops a peer delivered first
-	rate     map[peer.ID]*tokenBucket
-	notifiee *network.NotifyBundle
-	subMu    sync.Mutex
-	subs     map[*subscriber]bool
-	closed   bool
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	syncQ     chan peer.ID
+	idsCap    int         // IDs per ids reply: maxIDsPerReply (tests lower it)
+	sortedIDs bucketCache // sorted bucket IDs for the sync server
+	syncMu    sync.Mutex
+	outbound  map[peer.ID]bool
+	inbound   map[peer.ID]*inSession
+	inSeq     uint64                // admissions so far: orders inbound sessions by age
+	suspended map[peer.ID]time.Time // no automatic sync with these peers until then
+	opAdded   chan struct{}         // closed and replaced whenever ops are added
+	scoreMu   sync.Mutex
+	scores    map[peer.ID]float64
+	overrun   map[peer.ID]float64 // decaying count of bound-exceeding ops a peer delivered first
+	rate      map[peer.ID]*tokenBucket
+	notifiee  *network.NotifyBundle
+	subMu     sync.Mutex
+	subs      map[*subscriber]bool
+	closed    bool
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 
 	closeOnce sync.Once
 	bytesIn   int64 // sync bytes received (for benchmarks)
@@ -162,21 +164,23 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, deps: deps, self: self, netID: deps.NetID,
-		log:      deps.Logger.With("component", "gossip"),
-		st:       newStore(namespace.Wrap(deps.Datastore, datastore.NewKey("/gossip"))),
-		rejects:  map[OpID]bool{},
-		dropped:  map[OpID]bool{},
-		evidence: map[string]bool{},
-		attests:  map[uint64]map[peer.ID]*Op{},
-		endorse:  newEndorseState(),
-		orphans:  newOrphanPool(cfg.OrphanMax, cfg.OrphanTTL),
-		syncQ:    make(chan peer.ID, 64),
-		outbound: map[peer.ID]bool{},
-		inbound:  map[peer.ID]bool{},
-		opAdded:  make(chan struct{}),
-		scores:   map[peer.ID]float64{},
-		overrun:  map[peer.ID]float64{},
-		subs:     map[*subscriber]bool{},
+		log:       deps.Logger.With("component", "gossip"),
+		st:        newStore(namespace.Wrap(deps.Datastore, datastore.NewKey("/gossip"))),
+		rejects:   newRejectCache(cfg.RejectCacheSize),
+		dropped:   map[OpID]bool{},
+		evidence:  map[string]bool{},
+		attests:   map[uint64]map[peer.ID]*Op{},
+		endorse:   newEndorseState(),
+		orphans:   newOrphanPool(cfg.OrphanMax, cfg.OrphanTTL),
+		syncQ:     make(chan peer.ID, 64),
+		idsCap:    maxIDsPerReply,
+		outbound:  map[peer.ID]bool{},
+		inbound:   map[peer.ID]*inSession{},
+		suspended: map[peer.ID]time.Time{},
+		opAdded:   make(chan struct{}),
+		scores:    map[peer.ID]float64{},
+		overrun:   map[peer.ID]float64{},
+		subs:      map[*subscriber]bool{},
 	}
 	if err := s.load(ctx); err != nil {
 		return nil, err
@@ -484,15 +488,6 @@ func (s *Service) ingest(raw []byte, from peer.ID) error {
 	default:
 		return err
 	}
-}
-
-func (s *Service) noteReject(id OpID) {
-	s.mu.Lock()
-	if len(s.rejects) >= 4096 {
-		s.rejects = map[OpID]bool{}
-	}
-	s.rejects[id] = true
-	s.mu.Unlock()
 }
 
 // maintenance expires orphans and syncs with a random peer periodically.

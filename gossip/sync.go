@@ -2,11 +2,12 @@ package gossip
 
 import (
 	"bufio"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"sort"
+	"sync"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -17,29 +18,29 @@ import (
 // Sync protocol bounds (docs/protocols.md).
 const (
 	maxFrame          = 2 << 20  // one length-prefixed message
-	maxReplyBytes     = 1 << 20  // ops bytes in one get reply
+	maxReplyBytes     = 1 << 20  // ops bytes in one reply (cut before an op that starts past it)
 	maxIDsPerReply    = 16384    // IDs in one ids reply
-	maxOpsPerReplyCap = 4096     // upper bound for Config.MaxOpsPerReply
+	maxOpsPerReplyCap = 4096     // upper bound for Config.MaxOpsPerReply and IDs in a get request
 	maxRequests       = 4096     // requests in one session
-	bucketsPerIDsReq  = 64       // buckets asked per ids request
 	fpSize            = 256 * 20 // fingerprint reply: 256 × (count u32 ‖ xor 16 bytes)
 	maxOutbound       = 4        // concurrent outbound sessions
+	maxBadOps         = 4        // not-authentic ops that end an outbound session
 )
 
 // Sync request types.
 const (
 	reqFingerprint = "fp"
-	reqIDs         = "ids"
+	reqIDs         = "ids" // IDs of the listed buckets, ascending
 	reqGet         = "get"
-	reqOps         = "ops" // every op of the listed buckets, by ID order
+	reqOps         = "ops" // every op of the listed buckets, by ascending ID
 )
 
 // syncRequest is a client message.
 type syncRequest struct {
 	Type    string   `cbor:"t"`
-	Buckets []uint16 `cbor:"b,omitempty"`
-	IDs     [][]byte `cbor:"ids,omitempty"`
-	After   []byte   `cbor:"after,omitempty"` // ops: skip IDs <= After in the first bucket
+	Buckets []uint16 `cbor:"b,omitempty"`     // ids, ops: strictly ascending
+	IDs     [][]byte `cbor:"ids,omitempty"`   // get
+	After   []byte   `cbor:"after,omitempty"` // ids, ops: resume after this ID (in bucket b[0])
 }
 
 // syncReply is a server message.
@@ -48,7 +49,7 @@ type syncReply struct {
 	IDs  [][]byte `cbor:"ids,omitempty"`
 	Ops  [][]byte `cbor:"ops,omitempty"`
 	More bool     `cbor:"more,omitempty"`
-	Done int      `cbor:"n,omitempty"` // get: requested IDs handled; ops: buckets completed
+	Done int      `cbor:"n,omitempty"` // get: requested IDs handled; ids, ops: leading buckets completed
 	Err  string   `cbor:"err,omitempty"`
 }
 
@@ -57,7 +58,7 @@ var syncDec = func() cbor.DecMode {
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		MaxNestedLevels:   4,
-		MaxArrayElements:  maxIDsPerReply + 1,
+		MaxArrayElements:  maxIDsPerReply,
 		MaxMapPairs:       16,
 		IndefLength:       cbor.IndefLengthForbidden,
 		TagsMd:            cbor.TagsForbidden,
@@ -68,8 +69,18 @@ var syncDec = func() cbor.DecMode {
 	return m
 }()
 
-// ErrSyncProtocol wraps malformed sync messages.
-var ErrSyncProtocol = errors.New("gossip: sync protocol error")
+// Sync session errors.
+var (
+	// ErrSyncProtocol wraps malformed sync messages and replies that break
+	// the protocol's rules (docs/protocols.md).
+	ErrSyncProtocol = errors.New("gossip: sync protocol error")
+	// ErrSyncRefused: the peer answered with an error message, e.g. it
+	// has no free session slot.
+	ErrSyncRefused = errors.New("gossip: sync refused by peer")
+	// ErrSyncMisbehaving: the peer served ops that fail decoding or their
+	// signature check (corrupt or forged copies); the session ends.
+	ErrSyncMisbehaving = errors.New("gossip: sync peer served ops that are not authentic")
+)
 
 func writeFrame(w *bufio.Writer, v any) (int, error) {
 	b, err := encMode.Marshal(v)
@@ -91,8 +102,10 @@ func writeFrame(w *bufio.Writer, v any) (int, error) {
 }
 
 // readFrame reads one length-prefixed message and returns its payload.
+// Errors of the stream are returned as they are; a bad or oversize
+// length is an ErrSyncProtocol.
 func readFrame(r *bufio.Reader) ([]byte, error) {
-	n, err := binary.ReadUvarint(r)
+	n, err := readUvarint(r)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +119,31 @@ func readFrame(r *bufio.Reader) ([]byte, error) {
 	return b, nil
 }
 
-// decodeSyncRequest parses and bounds-checks a request payload.
+// readUvarint is binary.ReadUvarint that tells stream errors (returned
+// as they are) from an overlong length (ErrSyncProtocol).
+func readUvarint(r io.ByteReader) (uint64, error) {
+	var x uint64
+	for i := 0; i < binary.MaxVarintLen64; i++ {
+		b, err := r.ReadByte()
+		if err != nil {
+			if i > 0 && errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+		if b < 0x80 {
+			if i == binary.MaxVarintLen64-1 && b > 1 {
+				break
+			}
+			return x | uint64(b)<<(7*i), nil
+		}
+		x |= uint64(b&0x7f) << (7 * i)
+	}
+	return 0, fmt.Errorf("%w: frame length overflows 64 bits", ErrSyncProtocol)
+}
+
+// decodeSyncRequest parses and checks a request payload against the
+// protocol's rules.
 func decodeSyncRequest(b []byte) (*syncRequest, error) {
 	var req syncRequest
 	if err := syncDec.Unmarshal(b, &req); err != nil {
@@ -114,41 +151,63 @@ func decodeSyncRequest(b []byte) (*syncRequest, error) {
 	}
 	switch req.Type {
 	case reqFingerprint:
-	case reqIDs, reqOps:
-		if len(req.Buckets) == 0 || len(req.Buckets) > 256 {
-			return nil, fmt.Errorf("%w: ids request with %d buckets", ErrSyncProtocol, len(req.Buckets))
+		if req.Buckets != nil || req.IDs != nil || req.After != nil {
+			return nil, fmt.Errorf("%w: fp request with arguments", ErrSyncProtocol)
 		}
-		for _, b := range req.Buckets {
+	case reqIDs, reqOps:
+		if req.IDs != nil {
+			return nil, fmt.Errorf("%w: %s request with ids", ErrSyncProtocol, req.Type)
+		}
+		if len(req.Buckets) == 0 || len(req.Buckets) > 256 {
+			return nil, fmt.Errorf("%w: %s request with %d buckets", ErrSyncProtocol, req.Type, len(req.Buckets))
+		}
+		for i, b := range req.Buckets {
 			if b > 255 {
 				return nil, fmt.Errorf("%w: bucket %d", ErrSyncProtocol, b)
 			}
+			if i > 0 && b <= req.Buckets[i-1] {
+				return nil, fmt.Errorf("%w: buckets not strictly ascending", ErrSyncProtocol)
+			}
+		}
+		if req.After != nil && (len(req.After) != 32 || uint16(req.After[0]) != req.Buckets[0]) {
+			return nil, fmt.Errorf("%w: after must be a 32-byte ID in the first bucket", ErrSyncProtocol)
 		}
 	case reqGet:
+		if req.Buckets != nil || req.After != nil {
+			return nil, fmt.Errorf("%w: get request with buckets", ErrSyncProtocol)
+		}
 		if len(req.IDs) == 0 || len(req.IDs) > maxOpsPerReplyCap {
 			return nil, fmt.Errorf("%w: get request with %d IDs", ErrSyncProtocol, len(req.IDs))
+		}
+		for _, id := range req.IDs {
+			if len(id) != 32 {
+				return nil, fmt.Errorf("%w: op ID of %d bytes", ErrSyncProtocol, len(id))
+			}
 		}
 	default:
 		return nil, fmt.Errorf("%w: request type %q", ErrSyncProtocol, req.Type)
 	}
-	for _, id := range req.IDs {
-		if len(id) != 32 {
-			return nil, fmt.Errorf("%w: op ID of %d bytes", ErrSyncProtocol, len(id))
-		}
-	}
-	if req.After != nil && (len(req.After) != 32 || req.Type != reqOps) {
-		return nil, fmt.Errorf("%w: bad after", ErrSyncProtocol)
-	}
 	return &req, nil
 }
 
-// decodeSyncReply parses and bounds-checks a reply payload.
+// decodeSyncReply parses and bounds-checks a reply payload. Whether the
+// reply answers its request is checked by the client (syncclient.go).
 func decodeSyncReply(b []byte) (*syncReply, error) {
 	var rep syncReply
 	if err := syncDec.Unmarshal(b, &rep); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSyncProtocol, err)
 	}
+	if rep.Err != "" {
+		return nil, fmt.Errorf("%w: peer says: %.200q", ErrSyncRefused, rep.Err)
+	}
 	if rep.FP != nil && len(rep.FP) != fpSize {
 		return nil, fmt.Errorf("%w: fingerprint of %d bytes", ErrSyncProtocol, len(rep.FP))
+	}
+	if len(rep.Ops) > maxOpsPerReplyCap {
+		return nil, fmt.Errorf("%w: %d ops in one reply", ErrSyncProtocol, len(rep.Ops))
+	}
+	if rep.Done < 0 {
+		return nil, fmt.Errorf("%w: n = %d", ErrSyncProtocol, rep.Done)
 	}
 	for _, id := range rep.IDs {
 		if len(id) != 32 {
@@ -159,9 +218,6 @@ func decodeSyncReply(b []byte) (*syncReply, error) {
 		if len(op) > MaxOpSize {
 			return nil, fmt.Errorf("%w: op of %d bytes", ErrSyncProtocol, len(op))
 		}
-	}
-	if rep.Err != "" {
-		return nil, fmt.Errorf("%w: peer says: %.200s", ErrSyncProtocol, rep.Err)
 	}
 	return &rep, nil
 }
@@ -175,23 +231,99 @@ func encodeFP(fp *[256]bucketFP) []byte {
 	return out
 }
 
-// handleSync serves one inbound session: at most one per peer and
-// MaxSyncSessions overall, bounded in time and requests.
-func (s *Service) handleSync(str network.Stream) {
-	p := str.Conn().RemotePeer()
+// inSession is one inbound sync session.
+type inSession struct {
+	str    network.Stream
+	member bool
+	seq    uint64 // admission order
+}
+
+// isMember: a validator or a key of the reputation map under the current
+// rules.
+func (s *Service) isMember(p peer.ID) bool {
+	rules := s.deps.Rules()
+	if rules.IsValidator(p) {
+		return true
+	}
+	_, ok := rules.Reputation[p]
+	return ok
+}
+
+// admitInbound applies the inbound session policy to a new session from
+// p: one session per peer, MaxSyncSessions in all, at most
+// MaxNonMemberSyncSessions for non-members; a member that finds every slot
+// taken evicts the oldest non-member session. It returns the new session
+// (nil: no slot) and the evicted one, if any, whose stream the caller
+// resets.
+func (s *Service) admitInbound(p peer.ID, str network.Stream) (in, evicted *inSession) {
+	member := s.isMember(p)
 	s.syncMu.Lock()
-	if s.inbound[p] || s.nInbound >= s.cfg.MaxSyncSessions {
-		s.syncMu.Unlock()
+	defer s.syncMu.Unlock()
+	if s.inbound[p] != nil {
+		return nil, nil
+	}
+	nonMembers := 0
+	var oldest peer.ID
+	for q, x := range s.inbound {
+		if !x.member {
+			nonMembers++
+			if oldest == "" || x.seq < s.inbound[oldest].seq {
+				oldest = q
+			}
+		}
+	}
+	switch {
+	case len(s.inbound) < s.cfg.MaxSyncSessions && (member || nonMembers < s.cfg.MaxNonMemberSyncSessions):
+	case member && len(s.inbound) >= s.cfg.MaxSyncSessions && oldest != "":
+		evicted = s.inbound[oldest]
+		delete(s.inbound, oldest)
+	default:
+		return nil, nil
+	}
+	s.inSeq++
+	in = &inSession{str: str, member: member, seq: s.inSeq}
+	s.inbound[p] = in
+	return in, evicted
+}
+
+// refuse answers the first request of a session that got no slot with an
+// err reply ("busy"), then closes the stream. Reading the request first
+// keeps the reply from racing the client's write; anything but a short
+// request is reset.
+func refuse(str network.Stream) {
+	_ = str.SetDeadline(time.Now().Add(2 * time.Second))
+	r := bufio.NewReaderSize(str, 64)
+	n, err := readUvarint(r)
+	if err != nil || n > 64 {
 		str.Reset()
 		return
 	}
-	s.inbound[p] = true
-	s.nInbound++
-	s.syncMu.Unlock()
+	if _, err := r.Discard(int(n)); err != nil {
+		str.Reset()
+		return
+	}
+	writeFrame(bufio.NewWriter(str), syncReply{Err: "busy: no free sync session slot"})
+	str.Close()
+}
+
+// handleSync serves one inbound session admitted by admitInbound, bounded
+// in time and requests.
+func (s *Service) handleSync(str network.Stream) {
+	p := str.Conn().RemotePeer()
+	in, evicted := s.admitInbound(p, str)
+	if evicted != nil {
+		s.log.Debug("sync session evicted for a member's", "member", p)
+		evicted.str.Reset()
+	}
+	if in == nil {
+		refuse(str)
+		return
+	}
 	defer func() {
 		s.syncMu.Lock()
-		delete(s.inbound, p)
-		s.nInbound--
+		if s.inbound[p] == in {
+			delete(s.inbound, p)
+		}
 		s.syncMu.Unlock()
 	}()
 	defer str.Close()
@@ -208,8 +340,10 @@ func (s *Service) handleSync(str network.Stream) {
 		}
 		req, err := decodeSyncRequest(b)
 		if err != nil {
+			// Close, not reset: a reset can overtake the reply and
+			// discard it at the client.
+			s.log.Debug("bad sync request", "peer", p, "err", err)
 			writeFrame(w, syncReply{Err: err.Error()})
-			str.Reset()
 			return
 		}
 		if _, err := writeFrame(w, s.answer(req)); err != nil {
@@ -218,6 +352,7 @@ func (s *Service) handleSync(str network.Stream) {
 	}
 }
 
+// answer serves one request from the op set.
 func (s *Service) answer(req *syncRequest) syncReply {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -225,43 +360,8 @@ func (s *Service) answer(req *syncRequest) syncReply {
 	case reqFingerprint:
 		fp := s.st.fingerprints()
 		return syncReply{FP: encodeFP(&fp)}
-	case reqIDs:
-		var rep syncReply
-		seen := map[uint16]bool{}
-		for _, b := range req.Buckets {
-			if seen[b] {
-				continue
-			}
-			seen[b] = true
-			ids := s.st.idsIn(int(b))
-			if len(rep.IDs)+len(ids) > maxIDsPerReply {
-				rep.More = true
-				break
-			}
-			for _, id := range ids {
-				rep.IDs = append(rep.IDs, append([]byte(nil), id[:]...))
-			}
-		}
-		return rep
-	case reqOps:
-		var rep syncReply
-		size := 0
-		for i, b := range req.Buckets {
-			for _, id := range s.st.idsIn(int(b)) {
-				if i == 0 && req.After != nil && string(id[:]) <= string(req.After) {
-					continue
-				}
-				if len(rep.Ops) == s.cfg.MaxOpsPerReply || size >= maxReplyBytes {
-					rep.More = true
-					return rep
-				}
-				op := s.st.ops[id]
-				rep.Ops = append(rep.Ops, op.Raw)
-				size += len(op.Raw)
-			}
-			rep.Done = i + 1
-		}
-		return rep
+	case reqIDs, reqOps:
+		return s.answerRangeLocked(req)
 	default: // get
 		var rep syncReply
 		size := 0
@@ -280,6 +380,66 @@ func (s *Service) answer(req *syncRequest) syncReply {
 		}
 		return rep
 	}
+}
+
+// bucketCache keeps each bucket's IDs sorted for the sync server, keyed
+// by the bucket's fingerprint: the set only grows, so a bucket whose count
+// and XOR are unchanged holds the same IDs. A request then costs the items
+// it returns, not a sort of every bucket it touches (a client may send
+// 4096 requests per session).
+type bucketCache struct {
+	mu  sync.Mutex
+	fp  [256]bucketFP
+	ids [256][]OpID
+}
+
+// sorted returns bucket b's IDs in ascending order, given its current
+// fingerprint fp; the caller holds Service.mu (read) and must not modify
+// the slice.
+func (c *bucketCache) sorted(st *store, b int, fp bucketFP) []OpID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if fp != c.fp[b] {
+		c.ids[b], c.fp[b] = st.idsIn(b), fp
+	}
+	return c.ids[b]
+}
+
+// answerRangeLocked serves ids and ops requests: the IDs (ops) of the
+// requested buckets that are greater than After, in ascending ID order,
+// cut at the reply's bounds. n counts the leading buckets fully covered;
+// more is set exactly when n < len(b).
+func (s *Service) answerRangeLocked(req *syncRequest) syncReply {
+	var rep syncReply
+	size := 0
+	full := func() bool {
+		if req.Type == reqIDs {
+			return len(rep.IDs) == s.idsCap
+		}
+		return len(rep.Ops) == s.cfg.MaxOpsPerReply || size >= maxReplyBytes
+	}
+	fps := s.st.fingerprints()
+	for i, b := range req.Buckets {
+		ids := s.sortedIDs.sorted(s.st, int(b), fps[b])
+		if i == 0 && req.After != nil {
+			ids = ids[sort.Search(len(ids), func(j int) bool { return string(ids[j][:]) > string(req.After) }):]
+		}
+		for _, id := range ids {
+			if full() {
+				rep.More = true
+				return rep
+			}
+			if req.Type == reqIDs {
+				rep.IDs = append(rep.IDs, append([]byte(nil), id[:]...))
+			} else {
+				op, _ := s.st.get(id)
+				rep.Ops = append(rep.Ops, op.Raw)
+				size += len(op.Raw)
+			}
+		}
+		rep.Done = i + 1
+	}
+	return rep
 }
 
 // requestSync queues a sync with p; it never blocks.
@@ -303,7 +463,7 @@ func (s *Service) syncLoop() {
 			return
 		case p := <-s.syncQ:
 			s.syncMu.Lock()
-			busy := s.outbound[p]
+			busy := s.outbound[p] || time.Now().Before(s.suspended[p])
 			if !busy {
 				s.outbound[p] = true
 			}
@@ -325,7 +485,7 @@ func (s *Service) syncLoop() {
 					delete(s.outbound, p)
 					s.syncMu.Unlock()
 				}()
-				n, err := s.syncWith(s.ctx, p)
+				n, err := s.SyncWith(s.ctx, p)
 				if err != nil {
 					s.log.Debug("sync failed", "peer", p, "err", err)
 				} else if n > 0 {
@@ -334,249 +494,4 @@ func (s *Service) syncLoop() {
 			}()
 		}
 	}
-}
-
-// syncClient is one outbound session.
-type syncClient struct {
-	r     *bufio.Reader
-	w     *bufio.Writer
-	bytes int
-}
-
-func (c *syncClient) call(req syncRequest) (*syncReply, error) {
-	n, err := writeFrame(c.w, req)
-	if err != nil {
-		return nil, err
-	}
-	c.bytes += n
-	b, err := readFrame(c.r)
-	if err != nil {
-		return nil, err
-	}
-	c.bytes += len(b) + 4
-	return decodeSyncReply(b)
-}
-
-// SyncWith runs one sync session with p now and returns how many new ops
-// it added.
-func (s *Service) SyncWith(ctx context.Context, p peer.ID) (int, error) {
-	return s.syncWith(ctx, p)
-}
-
-func (s *Service) syncWith(ctx context.Context, p peer.ID) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.SyncTimeout)
-	defer cancel()
-	str, err := s.deps.Host.NewStream(ctx, p, SyncProtocol(s.netID))
-	if err != nil {
-		return 0, err
-	}
-	defer str.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = str.SetDeadline(dl)
-	}
-	c := &syncClient{r: bufio.NewReader(str), w: bufio.NewWriter(str)}
-	defer func() {
-		s.bytesInMu.Lock()
-		s.bytesIn += int64(c.bytes)
-		s.bytesInMu.Unlock()
-	}()
-	rep, err := c.call(syncRequest{Type: reqFingerprint})
-	if err != nil {
-		return 0, err
-	}
-	if len(rep.FP) != fpSize {
-		return 0, fmt.Errorf("%w: no fingerprint in reply", ErrSyncProtocol)
-	}
-	rv := s.deps.Rules().Version
-	s.mu.Lock()
-	if s.rejVer != rv { // new rules may admit what the old ones rejected
-		s.rejects, s.rejVer = map[OpID]bool{}, rv
-	}
-	local := s.st.fingerprints()
-	s.mu.Unlock()
-	var diff []uint16
-	mine := encodeFP(&local)
-	for b := 0; b < 256; b++ {
-		if string(mine[b*20:b*20+20]) != string(rep.FP[b*20:b*20+20]) {
-			diff = append(diff, uint16(b))
-		}
-	}
-	var empty, partial []uint16
-	for _, b := range diff {
-		if local[b].Count == 0 {
-			empty = append(empty, b)
-		} else {
-			partial = append(partial, b)
-		}
-	}
-	added := 0
-	// Buckets this node has nothing of: stream their ops directly.
-	var after []byte
-	for len(empty) > 0 {
-		if err := ctx.Err(); err != nil {
-			return added, err
-		}
-		rep, err := c.call(syncRequest{Type: reqOps, Buckets: empty, After: after})
-		if err != nil {
-			return added, err
-		}
-		if rep.Done > len(empty) || (!rep.More && rep.Done != len(empty)) {
-			return added, fmt.Errorf("%w: ops reply completed %d of %d buckets", ErrSyncProtocol, rep.Done, len(empty))
-		}
-		if rep.More && rep.Done == 0 && len(rep.Ops) == 0 {
-			return added, fmt.Errorf("%w: ops reply without progress", ErrSyncProtocol)
-		}
-		prevAfter := after
-		if rep.Done > 0 {
-			prevAfter = nil // a new first bucket
-		}
-		empty = empty[rep.Done:]
-		after = nil
-		if rep.More && len(rep.Ops) > 0 {
-			last := opID0(rep.Ops[len(rep.Ops)-1])
-			if last == (OpID{}) || (prevAfter != nil && string(last[:]) <= string(prevAfter)) {
-				return added, fmt.Errorf("%w: ops reply does not advance", ErrSyncProtocol)
-			}
-			after = last[:]
-		}
-		k, missing := s.ingestBatch(rep.Ops, p)
-		added += k
-		if len(missing) > 0 {
-			k, err := s.fetch(ctx, c, p, missing, map[OpID]bool{})
-			added += k
-			if err != nil {
-				return added, err
-			}
-		}
-	}
-	diff = partial
-	var want []OpID
-	asked := map[OpID]bool{}
-	for len(diff) > 0 {
-		n := min(len(diff), bucketsPerIDsReq)
-		rep, err := c.call(syncRequest{Type: reqIDs, Buckets: diff[:n]})
-		if err != nil {
-			return added, err
-		}
-		diff = diff[n:]
-		s.mu.RLock()
-		for _, raw := range rep.IDs {
-			var id OpID
-			copy(id[:], raw)
-			if _, have := s.st.get(id); have || s.rejects[id] || s.dropped[id] || asked[id] {
-				continue
-			}
-			asked[id] = true
-			want = append(want, id)
-		}
-		s.mu.RUnlock()
-	}
-	k, err := s.fetch(ctx, c, p, want, asked)
-	return added + k, err
-}
-
-// fetch gets the ops want from p in bounded batches, and the deps they
-// turn out to need.
-func (s *Service) fetch(ctx context.Context, c *syncClient, p peer.ID, want []OpID, asked map[OpID]bool) (int, error) {
-	for _, id := range want {
-		asked[id] = true
-	}
-	added := 0
-	for len(want) > 0 {
-		if err := ctx.Err(); err != nil {
-			return added, err
-		}
-		n := min(len(want), s.cfg.MaxOpsPerReply)
-		req := syncRequest{Type: reqGet}
-		for _, id := range want[:n] {
-			req.IDs = append(req.IDs, append([]byte(nil), id[:]...))
-		}
-		rep, err := c.call(req)
-		if err != nil {
-			return added, err
-		}
-		if rep.Done < 1 || rep.Done > n {
-			return added, fmt.Errorf("%w: get reply handled %d of %d IDs", ErrSyncProtocol, rep.Done, n)
-		}
-		want = want[rep.Done:] // IDs the peer had no room for are asked again
-		k, missing := s.ingestBatch(rep.Ops, p)
-		added += k
-		for _, d := range missing {
-			if !asked[d] {
-				asked[d] = true
-				want = append([]OpID{d}, want...)
-			}
-		}
-	}
-	return added, nil
-}
-
-// opID0 computes the ID of wire bytes without validating them (zero ID if
-// they do not parse), to match replies with requests.
-func opID0(raw []byte) OpID {
-	var w wireOp
-	if err := decMode.Unmarshal(raw, &w); err != nil {
-		return OpID{}
-	}
-	return opID(w.Op)
-}
-
-// ingestBatch validates and adds ops fetched by sync, retrying ops whose
-// deps arrive in the same batch. It returns how many were added and the
-// deps still missing (the waiting ops go to the orphan pool).
-func (s *Service) ingestBatch(raws [][]byte, from peer.ID) (int, []OpID) {
-	added := 0
-	pending := raws
-	var waiting map[OpID]*orphan
-	for len(pending) > 0 {
-		var ok []*Op
-		var next [][]byte
-		waiting = map[OpID]*orphan{}
-		for _, raw := range pending {
-			op, err := s.validate(raw)
-			switch {
-			case err == nil && op.Kind == KindAttest:
-				// Attest ops are never served by sync; ignore.
-			case err == nil:
-				ok = append(ok, op)
-			case errors.Is(err, ErrMissingDeps):
-				var me *MissingDepsError
-				errors.As(err, &me)
-				waiting[op.ID] = &orphan{raw: raw, from: from, added: time.Now(), missing: me.Missing}
-				next = append(next, raw)
-			case errors.Is(err, ErrPendingRules):
-				s.orphans.add(op.ID, &orphan{raw: raw, from: from, added: time.Now(), missing: []OpID{rulesDep}})
-			case errors.Is(err, ErrSuperseded):
-				s.mu.Lock()
-				s.noteDroppedLocked(op.ID)
-				s.mu.Unlock()
-			case errors.Is(err, ErrDuplicate):
-			default:
-				s.noteReject(opID0(raw))
-				s.log.Debug("rejected synced op", "from", from, "err", err)
-			}
-		}
-		if len(ok) == 0 {
-			break
-		}
-		n, err := s.addOps(ok)
-		if err != nil {
-			s.log.Error("add synced ops", "err", err)
-			return added, nil
-		}
-		added += n
-		pending = next
-	}
-	var missing []OpID
-	seen := map[OpID]bool{}
-	for id, o := range waiting {
-		s.orphans.add(id, o)
-		for _, d := range o.missing {
-			if !seen[d] {
-				seen[d] = true
-				missing = append(missing, d)
-			}
-		}
-	}
-	return added, missing
 }
