@@ -451,9 +451,9 @@ func corruptError(bad []badRecord) error {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		fmt.Fprintf(&b, "%s: %s", r.key, r.reason)
+		fmt.Fprintf(&b, "/gossip%s: %s", r.key, r.reason)
 	}
-	return fmt.Errorf("%w: %d record(s) cannot be loaded: %s — start the node with --repair to drop them "+
+	return fmt.Errorf("%w: %d record(s) of the datastore cannot be loaded: %s — start the node with --repair to drop them "+
 		"(valid ops are fetched again from peers), or delete the datastore directory to re-sync everything",
 		ErrCorruptStore, len(bad), b.String())
 }

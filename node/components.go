@@ -115,6 +115,9 @@ func (n *Node) buildComponents(ctx context.Context) error {
 		Repair:    n.cfg.Repair,
 		Logger:    log,
 	})
+	if errors.Is(err, gossip.ErrCorruptStore) {
+		return err // it names the records and the way out
+	}
 	if err != nil {
 		return fmt.Errorf("gossip: %w", err)
 	}

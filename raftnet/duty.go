@@ -41,7 +41,11 @@ func (s *Service) dutyTick(n *raftNode) {
 	if seq != d.seq || !ok || !sl.same(d.slot) {
 		d.seq, d.slot, d.since = seq, sl, time.Time{}
 	}
-	p, err := s.deps.Governance.Endorse(s.ctx, seq, slot)
+	var p Progress
+	var err error
+	if s.isValidator(s.deps.Validators()) {
+		p, err = s.deps.Governance.Endorse(s.ctx, seq, slot)
+	}
 	if err != nil && s.ctx.Err() == nil {
 		s.log.Warn("endorse", "seq", seq, "err", err)
 	}

@@ -50,7 +50,14 @@ func (s *Service) followMembership() {
 	} else {
 		s.protect(nil)
 	}
+	s.noteValidators(vals)
 	n := s.current()
+	if n != nil {
+		n.refreshConfiguration()
+	}
+	if member {
+		s.leftAt = time.Time{}
+	}
 	switch {
 	case member && n == nil:
 		if err := s.startRaft(); err != nil {
@@ -61,6 +68,16 @@ func (s *Service) followMembership() {
 		if n.isLeader() {
 			s.reconcile(n, vals) // hand over: remove ourselves last
 		}
+		// A validator that left stays a raft voter until the leader
+		// removed it (or leaveGrace passed): when an upgrade replaces
+		// most validators at once, the old configuration still needs
+		// its votes to add the new ones.
+		if s.leftAt.IsZero() {
+			s.leftAt = time.Now()
+		}
+		if n.inConfiguration(s.self) && time.Since(s.leftAt) < leaveGrace {
+			return
+		}
 		if err := s.stopRaft(); err != nil {
 			s.log.Error("stop raft", "err", err)
 		}
@@ -69,6 +86,31 @@ func (s *Service) followMembership() {
 		s.reconcile(n, vals)
 	}
 }
+
+// noteValidators remembers the validator set before a change for
+// leaveGrace: during the change the old validators keep their raft votes
+// until removed, so this node must still accept their raft traffic (a new
+// validator learns of the change before the leader added it).
+func (s *Service) noteValidators(vals []peer.ID) {
+	s.valMu.Lock()
+	defer s.valMu.Unlock()
+	if s.lastVals != nil && !slices.Equal(s.lastVals, vals) {
+		s.prevVals, s.prevUntil = s.lastVals, time.Now().Add(leaveGrace)
+	}
+	s.lastVals = vals
+}
+
+// wasValidator reports whether p was a validator before the last change,
+// within leaveGrace of it.
+func (s *Service) wasValidator(p peer.ID) bool {
+	s.valMu.Lock()
+	defer s.valMu.Unlock()
+	return time.Now().Before(s.prevUntil) && slices.Contains(s.prevVals, p)
+}
+
+// leaveGrace bounds how long a node that left the validator set keeps
+// serving as a raft voter while the leader has not removed it.
+const leaveGrace = 2 * time.Minute
 
 // reconcile adds missing validators as voters and removes servers that are
 // no longer validators (this node last), in sorted order.

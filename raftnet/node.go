@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -28,6 +29,33 @@ type raftNode struct {
 	obsCh chan raft.Observation
 	obs   *raft.Observer
 	done  chan struct{} // closes when the observation forwarder exits
+
+	// members are the servers of the latest raft configuration (read
+	// every loop tick): during a validator-set change the old members
+	// keep talking raft until they are removed.
+	members atomic.Pointer[map[peer.ID]bool]
+}
+
+// refreshConfiguration reads the latest raft configuration's servers.
+func (n *raftNode) refreshConfiguration() {
+	fut := n.raft.GetConfiguration()
+	if fut.Error() != nil {
+		return
+	}
+	m := map[peer.ID]bool{}
+	for _, srv := range fut.Configuration().Servers {
+		if p, err := peer.Decode(string(srv.ID)); err == nil {
+			m[p] = true
+		}
+	}
+	n.members.Store(&m)
+}
+
+// inConfiguration reports whether p is a server of the latest raft
+// configuration this node read.
+func (n *raftNode) inConfiguration(p peer.ID) bool {
+	m := n.members.Load()
+	return m != nil && (*m)[p]
 }
 
 func (n *raftNode) isLeader() bool { return n.raft.State() == raft.Leader }

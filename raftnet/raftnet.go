@@ -139,6 +139,12 @@ type Service struct {
 	closed  bool
 
 	protected map[peer.ID]bool // validators protected in the conn manager (loop only)
+	leftAt    time.Time        // when this node left the validator set (loop only)
+
+	valMu     sync.Mutex
+	lastVals  []peer.ID // the validator set the loop saw last
+	prevVals  []peer.ID // the set before the last change ...
+	prevUntil time.Time // ... still admitted to raft until then
 
 	// banned holds validators this node stopped exchanging raft traffic
 	// with, until the given time (a leader suspected of misbehaving).
@@ -319,9 +325,19 @@ func (s *Service) isBlocked(p peer.ID) bool {
 	return ok
 }
 
-// allowPeer is the gate for raft streams in both directions.
+// allowPeer is the gate for raft streams in both directions: current
+// validators, and — while the set changes — the validators before the
+// change and the servers of this node's raft configuration (a validator
+// that just left keeps its vote until the leader removed it).
 func (s *Service) allowPeer(p peer.ID) bool {
-	return !s.isBlocked(p) && slices.Contains(s.deps.Validators(), p)
+	if s.isBlocked(p) {
+		return false
+	}
+	if slices.Contains(s.deps.Validators(), p) || s.wasValidator(p) {
+		return true
+	}
+	n := s.current()
+	return n != nil && n.inConfiguration(p)
 }
 
 // handleStream gets every inbound raft stream: streams from non-validators

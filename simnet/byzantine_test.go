@@ -3,6 +3,7 @@ package simnet_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -554,6 +555,98 @@ func TestByzantineOneOfFourValidators(t *testing.T) {
 		}
 		if got := nd.Gossip().Signers(1, log[0].Hash()); len(got) < 3 {
 			t.Fatalf("node %d: %d signers", i, len(got))
+		}
+	}
+}
+
+// TestByzantineRemovedValidatorsLongRange: an upgrade replaces three of
+// the four genesis validators. The removed ones (enough to finalise under
+// the genesis rules) then sign a seq-2 entry nobody approved. The nodes
+// that executed the upgrade refuse the signatures outright; a node that
+// was offline and restarts on the genesis rules stores them, but counts
+// signatures for entry 2 only under the rules in force for entry 2 — so
+// it never sees the forged entry final, and executes the legitimate
+// seq 2 like everyone else.
+func TestByzantineRemovedValidatorsLongRange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: builds and runs a Go guest")
+	}
+	nw := startNet(t, 8, 4)
+	byID := func(ids []peer.ID) []int {
+		var out []int
+		for _, id := range ids {
+			for i, nd := range nw.Nodes {
+				if nd.ID() == id {
+					out = append(out, i)
+				}
+			}
+		}
+		return out
+	}
+	genesisVals := nw.Nodes[0].Rules().Validators // sorted
+	removed := byID(genesisVals[:3])
+	var members []peer.ID
+	for _, nd := range nw.Nodes {
+		if !nw.Nodes[0].Rules().IsValidator(nd.ID()) {
+			members = append(members, nd.ID())
+		}
+	}
+	sortPeers(members)
+	lagging := byID(members[3:4])[0] // not among the three added
+	q := proposeOn(t, nw, removed[0], "never approved", "1.3.0", addPackage(t, nw.Nodes[removed[0]], tinyModule("qqq")))
+	vq, opQ := proposalOp(t, nw.Nodes[0], q)
+
+	ctx := context.Background()
+	if err := nw.StopNode(ctx, lagging); err != nil {
+		t.Fatal(err)
+	}
+	propose(t, nw, buildTestdata(t, "rotate-validators"), "1.1.0", "")
+	waitExecuted(t, nw, 1)
+	if got := nw.Nodes[0].Rules().Validators; len(got) != 4 || got[0] == genesisVals[0] && got[1] == genesisVals[1] {
+		t.Fatalf("validators after the rotation: %v", got)
+	}
+	e1 := nw.Nodes[0].Gossip().ExecutionLog()[0]
+	forged := entryOf(vq, 2, e1.Hash())
+	var raws [][]byte
+	for k, i := range removed {
+		raw, err := gossip.SignEntryOp(nodeKey(t, nw, i), nw.Nodes[0].NetID(), gossip.KindRatify, forged, opQ, uint64(time.Now().UnixNano())+uint64(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raws = append(raws, raw)
+		if err := nw.Nodes[0].Gossip().Ingest(raw); !errors.Is(err, gossip.ErrUnauthorised) {
+			t.Fatalf("an up-to-date node took a removed validator's signature: %v", err)
+		}
+	}
+	if err := nw.RestartNode(ctx, lagging); err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range raws {
+		if err := nw.Nodes[lagging].Gossip().Ingest(raw); err != nil && !errors.Is(err, gossip.ErrUnauthorised) {
+			t.Logf("lagging node: %v", err)
+		}
+	}
+	waitExecuted(t, nw, 1)
+	z := proposeOn(t, nw, 1, "legitimate", "1.2.0", addPackage(t, nw.Nodes[1], tinyModule("zzz")))
+	vote(t, nw, z, "approval", span(0, 8)...)
+	waitExecuted(t, nw, 2)
+	for i, nd := range nw.Nodes {
+		log := nd.Gossip().ExecutionLog()
+		if log[1].Hash() == forged.Hash() || log[1].ProposalID != z {
+			t.Fatalf("node %d: seq 2 is %+v", i, log[1])
+		}
+	}
+	sameEntryEverywhere(t, nw, 1)
+	sameEntryEverywhere(t, nw, 2)
+	if i, ran := ranProposal(nw, q); ran {
+		t.Fatalf("node %d ran the forged entry's proposal", i)
+	}
+}
+
+func sortPeers(ids []peer.ID) {
+	for i := 1; i < len(ids); i++ {
+		for j := i; j > 0 && ids[j] < ids[j-1]; j-- {
+			ids[j], ids[j-1] = ids[j-1], ids[j]
 		}
 	}
 }

@@ -10,7 +10,7 @@ import (
 )
 
 func cmdDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("daemon", "[--data DIR] [--listen MA]... [--bootstrap MA]... [--api ADDR]", stderr)
+	fs := newFlags("daemon", "[--data DIR] [--listen MA]... [--bootstrap MA]... [--api ADDR] [--repair]", stderr)
 	data := dataFlag(fs)
 	var listen, bootstrap listFlag
 	fs.Var(&listen, "listen", "multiaddr to listen on, repeatable (env SYNAPSE_LISTEN, comma-separated)")
@@ -19,6 +19,7 @@ func cmdDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	apiToken := fs.String("api-token", "", "bearer token for mutating API calls (env SYNAPSE_API_TOKEN)")
 	mdns := fs.Bool("mdns", true, "discover peers on the local network (env SYNAPSE_MDNS)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (env SYNAPSE_LOG_LEVEL)")
+	repair := fs.Bool("repair", false, "drop datastore records that cannot be loaded instead of refusing to start (they are fetched again from peers)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -51,6 +52,7 @@ func cmdDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if set["log-level"] {
 		cfg.LogLevel = *logLevel
 	}
+	cfg.Repair = *repair
 	log, err := node.NewLogger(stderr, cfg.LogLevel)
 	if err != nil {
 		return err
