@@ -46,9 +46,10 @@ type Config struct {
 	Options func(i int) []node.Option
 }
 
-// DefaultConfig is 8 nodes, 3 validators, random API ports.
+// DefaultConfig is 8 nodes, 4 validators (tolerating one faulty one), random
+// API ports.
 func DefaultConfig() Config {
-	return Config{Nodes: 8, Validators: 3, VotingPeriod: 60}
+	return Config{Nodes: 8, Validators: 4, VotingPeriod: 60}
 }
 
 // Validate checks the sizes.
