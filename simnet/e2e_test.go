@@ -1,14 +1,19 @@
 package simnet_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -391,5 +396,67 @@ func TestUpgradeChangesValidators(t *testing.T) {
 	e := net.Nodes[3].Gossip().ExecutionLog()[1]
 	if got := len(net.Nodes[3].Gossip().Signers(2, e.Hash())); got < 2 {
 		t.Fatalf("entry 2 has %d signers, want at least 2", got)
+	}
+}
+
+// A package served over plain HTTP by a server that corrupts its first
+// responses and cuts the next ones short: every node (validators
+// preparing, executors running) gets bad bytes at first; each retries
+// (or fetches from the validators that verified it), and every node ends
+// with the same state hash — none commits a download fault.
+func TestFlakyHTTPSameStateEverywhere(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	// Validators retry a failed preparation every 5 s: give them time
+	// before the leader voids the slot.
+	nw := startNetWith(t, simnet.Config{Nodes: 6, Validators: 4, Tune: func(_ int, c *node.Config) {
+		c.Raft.StallTimeout = 30 * time.Second
+	}})
+	pkg, err := os.ReadFile(example(t, "add-feature-flag"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := served.Add(1)
+		switch {
+		case n <= 4: // corrupt
+			b := bytes.Clone(pkg)
+			b[len(b)/2] ^= 0xff
+			w.Write(b)
+		case n <= 7: // truncated (Content-Length promises more)
+			w.Header().Set("Content-Length", fmt.Sprint(len(pkg)))
+			w.Write(pkg[:len(pkg)/3])
+		default:
+			w.Write(pkg)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	sum := sha256.Sum256(pkg)
+	gov, _, _ := nw.Nodes[0].APIBackends()
+	ctx := context.Background()
+	p, err := gov.Propose(ctx, httpapi.ProposeRequest{Title: "flaky", Version: "1.2.0", PackageURL: srv.URL + "/pkg.wasm",
+		PackageHash: "sha256:" + hex.EncodeToString(sum[:]), PackageSize: int64(len(pkg))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, nd := range nw.Nodes {
+		g, _, _ := nd.APIBackends()
+		waitFor(t, 30*time.Second, "proposal visible", func() bool { _, err := g.Proposal(ctx, p.ProposalID); return err == nil })
+		if _, err := g.Vote(ctx, p.ProposalID, "approval"); err != nil {
+			t.Fatalf("node %d vote: %v", i, err)
+		}
+	}
+	seq := waitRanEverywhere(t, nw, p.ProposalID)
+	_, _, _, want := outcome(t, nw, 0, seq)
+	for i := range nw.Nodes {
+		ok, class, v, h := outcome(t, nw, i, seq)
+		if !ok || v != "1.2.0" || h != want {
+			t.Fatalf("node %d: success=%v class=%s version=%s hash=%s, want %s", i, ok, class, v, h, want)
+		}
+	}
+	if served.Load() < 8 {
+		t.Fatalf("the server answered only %d times: the faults were not exercised", served.Load())
 	}
 }
