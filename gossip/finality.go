@@ -21,9 +21,17 @@ import (
 //
 // newly lists entries that became final (or replaced a mark) in this call;
 // conflicts describes evidence of more than one final entry at a seq.
-func (st *store) finalLog(rulesFor func(uint64) (genesis.Rules, bool)) (log []Entry, newly []Entry, conflicts []string) {
+//
+// prefix is a final log this node already derived whose seqs nothing
+// changed since (no ratify op arrived for them): evaluation starts after
+// it.
+func (st *store) finalLog(rulesFor func(uint64) (genesis.Rules, bool), prefix []Entry) (log []Entry, newly []Entry, conflicts []string) {
 	prev := ""
-	for seq := uint64(1); ; seq++ {
+	log = append(log, prefix...)
+	if len(prefix) > 0 {
+		prev = prefix[len(prefix)-1].Hash()
+	}
+	for seq := uint64(len(prefix)) + 1; ; seq++ {
 		mark, marked := st.final[seq]
 		var winners []string
 		if r, known := rulesFor(seq); known {

@@ -318,15 +318,7 @@ func (s *Service) validate(raw []byte) (*Op, error) {
 // protectedLocked reports whether a proposal may not be evicted by its
 // author's newer proposals: some validator's ratify op names it.
 func (s *Service) protectedLocked() func(*proposalState) bool {
-	named := map[string]bool{}
-	for _, m := range s.st.ratifies {
-		for _, ops := range m {
-			for _, op := range ops {
-				named[op.Ratify.Entry.ProposalID] = true
-			}
-		}
-	}
-	return func(ps *proposalState) bool { return named[ps.id] }
+	return func(ps *proposalState) bool { return s.st.named[ps.id] > 0 }
 }
 
 // addOps indexes and persists validated ops under the per-author bounds
@@ -414,7 +406,20 @@ func (s *Service) noteDroppedLocked(id OpID) {
 // updateFinalLocked recomputes the final log, persists marks of entries
 // that became final and returns their events.
 func (s *Service) updateFinalLocked() []Event {
-	log, newly, conflicts := s.st.finalLog(s.rulesFor)
+	// Seqs below the lowest one a ratify op arrived for keep their
+	// verdict: start after them.
+	keep := len(s.finalLog)
+	if d := s.st.dirty; d > 0 && int(d-1) < keep {
+		keep = int(d - 1)
+	}
+	s.st.dirty = 0
+	return s.deriveFinalLocked(s.finalLog[:keep])
+}
+
+// deriveFinalLocked derives the final log after prefix, persists marks of
+// entries that became final and returns their events.
+func (s *Service) deriveFinalLocked(prefix []Entry) []Event {
+	log, newly, conflicts := s.st.finalLog(s.rulesFor, prefix)
 	for _, c := range conflicts {
 		if !s.evidence[c] && len(s.evidence) < 1024 {
 			s.evidence[c] = true
@@ -449,7 +454,7 @@ func (s *Service) updateFinalLocked() []Event {
 // ops that waited for these rules are validated again.
 func (s *Service) Refresh() {
 	s.mu.Lock()
-	events := s.updateFinalLocked()
+	events := s.deriveFinalLocked(nil) // the rules moved: evaluate every seq again
 	s.mu.Unlock()
 	s.emit(events...)
 	for _, o := range s.orphans.waitingFor(rulesDep) {

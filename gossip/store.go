@@ -71,6 +71,8 @@ type store struct {
 	propByOp  map[OpID]*proposalState     // every proposal op, by op ID
 	byAuthor  map[peer.ID][]*proposalState
 	ratifies  map[uint64]map[peer.ID][]*Op // seq -> validator -> signatures (distinct entries)
+	named     map[string]int               // proposal ID -> ratify ops naming it
+	dirty     uint64                       // lowest seq a ratify op arrived for since finality was derived (0: none)
 	reports   map[uint64]map[peer.ID]*Op   // seq -> reporter -> latest report
 	authorSeq map[peer.ID]uint64
 	lamport   uint64
@@ -89,6 +91,7 @@ func newStore(ds datastore.Batching) *store {
 		byAuthor:  map[peer.ID][]*proposalState{},
 		ratifies:  map[uint64]map[peer.ID][]*Op{},
 		reports:   map[uint64]map[peer.ID]*Op{},
+		named:     map[string]int{},
 		authorSeq: map[peer.ID]uint64{},
 		final:     map[uint64]string{},
 		signed:    map[uint64]string{},
@@ -262,6 +265,12 @@ func (st *store) index(op *Op, seen time.Time) {
 			st.ratifies[seq] = m
 		}
 		m[op.Author] = append(m[op.Author], op)
+		if p := op.Ratify.Entry.ProposalID; p != "" {
+			st.named[p]++
+		}
+		if st.dirty == 0 || seq < st.dirty {
+			st.dirty = seq
+		}
 	case KindReport:
 		m := st.reports[op.Report.Seq]
 		if m == nil {
@@ -321,6 +330,11 @@ func (st *store) remove(op *Op) {
 			m[op.Author] = withoutOp(m[op.Author], op)
 			if len(m[op.Author]) == 0 {
 				delete(m, op.Author)
+			}
+		}
+		if p := op.Ratify.Entry.ProposalID; p != "" {
+			if st.named[p]--; st.named[p] <= 0 {
+				delete(st.named, p)
 			}
 		}
 	case KindReport:
