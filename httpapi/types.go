@@ -4,13 +4,29 @@ import "encoding/json"
 
 // ProposeRequest is the body of POST /upgrades/propose.
 type ProposeRequest struct {
+	// Type is "code_upgrade" (default), "cancel" or "rollback".
+	Type        string `json:"type,omitempty"`
 	Title       string `json:"title"`
 	Description string `json:"description"`
-	Version     string `json:"version"`
-	PackageURL  string `json:"package_url"`
-	PackageHash string `json:"package_hash"`
-	PackageSize int64  `json:"package_size"`
+	// Version: the version a code upgrade or a rollback sets.
+	Version     string `json:"version,omitempty"`
+	PackageURL  string `json:"package_url,omitempty"`
+	PackageHash string `json:"package_hash,omitempty"`
+	PackageSize int64  `json:"package_size,omitempty"`
+	// Target: the proposal a cancel or a rollback acts on.
+	Target string `json:"target,omitempty"`
+	// ActivateAt (RFC 3339) or ActivateAfterSeconds schedule a code
+	// upgrade: it runs at that time, or that long after its entry is final.
+	ActivateAt           string `json:"activate_at,omitempty"`
+	ActivateAfterSeconds int64  `json:"activate_after_seconds,omitempty"`
 }
+
+// Proposal types.
+const (
+	TypeCodeUpgrade = "code_upgrade"
+	TypeCancel      = "cancel"
+	TypeRollback    = "rollback"
+)
 
 // ProposalLimits are the network's limits on what a proposal may ask of
 // every node; they come from the network state's governance parameters.
@@ -22,9 +38,13 @@ type ProposalLimits struct {
 
 // ProposeResponse answers POST /upgrades/propose.
 type ProposeResponse struct {
-	ProposalID string   `json:"proposal_id"`
-	Status     string   `json:"status"`
-	NextSteps  []string `json:"next_steps"`
+	ProposalID string `json:"proposal_id"`
+	// Type is code_upgrade, cancel or rollback; Target the proposal a
+	// cancel or rollback acts on.
+	Type      string   `json:"type"`
+	Target    string   `json:"target,omitempty"`
+	Status    string   `json:"status"`
+	NextSteps []string `json:"next_steps"`
 }
 
 // VoteRequest is the body of POST /proposals/{id}/vote.
@@ -44,8 +64,10 @@ type VoteResult struct {
 
 // Proposal is a proposal as the API shows it.
 type Proposal struct {
-	ProposalID  string `json:"proposal_id"`
-	Type        string `json:"type"`
+	ProposalID string `json:"proposal_id"`
+	Type       string `json:"type"`
+	// Target: the proposal a cancel or rollback acts on.
+	Target      string `json:"target,omitempty"`
 	Title       string `json:"title"`
 	Description string `json:"description"`
 	Version     string `json:"version"`
@@ -55,12 +77,16 @@ type Proposal struct {
 	Proposer    string `json:"proposer"`
 	// CreatedAt is the proposer's advisory timestamp (RFC 3339).
 	CreatedAt string `json:"created_at"`
-	// Status: voting, approved, rejected, ratified, executed, failed,
+	// Status: voting, approved, rejected, ratified, scheduled, cancelled,
+	// too_late (a cancel whose upgrade already ran), executed, failed,
 	// rolled_back (the last three as seen on this node).
 	Status       string        `json:"status"`
 	Votes        []Vote        `json:"votes"`
 	Tally        Tally         `json:"tally"`
 	Ratification *Ratification `json:"ratification,omitempty"`
+	// ActivateAt / ActivateAfterSeconds: the schedule of a code upgrade.
+	ActivateAt           string `json:"activate_at,omitempty"`
+	ActivateAfterSeconds int64  `json:"activate_after_seconds,omitempty"`
 }
 
 // Vote is one voter's effective vote.
@@ -101,8 +127,14 @@ type LogEntry struct {
 	EntryHash     string `json:"entry_hash"`
 	Final         bool   `json:"final"`
 	// Void: the validators voided this seq; every executor skips it.
-	Void    bool     `json:"void,omitempty"`
-	Signers []string `json:"signers"`
+	Void bool `json:"void,omitempty"`
+	// Action: "" runs (or, with a schedule, schedules) the package;
+	// "activate", "cancel" or "rollback" act on the entry at Target.
+	Action        string   `json:"action,omitempty"`
+	Target        uint64   `json:"target,omitempty"`
+	ActivateAt    int64    `json:"activate_at,omitempty"`
+	ActivateAfter int64    `json:"activate_after_seconds,omitempty"`
+	Signers       []string `json:"signers"`
 	// Required is how many signatures the validator set in force for
 	// this entry needs for finality.
 	Required int `json:"required,omitempty"`
@@ -183,6 +215,30 @@ type Status struct {
 	// Stuck describes the final entry the executor keeps failing on
 	// transiently (a package it cannot fetch, a crashing sandbox).
 	Stuck *StuckEntry `json:"stuck,omitempty"`
+	// Scheduled is the scheduled upgrade that waits for its activation,
+	// with the countdown on this node.
+	Scheduled *ScheduledEntry `json:"scheduled,omitempty"`
+	// Voided lists the latest entries that will never run: seqs the
+	// validators voided and scheduled upgrades a cancel entry cancelled.
+	Voided []VoidedEntry `json:"voided,omitempty"`
+}
+
+// VoidedEntry is an entry of the execution log that never runs.
+type VoidedEntry struct {
+	Seq uint64 `json:"seq"`
+	// ProposalID is the cancelled upgrade ("" for a void seq).
+	ProposalID string `json:"proposal_id,omitempty"`
+	// CancelledBy is the seq of the cancel entry (0 for a void seq).
+	CancelledBy uint64 `json:"cancelled_by,omitempty"`
+}
+
+// ScheduledEntry is a scheduled upgrade waiting for its time.
+type ScheduledEntry struct {
+	Seq         uint64 `json:"seq"`
+	ProposalID  string `json:"proposal_id"`
+	Version     string `json:"version"`
+	ActivatesAt string `json:"activates_at"`
+	SecondsLeft int64  `json:"seconds_left"`
 }
 
 // StuckEntry is an entry the executor retries with backoff.
@@ -207,7 +263,9 @@ type HistoryEntry struct {
 	Result          string `json:"result,omitempty"`
 	Error           string `json:"error,omitempty"`
 	PostStateSHA256 string `json:"post_state_sha256,omitempty"`
-	DurationMS      int64  `json:"duration_ms"`
+	// PreStateSHA256 is the state hash before the entry.
+	PreStateSHA256 string `json:"pre_state_sha256,omitempty"`
+	DurationMS     int64  `json:"duration_ms"`
 }
 
 // RollbackResult answers POST /upgrades/{id}/rollback.

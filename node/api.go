@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/synapse-p2p/synapse-p2p/bitswap"
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 	"github.com/synapse-p2p/synapse-p2p/gossip"
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
@@ -51,6 +52,28 @@ func (a governanceAPI) Propose(ctx context.Context, req httpapi.ProposeRequest) 
 		return httpapi.Proposal{}, err
 	}
 	cur := n.Rules().Version
+	if req.Type == httpapi.TypeCancel || req.Type == httpapi.TypeRollback {
+		if req.Type == httpapi.TypeRollback && (!genesis.ValidVersion(req.Version) || genesis.CompareVersions(req.Version, cur) <= 0) {
+			return httpapi.Proposal{}, fmt.Errorf("%w: a rollback sets a version higher than the current %s (versions never go down), got %q", httpapi.ErrInvalid, cur, req.Version)
+		}
+		id, err := n.gossip.PublishProposal(ctx, gossip.ProposalBody{Type: req.Type, Title: req.Title,
+			Description: req.Description, Version: req.Version, Target: req.Target})
+		if err != nil {
+			return httpapi.Proposal{}, gossipErr(err)
+		}
+		return a.Proposal(ctx, id)
+	}
+	var activateAt int64
+	if req.ActivateAt != "" {
+		t, _ := time.Parse(time.RFC3339, req.ActivateAt) // Validate checked it
+		if t.Before(time.Now()) || t.After(time.Now().Add(gossip.MaxActivationDelay*time.Second)) {
+			return httpapi.Proposal{}, fmt.Errorf("%w: activate_at must lie between now and 30 days ahead", httpapi.ErrInvalid)
+		}
+		activateAt = t.Unix()
+	}
+	if req.ActivateAfterSeconds < 0 || req.ActivateAfterSeconds > gossip.MaxActivationDelay {
+		return httpapi.Proposal{}, fmt.Errorf("%w: activate_after_seconds must be 0..%d (30 days)", httpapi.ErrInvalid, gossip.MaxActivationDelay)
+	}
 	if !genesis.ValidVersion(req.Version) {
 		return httpapi.Proposal{}, fmt.Errorf("%w: version %q is not a semantic version (e.g. 1.2.0)", httpapi.ErrInvalid, req.Version)
 	}
@@ -71,12 +94,14 @@ func (a governanceAPI) Propose(ctx context.Context, req httpapi.ProposeRequest) 
 		return httpapi.Proposal{}, fmt.Errorf("%w: package_url must be ipfs://CID, http:// or https://", httpapi.ErrInvalid)
 	}
 	id, err := n.gossip.PublishProposal(ctx, gossip.ProposalBody{
-		Title:       req.Title,
-		Description: req.Description,
-		Version:     req.Version,
-		PackageURL:  req.PackageURL,
-		PackageHash: "sha256:" + hash,
-		PackageSize: req.PackageSize,
+		Title:         req.Title,
+		Description:   req.Description,
+		Version:       req.Version,
+		PackageURL:    req.PackageURL,
+		PackageHash:   "sha256:" + hash,
+		PackageSize:   req.PackageSize,
+		ActivateAt:    activateAt,
+		ActivateAfter: req.ActivateAfterSeconds,
 	})
 	if err != nil {
 		return httpapi.Proposal{}, gossipErr(err)
@@ -126,7 +151,8 @@ func (a governanceAPI) Proposal(ctx context.Context, id string) (httpapi.Proposa
 func (n *Node) proposalView(p gossip.ProposalView) httpapi.Proposal {
 	out := httpapi.Proposal{
 		ProposalID:  p.ID,
-		Type:        "code_upgrade",
+		Type:        p.Body.Type,
+		Target:      p.Body.Target,
 		Title:       p.Body.Title,
 		Description: p.Body.Description,
 		Version:     p.Body.Version,
@@ -148,9 +174,17 @@ func (n *Node) proposalView(p gossip.ProposalView) httpapi.Proposal {
 	for _, v := range p.Votes {
 		out.Votes = append(out.Votes, httpapi.Vote{Voter: v.Voter.String(), Choice: v.Choice, Weight: v.Weight})
 	}
+	if p.Body.ActivateAt != 0 {
+		out.ActivateAt = time.Unix(p.Body.ActivateAt, 0).UTC().Format(time.RFC3339)
+	}
+	out.ActivateAfterSeconds = p.Body.ActivateAfter
+	run := p.Seq
+	if p.RunSeq > 0 {
+		run = p.RunSeq
+	}
 	if p.Seq > 0 {
 		out.Ratification = n.ratification(p.Seq)
-		if h, ok := n.executed(p.Seq); ok {
+		if h, ok := n.executed(run); ok && (p.RunSeq > 0 || !p.Body.Scheduled()) {
 			if h.Success {
 				out.Status = "executed"
 			} else {
@@ -200,7 +234,7 @@ func (n *Node) executed(seq uint64) (upgrade.HistoryEntry, bool) {
 	var found upgrade.HistoryEntry
 	ok := false
 	for _, h := range n.upgrades.History() {
-		if h.Seq == seq && (h.Event == upgrade.EventUpgrade || h.Event == upgrade.EventVoid) {
+		if h.Seq == seq && h.EntryHash != "" {
 			found, ok = h, true
 		}
 	}
@@ -215,6 +249,7 @@ func (a governanceAPI) ExecutionLog(ctx context.Context) ([]httpapi.LogEntry, er
 			Seq: e.Seq, ProposalID: e.ProposalID, Version: e.Version,
 			PackageURL: e.PackageURL, PackageHash: e.PackageHash, PackageSize: e.PackageSize,
 			PrevEntryHash: e.PrevEntryHash, EntryHash: e.Hash(), Final: true, Void: e.Void,
+			Action: e.Action, Target: e.Target, ActivateAt: e.ActivateAt, ActivateAfter: e.ActivateAfter,
 			Required: n.finalityNeeded(e.Seq),
 		}
 		if st := n.stuckView(); st != nil && st.Seq == e.Seq {
@@ -329,12 +364,15 @@ func (a upgradesAPI) Status(ctx context.Context) (httpapi.Status, error) {
 	if st.Paused {
 		out.PausedReason = st.PausedReason + "; POST /upgrades/resume (or synapse-p2p resume) continues with the log"
 	}
-	n.exec.mu.Lock()
-	out.Halted = n.exec.halted != ""
-	n.exec.mu.Unlock()
+	out.Halted = n.Halted() != ""
 	out.Stuck = n.stuckView()
+	if e, due, ok := n.gossip.Schedule(); ok {
+		out.Scheduled = &httpapi.ScheduledEntry{Seq: e.Seq, ProposalID: e.ProposalID, Version: e.Version,
+			ActivatesAt: due.UTC().Format(time.RFC3339), SecondsLeft: max(0, int64(time.Until(due).Seconds()))}
+	}
 	if log := n.gossip.ExecutionLog(); len(log) > 0 {
 		out.FinalSeq = log[len(log)-1].Seq
+		out.Voided = voidedEntries(log, maxVoidedShown)
 	}
 	if st.LastUpgrade != nil {
 		h := historyView(*st.LastUpgrade)
@@ -363,6 +401,7 @@ func historyView(h upgrade.HistoryEntry) httpapi.HistoryEntry {
 		Result:          h.Result,
 		Error:           h.Error,
 		PostStateSHA256: h.PostStateSHA256,
+		PreStateSHA256:  h.PreStateSHA256,
 		DurationMS:      h.DurationMS,
 	}
 }
@@ -418,4 +457,23 @@ func (a packagesAPI) AddPackage(ctx context.Context, r io.Reader) (httpapi.Packa
 		SHA256: "sha256:" + res.SHA256,
 		Size:   res.Size,
 	}, nil
+}
+
+// maxVoidedShown bounds the voided entries /upgrades/status lists.
+const maxVoidedShown = 20
+
+// voidedEntries lists the latest (at most max) entries of log that never
+// run: void seqs and the scheduled entries cancel entries cancelled.
+func voidedEntries(log []gossip.Entry, max int) []httpapi.VoidedEntry {
+	var out []httpapi.VoidedEntry
+	for i := len(log) - 1; i >= 0 && len(out) < max; i-- {
+		e := log[i]
+		switch {
+		case e.Void:
+			out = append(out, httpapi.VoidedEntry{Seq: e.Seq})
+		case e.Action == execlog.ActionCancel && e.Target > 0 && e.Target <= uint64(len(log)):
+			out = append(out, httpapi.VoidedEntry{Seq: e.Target, ProposalID: log[e.Target-1].ProposalID, CancelledBy: e.Seq})
+		}
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -67,6 +68,9 @@ func startNetWith(t *testing.T, cfg simnet.Config) *simnet.Net {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cfg.APIBasePort, cfg.VotingPeriod = -1, 60
+	if os.Getenv("SIMNET_TEST_LOG") != "" && cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	tune := cfg.Tune
 	cfg.Tune = func(i int, c *node.Config) {
 		c.Raft.StallTimeout = 3 * time.Second

@@ -55,6 +55,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"init", "--data", missing, "extra"}, 2, "unexpected argument"},
 		{[]string{"wasm", "build"}, 2, "want one example name"},
 		{[]string{"wasm", "build", "no-such-example"}, 1, "unknown example"},
+		{[]string{"propose", "--cancel", "x", "--rollback", "y", "--title", "t"}, 2, "not both"},
+		{[]string{"propose", "--cancel", "x", "--title", "t", "--url", "https://a"}, 2, "takes no package"},
+		{[]string{"propose", "--rollback", "x", "--title", "t"}, 2, "--rollback needs --title and --version"},
+		{[]string{"propose", "--title", "t", "--version", "1.2.0", "--package", "p.wasm", "--activate-at", "2030-01-01T00:00:00Z", "--activate-after", "1m"}, 2, "not both"},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -390,5 +394,37 @@ func TestCLIUpgradeFlow(t *testing.T) {
 	}
 	if code, _, _ := cli(t, "resume", "--api", api); code == 0 {
 		t.Fatal("second resume succeeded; want a conflict")
+	}
+
+	// A network-wide rollback of the upgrade, through governance.
+	if code, _, stderr := cli(t, "propose", "--api", api, "--rollback", prop.ProposalID, "--title", "undo", "--version", "0.9.0"); code == 0 ||
+		!strings.Contains(stderr, "higher than the current") && !strings.Contains(stderr, "not newer") {
+		t.Fatalf("rollback to a lower version: exit %d %s", code, stderr)
+	}
+	code, out, stderr = cli(t, "propose", "--api", api, "--rollback", prop.ProposalID, "--title", "undo", "--version", "1.3.0")
+	if code != 0 {
+		t.Fatalf("propose --rollback: %s", stderr)
+	}
+	var rb struct {
+		ProposalID string `json:"proposal_id"`
+		Type       string `json:"type"`
+		Target     string `json:"target"`
+	}
+	if err := json.Unmarshal([]byte(out), &rb); err != nil || rb.Type != "rollback" || rb.Target != prop.ProposalID {
+		t.Fatalf("propose --rollback output %q: %v", out, err)
+	}
+	if code, _, stderr := cli(t, "vote", "--api", api, rb.ProposalID, "yes"); code != 0 {
+		t.Fatalf("vote: %s", stderr)
+	}
+	for deadline := time.Now().Add(90 * time.Second); st.CurrentVersion != "1.3.0"; {
+		if time.Now().After(deadline) {
+			t.Fatalf("not rolled back: %+v", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+		_, out, _ := cli(t, "status", "--api", api)
+		json.Unmarshal([]byte(out), &st)
+	}
+	if code, _, stderr := cli(t, "propose", "--api", api, "--cancel", prop.ProposalID, "--title", "late"); code == 0 || !strings.Contains(stderr, "too late") {
+		t.Fatalf("cancel after the run: exit %d %s", code, stderr)
 	}
 }
