@@ -116,7 +116,7 @@
   const loaders = {
     id: async () => { state.id = await api('GET', '/id'); renderHeader(); },
     status: async () => { state.status = await api('GET', '/upgrades/status'); renderHeader(); renderNode(); },
-    proposals: async () => { state.proposals = (await api('GET', '/proposals')).proposals; noteVotes(); renderProposals(); },
+    proposals: async () => { state.proposals = (await api('GET', '/proposals')).proposals; noteVotes(); renderProposals(); renderLog(); },
     log: async () => { state.log = (await api('GET', '/execution-log')).entries; renderLog(); },
     validators: async () => { state.validators = await api('GET', '/validators'); renderValidators(); renderProposals(); },
     peers: async () => { state.peers = (await api('GET', '/peers')).peers; renderPeers(); },
@@ -367,7 +367,7 @@
     const vote = (choice) => async () => {
       const r = await api('POST', '/proposals/' + encodeURIComponent(id) + '/vote', { vote: choice });
       want('proposals');
-      return 'Voted ' + r.vote + (r.changed ? ' (changed)' : '') + '; status ' + r.status + '.';
+      return 'Voted ' + r.vote + (r.changed ? ' (changed from the earlier vote)' : '') + '.';
     };
     const buttons = [];
     if (['voting', 'approved'].includes(p.status)) {
@@ -448,6 +448,10 @@
           who ? h('span', { class: 'who' }, who) : null);
       }));
   }
+  function titleOf(id) {
+    const p = state.proposals.find((x) => x.proposal_id === id);
+    return p ? p.title : h('code', { title: id }, short(id, 24));
+  }
   function renderLog() {
     const box = $('#log');
     if (!state.log.length) {
@@ -458,7 +462,8 @@
       'data-seq': e.seq, 'data-final': e.final, 'data-void': !!e.void,
     },
     h('td', {}, '#' + e.seq),
-    h('td', {}, e.void ? h('em', {}, 'void (skipped everywhere)') : [h('code', { title: e.proposal_id }, short(e.proposal_id, 24)), h('br'), 'v' + e.version]),
+    h('td', {}, e.void ? h('em', {}, 'void (skipped everywhere)') : [titleOf(e.proposal_id), h('br'),
+      h('span', { class: 'muted' }, 'v' + e.version + ' · '), h('code', { title: e.proposal_id, class: 'muted' }, short(e.proposal_id.replace(/^upgrade_/, ''), 15))]),
     h('td', {}, h('span', { class: e.final ? 'badge good' : 'badge' }, e.final ? 'final' : 'pending'),
       h('br'), h('span', { class: 'muted', title: (e.signers || []).join('\n') }, (e.signers || []).length + ' / ' + (e.required || '?') + ' sig.')),
     h('td', {}, ownResult(e)),
@@ -472,9 +477,9 @@
   function renderHeader() {
     const id = state.id ? state.id.id : '';
     const st = state.status;
-    $('#node-line').replaceChildren(
+    $('#node-line').replaceChildren(h('span', {},
       id ? h('code', { title: id }, peerShort(id)) : '', st ? ' · version ' + st.current_version : '',
-      st ? [' · state ', h('code', { title: st.state_hash }, short(st.state_hash, 10))] : '');
+      st ? [' · state ', h('code', { title: st.state_hash }, short(st.state_hash, 10))] : ''));
   }
   function renderNode() {
     const st = state.status;
