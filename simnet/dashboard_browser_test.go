@@ -19,6 +19,9 @@ import (
 	"github.com/synapse-p2p/synapse-p2p/simnet"
 )
 
+// dashboardToken is node 0's API token in the browser test.
+const dashboardToken = "s3cret-dashboard-token"
+
 // Environment of the browser test.
 const (
 	// envChromium names the browser binary (default: chromium,
@@ -120,9 +123,12 @@ func (l *lockedBuffer) String() string {
 }
 
 // consoleRecorder keeps the page's console errors and uncaught exceptions.
+// The browser's own log entries for 401 answers are counted apart: the
+// test provokes them with a wrong token.
 type consoleRecorder struct {
-	mu   sync.Mutex
-	errs []string
+	mu           sync.Mutex
+	errs         []string
+	unauthorized int
 }
 
 func recordConsole(t *testing.T, ctx context.Context) *consoleRecorder {
@@ -133,20 +139,25 @@ func recordConsole(t *testing.T, ctx context.Context) *consoleRecorder {
 			if err != nil {
 				return
 			}
-			if m.Type == chromedp.ConsoleError || m.IsException() {
-				rec.mu.Lock()
-				rec.errs = append(rec.errs, fmt.Sprintf("%s (%s:%d)", m.String(), m.URL, m.Line))
-				rec.mu.Unlock()
+			if m.Type != chromedp.ConsoleError && !m.IsException() {
+				continue
 			}
+			rec.mu.Lock()
+			if m.Source == "network" && strings.Contains(m.Text, "status of 401") {
+				rec.unauthorized++
+			} else {
+				rec.errs = append(rec.errs, fmt.Sprintf("%s (%s:%d)", m.String(), m.URL, m.Line))
+			}
+			rec.mu.Unlock()
 		}
 	}()
 	return rec
 }
 
-func (r *consoleRecorder) errors() []string {
+func (r *consoleRecorder) errors() (errs []string, unauthorized int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]string(nil), r.errs...)
+	return append([]string(nil), r.errs...), r.unauthorized
 }
 
 // within runs one browser action with its own timeout.
@@ -187,6 +198,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	net, err := simnet.Start(sctx, simnet.Config{Nodes: 5, Validators: 4, APIBasePort: 0, VotingPeriod: 300,
 		Tune: func(i int, c *node.Config) {
 			c.Raft.StallTimeout = 10 * time.Second
+			if i == 0 {
+				c.API.Token = dashboardToken // the page must ask for it
+			}
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +238,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 
 	// Propose through the form: the page uploads the package to node 0 and
-	// proposes it as ipfs://CID. Submitted with the keyboard.
+	// proposes it as ipfs://CID. Submitted with the keyboard. Node 0 has a
+	// token: the page asks for it; a wrong one gets the API's error text.
 	within(t, ctx, 20*time.Second, "fill the form", chromedp.Steps(
 		chromedp.SendKeys(chromedp.ID("p-title"), "Add feature flag"),
 		chromedp.SendKeys(chromedp.ID("p-description"), "Sets new_feature_enabled on every node (the seed's example)."),
@@ -233,6 +248,23 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.Focus(chromedp.ID("p-submit")),
 		chromedp.KeyEvent("\r"),
 	))
+	dialogOpen := `document.querySelector('#token-dialog').open && document.activeElement.id === 'token-input'`
+	pageWaitFor(t, ctx, 10*time.Second, "the page asks for the token", dialogOpen)
+	within(t, ctx, 10*time.Second, "give a wrong token", chromedp.Steps(
+		chromedp.KeyEvent("wrong-token"), chromedp.KeyEvent("\r")))
+	pageWaitFor(t, ctx, 20*time.Second, "the page asks again after a 401", dialogOpen)
+	within(t, ctx, 10*time.Second, "cancel", chromedp.KeyEvent("\x1b")) // Escape closes the dialog
+	pageWaitFor(t, ctx, 20*time.Second, "the API's error is shown",
+		`document.querySelector('#propose-result').classList.contains('error') && document.querySelector('#propose-result').textContent.includes('missing or wrong bearer token')`)
+	within(t, ctx, 10*time.Second, "submit again", chromedp.Steps(
+		chromedp.Focus(chromedp.ID("p-submit")), chromedp.KeyEvent("\r")))
+	pageWaitFor(t, ctx, 10*time.Second, "the page asks for the token again", dialogOpen)
+	within(t, ctx, 10*time.Second, "give the token", chromedp.Steps(
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](`document.querySelector('#token-input').select(), true`)(ctx, t)
+			return err
+		}),
+		chromedp.KeyEvent(dashboardToken), chromedp.KeyEvent("\r")))
 	pageWaitFor(t, ctx, 30*time.Second, "the proposal is accepted",
 		`document.querySelector('#propose-result').classList.contains('ok') || document.querySelector('#propose-result').classList.contains('error')`)
 	result := within(t, ctx, 5*time.Second, "read the result", chromedp.Evaluate[map[string]string](
@@ -316,8 +348,14 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Logf("screenshots written to %s and %s", out, phoneOut)
 	}
 
-	if errs := console.errors(); len(errs) > 0 {
+	// The only failed requests are the two the wrong token provoked (the
+	// first try and the page's one retry after asking again).
+	errs, unauthorized := console.errors()
+	if len(errs) > 0 {
 		t.Fatalf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
+	if unauthorized != 2 {
+		t.Fatalf("%d requests answered 401, want the 2 with the wrong token", unauthorized)
 	}
 }
 

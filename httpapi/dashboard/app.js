@@ -62,6 +62,11 @@
     constructor(status, message) { super(message); this.status = status; }
   }
   async function api(method, path, body, opts = {}) {
+    if (method !== 'GET' && state.tokenRequired && !state.token && !opts.retried) {
+      if (!(await askToken('This node requires its API token for actions'))) {
+        throw new APIError(401, 'No token given: this node requires its API token for actions.');
+      }
+    }
     const headers = { Accept: 'application/json' };
     if (method !== 'GET') Object.assign(headers, CSRF);
     if (method !== 'GET' && state.token) headers.Authorization = 'Bearer ' + state.token;
@@ -83,9 +88,10 @@
   }
 
   // ---- token -------------------------------------------------------------
-  let tokenWaiter = null;
+  let tokenWaiter = null, returnFocus = null;
   function askToken(why) {
     const dlg = $('#token-dialog');
+    if (!dlg.open) returnFocus = document.activeElement;
     const hint = dlg.querySelector('.hint');
     hint.dataset.base = hint.dataset.base || hint.textContent;
     hint.textContent = (why ? why + '. ' : '') + hint.dataset.base;
@@ -99,7 +105,9 @@
     if (dlg.open) dlg.close();
     if (tokenWaiter) { const w = tokenWaiter; tokenWaiter = null; w(ok); }
     renderTokenState();
-    $('#token-button').focus();
+    const back = returnFocus && returnFocus.isConnected ? returnFocus : $('#token-button');
+    returnFocus = null;
+    back.focus();
   }
   function renderTokenState() {
     const p = $('#token-state');
