@@ -23,10 +23,12 @@ func TestRatificationProgressBeforeFinality(t *testing.T) {
 		c.Raft.LeaderGrace = 10 * time.Minute
 	}})
 	ctx := context.Background()
-	if err := net.StopNode(ctx, 2); err != nil { // a validator
+	// Proposed while all are up (more paths for the gossip), then a
+	// validator stops before anyone votes.
+	id := proposeOn(t, net, 0, "Progress", "1.0.1", addPackage(t, net.Nodes[0], tinyModule("progress")))
+	if err := net.StopNode(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
-	id := proposeOn(t, net, 0, "Progress", "1.0.1", addPackage(t, net.Nodes[0], tinyModule("progress")))
 	for _, i := range []int{0, 1, 3} {
 		gov, _, _ := net.Nodes[i].APIBackends()
 		if _, err := gov.Vote(ctx, id, "approval"); err != nil {
