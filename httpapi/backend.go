@@ -49,6 +49,12 @@ type Deps struct {
 	Packages   Packages
 	// Metrics serves GET /metrics (Prometheus text format).
 	Metrics http.Handler
+	// Events subscribes to the node's change notifications for
+	// GET /events; nil answers 503 there.
+	Events func() (<-chan Event, func())
+	// Fetches lists the package downloads this node runs or recently
+	// finished, for GET /fetches; nil answers 503 there.
+	Fetches func(ctx context.Context) ([]Fetch, error)
 }
 
 // Governance is what the API needs for proposals, votes and the log.

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"net/http"
 	"sort"
+
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // Route is one endpoint of the API; Routes lists them for documentation
@@ -47,6 +49,10 @@ func (s *Server) table() []route {
 		{"GET", "/validators", false, (*Server).handleValidators},
 		{"GET", "/state", false, (*Server).handleState},
 		{"POST", "/packages", true, (*Server).handleAddPackage},
+		{"GET", "/fetches", false, (*Server).handleFetches},
+		{"GET", "/events", false, (*Server).handleEvents},
+		{"GET", "/", false, (*Server).handleDashboard},
+		{"GET", "/assets/{name}", false, (*Server).handleAsset},
 	}
 }
 
@@ -56,7 +62,11 @@ func (s *Server) routes() {
 		if r.mutating {
 			h = s.mutating(h)
 		}
-		s.mux.HandleFunc(r.method+" "+r.path, h)
+		path := r.path
+		if path == "/" { // the dashboard is the root only, not every unknown path
+			path = "/{$}"
+		}
+		s.mux.HandleFunc(r.method+" "+path, h)
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
@@ -67,6 +77,9 @@ func (s *Server) routes() {
 type PeerJSON struct {
 	ID    string   `json:"id"`
 	Addrs []string `json:"addrs"`
+	// Relayed is true when every connection to the peer goes through a
+	// circuit relay (set only in GET /peers).
+	Relayed bool `json:"relayed,omitempty"`
 }
 
 func (s *Server) handleHealth() http.HandlerFunc {
@@ -91,9 +104,14 @@ func (s *Server) handlePeers() http.HandlerFunc {
 		out := make([]PeerJSON, 0, len(peers))
 		for _, p := range peers {
 			pj := PeerJSON{ID: p.ID.String(), Addrs: []string{}}
+			relayed := len(p.Addrs) > 0
 			for _, a := range p.Addrs {
 				pj.Addrs = append(pj.Addrs, a.String())
+				if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err != nil {
+					relayed = false
+				}
 			}
+			pj.Relayed = relayed
 			out = append(out, pj)
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })

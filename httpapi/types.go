@@ -87,6 +87,12 @@ type Proposal struct {
 	// ActivateAt / ActivateAfterSeconds: the schedule of a code upgrade.
 	ActivateAt           string `json:"activate_at,omitempty"`
 	ActivateAfterSeconds int64  `json:"activate_after_seconds,omitempty"`
+	// Equivocators voted twice with the same op seq; their vote counts as
+	// none (docs/governance.md).
+	Equivocators []string `json:"equivocators,omitempty"`
+	// VotingEndsAt is when the voting period ends as this node measures it:
+	// from when it first saw the proposal (RFC 3339).
+	VotingEndsAt string `json:"voting_ends_at,omitempty"`
 }
 
 // Vote is one voter's effective vote.
@@ -94,6 +100,11 @@ type Vote struct {
 	Voter  string  `json:"voter"`
 	Choice string  `json:"choice"`
 	Weight float64 `json:"weight"`
+	// OpID is the vote op; a voter's new vote has another one (the older
+	// vote is superseded and leaves the op set).
+	OpID string `json:"op_id,omitempty"`
+	// Seq is the op's per-author sequence number.
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // Tally is the weighted count of a proposal.
@@ -104,6 +115,12 @@ type Tally struct {
 	Eligible float64 `json:"eligible"`
 	Quorum   float64 `json:"quorum"`
 	Voters   int     `json:"voters"`
+	// VotedShare is (approval + rejection) / eligible, which the quorum
+	// is compared with.
+	VotedShare float64 `json:"voted_share"`
+	// EarlyApproval: the proposal is approved as soon as approval exceeds
+	// half of the eligible weight, before the voting period ends.
+	EarlyApproval bool `json:"early_approval"`
 }
 
 // Ratification says where a proposal stands in the execution log.
@@ -113,6 +130,12 @@ type Ratification struct {
 	Signatures int    `json:"signatures"`
 	Required   int    `json:"required"`
 	Final      bool   `json:"final"`
+	// Signers are the validators whose signatures on the entry this node
+	// holds.
+	Signers []string `json:"signers,omitempty"`
+	// Attesters are the validators that announced they are ready to sign
+	// the entry (only while it is not final).
+	Attesters []string `json:"attesters,omitempty"`
 }
 
 // LogEntry is one execution-log entry.
@@ -148,6 +171,8 @@ type LogEntry struct {
 	// Reports counts the network's signed execution reports by post-state
 	// hash; more than one key means nodes disagree.
 	Reports map[string]int `json:"reports,omitempty"`
+	// Reporters lists the reporting nodes per post-state hash (sorted).
+	Reporters map[string][]string `json:"reporters,omitempty"`
 }
 
 // ValidatorSet describes the validators.
@@ -288,4 +313,19 @@ type StateView struct {
 	Version   string          `json:"version"`
 	StateHash string          `json:"state_hash"`
 	State     json.RawMessage `json:"state"`
+}
+
+// Fetch is one package download by bitswap (ipfs://) that this node runs
+// or recently finished.
+type Fetch struct {
+	Package string `json:"package"`
+	// Done is how many bytes arrived; Total is the size the package's root
+	// declares (0 until the root block is there).
+	Done       int64  `json:"done"`
+	Total      int64  `json:"total"`
+	StartedAt  string `json:"started_at"`
+	FinishedAt string `json:"finished_at,omitempty"`
+	// Complete is set when every declared byte arrived.
+	Complete bool   `json:"complete"`
+	Error    string `json:"error,omitempty"`
 }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/synapse-p2p/synapse-p2p/bitswap"
 	"github.com/synapse-p2p/synapse-p2p/execlog"
@@ -149,6 +151,7 @@ func (a governanceAPI) Proposal(ctx context.Context, id string) (httpapi.Proposa
 }
 
 func (n *Node) proposalView(p gossip.ProposalView) httpapi.Proposal {
+	gov := n.Rules().Governance
 	out := httpapi.Proposal{
 		ProposalID:  p.ID,
 		Type:        p.Body.Type,
@@ -164,15 +167,27 @@ func (n *Node) proposalView(p gossip.ProposalView) httpapi.Proposal {
 		Status:      p.Status,
 		Votes:       []httpapi.Vote{},
 		Tally: httpapi.Tally{
-			Approval:  p.Tally.Approval,
-			Rejection: p.Tally.Rejection,
-			Eligible:  p.Tally.Eligible,
-			Quorum:    n.Rules().Governance.Quorum,
-			Voters:    len(p.Votes),
+			Approval:      p.Tally.Approval,
+			Rejection:     p.Tally.Rejection,
+			Eligible:      p.Tally.Eligible,
+			Quorum:        gov.Quorum,
+			Voters:        len(p.Votes),
+			VotedShare:    p.Tally.VotedShare,
+			EarlyApproval: gov.EarlyApproval,
 		},
 	}
+	if !p.FirstSeen.IsZero() {
+		end := p.FirstSeen.Add(time.Duration(gov.VotingPeriodSeconds) * time.Second)
+		out.VotingEndsAt = end.UTC().Format(time.RFC3339)
+	}
 	for _, v := range p.Votes {
-		out.Votes = append(out.Votes, httpapi.Vote{Voter: v.Voter.String(), Choice: v.Choice, Weight: v.Weight})
+		out.Votes = append(out.Votes, httpapi.Vote{Voter: v.Voter.String(), Choice: v.Choice, Weight: v.Weight, OpID: v.OpID, Seq: v.Seq})
+	}
+	for _, q := range p.Equivocators {
+		out.Equivocators = append(out.Equivocators, q.String())
+	}
+	if p.Seq == 0 && p.Status == gossip.StatusApproved {
+		out.Ratification = n.candidateRatification(p)
 	}
 	if p.Body.ActivateAt != 0 {
 		out.ActivateAt = time.Unix(p.Body.ActivateAt, 0).UTC().Format(time.RFC3339)
@@ -200,10 +215,52 @@ func (n *Node) ratification(seq uint64) *httpapi.Ratification {
 	for _, e := range n.gossip.ExecutionLog() {
 		if e.Seq == seq {
 			signers := n.gossip.Signers(seq, e.Hash())
-			return &httpapi.Ratification{Seq: seq, EntryHash: e.Hash(), Signatures: len(signers), Required: n.finalityNeeded(seq), Final: true}
+			return &httpapi.Ratification{Seq: seq, EntryHash: e.Hash(), Signatures: len(signers), Required: n.finalityNeeded(seq),
+				Final: true, Signers: peerStrings(signers)}
 		}
 	}
 	return nil
+}
+
+// candidateRatification shows how far the validators are with an approved
+// proposal that is not final yet: the entry it would be at the next seq,
+// which validators attested it and which signed it. It is nil until some
+// validator attested or signed that entry (the proposal may wait for an
+// earlier one, or for the leader to order it).
+func (n *Node) candidateRatification(p gossip.ProposalView) *httpapi.Ratification {
+	seq := n.gossip.NextSeq()
+	prev := ""
+	if seq > 1 {
+		e, ok := n.gossip.Final(seq - 1)
+		if !ok {
+			return nil
+		}
+		prev = e.Hash()
+	}
+	entry := gossip.Entry{Seq: seq, ProposalID: p.ID, Version: p.Body.Version, PackageURL: p.Body.PackageURL,
+		PackageHash: p.Body.PackageHash, PackageSize: p.Body.PackageSize, PrevEntryHash: prev}
+	hash := entry.Hash()
+	var attesters []peer.ID
+	for v, h := range n.gossip.Attests(seq) {
+		if h == hash {
+			attesters = append(attesters, v)
+		}
+	}
+	sort.Slice(attesters, func(i, j int) bool { return attesters[i] < attesters[j] })
+	signers := n.gossip.Signers(seq, hash)
+	if len(attesters) == 0 && len(signers) == 0 {
+		return nil
+	}
+	return &httpapi.Ratification{Seq: seq, EntryHash: hash, Signatures: len(signers), Required: n.finalityNeeded(seq),
+		Signers: peerStrings(signers), Attesters: peerStrings(attesters)}
+}
+
+func peerStrings(ids []peer.ID) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, id.String())
+	}
+	return out
 }
 
 // finalityNeeded is how many signatures entry seq needs under the rules
@@ -263,8 +320,10 @@ func (a governanceAPI) ExecutionLog(ctx context.Context) ([]httpapi.LogEntry, er
 		}
 		if reps := n.gossip.Reports(e.Seq); len(reps) > 0 {
 			le.Reports = map[string]int{}
+			le.Reporters = map[string][]string{}
 			for sum, who := range reps {
 				le.Reports[sum] = len(who)
+				le.Reporters[sum] = peerStrings(who)
 			}
 		}
 		out = append(out, le)
@@ -422,6 +481,7 @@ func (a upgradesAPI) Rollback(ctx context.Context, id string) (httpapi.RollbackR
 	if err := a.n.refreshRules(); err != nil {
 		a.n.log.Error("rules unreadable after rollback", "err", err)
 	}
+	a.n.notify(httpapi.EventExecutor, id, 0)
 	return httpapi.RollbackResult{
 		Message:         fmt.Sprintf("rolled back %s locally; execution is paused until resumed", id),
 		RestoredVersion: res.RestoredVersion,
@@ -437,6 +497,7 @@ func (a upgradesAPI) Resume(ctx context.Context) (httpapi.Status, error) {
 		return httpapi.Status{}, fmt.Errorf("%w: %v", httpapi.ErrConflict, err)
 	}
 	a.n.Kick()
+	a.n.notify(httpapi.EventExecutor, "", 0)
 	return a.Status(ctx)
 }
 

@@ -203,18 +203,21 @@ func (n *Node) refreshRules() error {
 	return nil
 }
 
-// fetchIPFS adapts the content store to the executor's ipfs:// fetcher and
-// records when a fetch completed.
+// fetchIPFS adapts the content store to the executor's ipfs:// fetcher,
+// tracks the download's progress (GET /fetches) and records when a fetch
+// completed.
 func (n *Node) fetchIPFS(ctx context.Context, s string, maxSize int64) (io.ReadCloser, error) {
 	c, err := bitswap.ParseCID(s)
 	if err != nil {
 		return nil, err
 	}
-	rc, err := n.packages.Fetch(ctx, c, bitswap.WithMaxSize(maxSize))
+	track := n.fetches.start("ipfs://" + c.String())
+	rc, err := n.packages.Fetch(ctx, c, bitswap.WithMaxSize(maxSize), bitswap.WithProgress(track.progress))
 	if err != nil {
+		track.finish(false, err)
 		return nil, err
 	}
-	return &fetchRecorder{ReadCloser: rc, done: func() {
+	return &fetchRecorder{ReadCloser: rc, track: track, done: func() {
 		n.fetchMu.Lock()
 		n.fetched[c.String()] = time.Now()
 		n.fetchMu.Unlock()
@@ -256,16 +259,27 @@ func (n *Node) FetchedAt(cid string) time.Time {
 
 type fetchRecorder struct {
 	io.ReadCloser
-	once sync.Once
-	done func()
+	once  sync.Once
+	done  func()
+	track *trackedFetch
 }
 
 func (f *fetchRecorder) Read(p []byte) (int, error) {
 	k, err := f.ReadCloser.Read(p)
-	if errors.Is(err, io.EOF) {
+	switch {
+	case errors.Is(err, io.EOF):
 		f.once.Do(f.done)
+		f.track.finish(true, nil)
+	case err != nil:
+		f.track.finish(false, err)
 	}
 	return k, err
+}
+
+// Close ends the download; one closed before its end counts as stopped.
+func (f *fetchRecorder) Close() error {
+	f.track.finish(false, nil)
+	return f.ReadCloser.Close()
 }
 
 // Packages is the node's content store.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/gossip"
+	"github.com/synapse-p2p/synapse-p2p/httpapi"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
@@ -124,6 +125,7 @@ func (n *Node) executeFinal(ctx context.Context) {
 			if ctx.Err() == nil {
 				n.metrics.executions.WithLabelValues("transient").Inc()
 				s := n.noteTransient(e, err)
+				n.notify(httpapi.EventExecutor, e.ProposalID, e.Seq)
 				n.log.Warn("execution deferred; will retry", "seq", e.Seq, "proposal", e.ProposalID,
 					"attempt", s.Attempts, "next_try", s.NextTry.Sub(time.Now()).Round(time.Second), "err", err)
 			}
@@ -157,6 +159,7 @@ func (n *Node) executeFinal(ctx context.Context) {
 		}
 		n.afterEntry(ctx)
 		n.publishReport(ctx, e, res)
+		n.notify(httpapi.EventExecuted, e.ProposalID, e.Seq)
 	}
 }
 
@@ -289,6 +292,7 @@ func (n *Node) checkConflict(log []gossip.Entry) bool {
 			if err := n.upgrades.Halt(reason); err != nil {
 				n.log.Error("halt", "err", err)
 			}
+			n.notify(httpapi.EventExecutor, "", h.Seq)
 			return true
 		}
 	}
@@ -323,9 +327,13 @@ func (n *Node) noteTransient(e gossip.Entry, err error) Stuck {
 
 func (n *Node) clearStuck() {
 	n.exec.mu.Lock()
+	was := n.exec.stuck
 	n.exec.stuck = nil
 	n.exec.mu.Unlock()
 	n.metrics.stuckSeq.Set(0)
+	if was != nil {
+		n.notify(httpapi.EventExecutor, was.Proposal, was.Seq)
+	}
 }
 
 func (n *Node) publishReport(ctx context.Context, e gossip.Entry, res upgrade.Result) {

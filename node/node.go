@@ -45,6 +45,11 @@ type Node struct {
 	api  *httpapi.Server
 	components
 
+	// events feeds GET /events (node/events.go); fetches tracks bitswap
+	// downloads for GET /fetches (node/fetches.go).
+	events  *eventHub
+	fetches *fetchTracker
+
 	// closers run in reverse order of registration.
 	closers []func(context.Context) error
 
@@ -85,12 +90,15 @@ func New(ctx context.Context, cfg Config, opts ...Option) (_ *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: o.log, wrapRaft: o.wrapRaft}
+	n := &Node{cfg: cfg, log: o.log, wrapRaft: o.wrapRaft, events: newEventHub()}
+	n.fetches = newFetchTracker(func() { n.notify(httpapi.EventFetch, "", 0) })
 	defer func() {
 		if err != nil {
 			n.closeAll(context.Background())
 		}
 	}()
+	// Registered first, so it runs last: every producer has stopped.
+	n.closers = append(n.closers, func(context.Context) error { n.events.close(); return nil })
 
 	n.key, err = p2p.LoadIdentity(filepath.Join(cfg.DataDir, p2p.IdentityFile))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -130,6 +138,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (_ *Node, err error) {
 		gov, upg, pkgs := n.APIBackends()
 		n.api, err = httpapi.New(cfg.API, httpapi.Deps{
 			Node: n, Governance: gov, Upgrades: upg, Packages: pkgs, Metrics: n.metricsHandler(),
+			Events: n.events.subscribe, Fetches: n.fetchesAPI,
 		}, n.log.With("component", "api"))
 		if err != nil {
 			return nil, err
@@ -157,6 +166,17 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.startComponents(ctx); err != nil {
 		return err
 	}
+	fctx, stopForwarder := context.WithCancel(context.Background())
+	forwarderDone := make(chan struct{})
+	go func() {
+		defer close(forwarderDone)
+		n.runEventForwarder(fctx)
+	}()
+	n.closers = append(n.closers, func(context.Context) error {
+		stopForwarder()
+		<-forwarderDone
+		return nil
+	})
 	if n.api != nil {
 		if err := n.api.Start(); err != nil {
 			return err

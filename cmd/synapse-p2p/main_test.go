@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -426,5 +428,66 @@ func TestCLIUpgradeFlow(t *testing.T) {
 	}
 	if code, _, stderr := cli(t, "propose", "--api", api, "--cancel", prop.ProposalID, "--title", "late"); code == 0 || !strings.Contains(stderr, "too late") {
 		t.Fatalf("cancel after the run: exit %d %s", code, stderr)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one poller.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// simnet without --demo prints every node's dashboard URL, and each one
+// serves the page.
+func TestSimnetPrintsDashboards(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- cmdSimnet(ctx, []string{"--nodes", "3", "--validators", "1"}, &out, &errb) }()
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(out.String(), "Ctrl-C stops") {
+		select {
+		case err := <-done:
+			t.Fatalf("simnet ended: %v\n%s\n%s", err, out.String(), errb.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("simnet did not get ready:\n%s\n%s", out.String(), errb.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	urls := regexp.MustCompile(`(?m)^  node (\d+) +(http://127\.0\.0\.1:\d+/)$`).FindAllStringSubmatch(out.String(), -1)
+	if len(urls) != 3 {
+		t.Fatalf("want 3 dashboard URLs:\n%s", out.String())
+	}
+	for i, m := range urls {
+		if m[1] != fmt.Sprint(i) {
+			t.Fatalf("dashboard lines out of order:\n%s", out.String())
+		}
+		resp, err := http.Get(m[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("%s: %d %s", m[2], resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("simnet after interrupt: %v", err)
 	}
 }

@@ -93,6 +93,7 @@ func cmdSimnet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		fmt.Fprintf(text, "%-4d %-10s %-52s %-5d %-22s %s\n", i, role, nd.ID(), len(nd.Peers()), api, listen)
 	}
+	printDashboards(text, net)
 	if *demo {
 		fmt.Fprintln(text)
 		dctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -105,8 +106,24 @@ func cmdSimnet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	if *wait || !*demo {
-		fmt.Fprintln(text, "\nrunning; drive the nodes with curl against the API addresses above (see README); Ctrl-C stops")
+		fmt.Fprintln(text, "\nrunning; watch and drive the nodes from their dashboards, or with curl against the API addresses above (see README); Ctrl-C stops")
 		<-ctx.Done()
 	}
 	return nil
+}
+
+// printDashboards lists each node's dashboard URL (the API's / page).
+func printDashboards(w io.Writer, net *simnet.Net) {
+	header := false
+	for i, nd := range net.Nodes {
+		addr := nd.APIAddr()
+		if addr == "" {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(w, "\ndashboards (open in a browser; they update live):")
+			header = true
+		}
+		fmt.Fprintf(w, "  node %-3d http://%s/\n", i, addr)
+	}
 }
