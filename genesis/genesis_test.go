@@ -94,6 +94,14 @@ func TestParseInvalid(t *testing.T) {
 			v := d["validators"].([]any)[0]
 			d["validators"] = []any{v, v}
 		}, want: genesis.ErrDupValidator},
+		{name: "validator spelled twice", mutate: func(d map[string]any) {
+			v := d["validators"].([]any)[0].(string)
+			d["validators"] = []any{v, asCID(t, v)}
+		}, want: genesis.ErrDupValidator},
+		{name: "reputation spelled twice", mutate: func(d map[string]any) {
+			v := d["validators"].([]any)[0].(string)
+			d["reputation"] = map[string]any{v: 1, asCID(t, v): 2}
+		}, want: genesis.ErrDupReputation},
 		{name: "bad reputation key", mutate: func(d map[string]any) { d["reputation"] = map[string]any{"bob": 1} }, want: genesis.ErrBadPeerID},
 		{name: "negative reputation", mutate: func(d map[string]any) {
 			d["reputation"] = map[string]any{d["validators"].([]any)[0].(string): -1}
@@ -120,6 +128,44 @@ func TestParseInvalid(t *testing.T) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// asCID spells peer ID s as a CID, which peer.Decode also accepts.
+func asCID(t *testing.T, s string) string {
+	id, err := peer.Decode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := peer.ToCid(id).String()
+	if c == s {
+		t.Fatal("CID spelling equals the base58 one")
+	}
+	return c
+}
+
+// TestRulesFromStateOneSpellingPerPeer: one peer spelled as base58 and as a
+// CID in global.reputation is refused; otherwise the weight that counted
+// would depend on map order, and nodes could disagree on a tally.
+func TestRulesFromStateOneSpellingPerPeer(t *testing.T) {
+	v := newID(t)
+	doc := `{"global":{"version":"1.0.0","validators":["` + v + `"],` +
+		`"reputation":{"` + v + `":1,"` + asCID(t, v) + `":100},` +
+		`"governance":{"quorum":0.5,"voting_period_seconds":60}}}`
+	for range 20 {
+		if _, err := genesis.RulesFromState([]byte(doc)); !errors.Is(err, genesis.ErrDupReputation) {
+			t.Fatalf("err = %v, want ErrDupReputation", err)
+		}
+	}
+	// A CID spelling alone is the same peer as its base58 form.
+	one := strings.Replace(doc, `"`+v+`":1,`, "", 1)
+	r, err := genesis.RulesFromState([]byte(one))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := peer.Decode(v)
+	if r.Reputation[id] != 100 {
+		t.Fatalf("reputation %v", r.Reputation)
 	}
 }
 
