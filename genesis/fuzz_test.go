@@ -69,6 +69,7 @@ func genesisSeeds(tb testing.TB) [][]byte {
 		`{"name":" x ","version":"1.0.0","state":{"global":{"version":"9.9.9","validators":[]},"z":1.50,"a":[1e3,-0]},"validators":["` + b + `"],"reputation":{"` + b + `":1e-300},"governance":{"quorum":0.5,"voting_period_seconds":60,"open_voting":true}}`,
 		// refused: trailing data, unknown field, bad threshold, state not an object
 		`{"name":"n","version":"1.0.0","validators":["` + a + `"],"governance":{"quorum":0.5,"voting_period_seconds":60}} {}`,
+		`{"name":"n","version":"1.0.0","validators":["` + a + `"],"governance":{"quorum":0.5,"voting_period_seconds":60}}]`,
 		`{"name":"n","version":"1.0.0","validators":["` + a + `"],"governance":{"quorum":0.5,"voting_period_seconds":60,"finality":1}}`,
 		`{"name":"n","version":"1.0.0","validators":["` + a + `"],"governance":{"quorum":0.5,"voting_period_seconds":60,"finality_threshold":0.5}}`,
 		`{"name":"n","version":"1.0.0","state":[1],"validators":["` + a + `"],"governance":{"quorum":0.5,"voting_period_seconds":60}}`,
@@ -94,6 +95,9 @@ func FuzzGenesisParse(f *testing.F) {
 				t.Fatal("Parse returned a genesis with an error")
 			}
 			return
+		}
+		if !json.Valid(b) {
+			t.Fatal("accepted a genesis that is not exactly one JSON document")
 		}
 		if err := g.Validate(); err != nil {
 			t.Fatalf("accepted genesis does not re-validate: %v", err)

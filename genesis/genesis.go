@@ -126,7 +126,7 @@ func Parse(b []byte) (*Genesis, error) {
 		}
 		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
 	}
-	if dec.More() {
+	if !atEOF(dec) {
 		return nil, fmt.Errorf("%w: trailing data after the document", ErrSyntax)
 	}
 	if err := g.Validate(); err != nil {

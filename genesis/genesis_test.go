@@ -84,6 +84,8 @@ func TestParseInvalid(t *testing.T) {
 	}{
 		{name: "syntax", raw: `{"name": `, want: genesis.ErrSyntax},
 		{name: "trailing", raw: `{} {}`, want: genesis.ErrSyntax},
+		{name: "trailing bracket", raw: `{}]`, want: genesis.ErrSyntax},
+		{name: "trailing brace", raw: `{} }`, want: genesis.ErrSyntax},
 		{name: "unknown field", mutate: func(d map[string]any) { d["validatorz"] = []any{} }, want: genesis.ErrUnknownField},
 		{name: "missing name", mutate: func(d map[string]any) { delete(d, "name") }, want: genesis.ErrMissingName},
 		{name: "missing version", mutate: func(d map[string]any) { delete(d, "version") }, want: genesis.ErrMissingVer},
@@ -208,8 +210,13 @@ func TestCanonical(t *testing.T) {
 	if got, want := string(x), `{"a":[{"y":2,"z":1}],"b":1.50}`; got != want {
 		t.Fatalf("canonical %s, want %s", got, want)
 	}
-	if _, err := genesis.Canonical([]byte(`{} x`)); err == nil {
-		t.Fatal("trailing data accepted")
+	for _, bad := range []string{`{} x`, `{}]`, `{"a":1}}`, `[] ]`} {
+		if _, err := genesis.Canonical([]byte(bad)); err == nil {
+			t.Fatalf("trailing data accepted: %s", bad)
+		}
+	}
+	if _, err := genesis.Canonical([]byte(" {} \n\t")); err != nil {
+		t.Fatalf("trailing white space refused: %v", err)
 	}
 }
 
