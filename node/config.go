@@ -127,15 +127,26 @@ func LoadConfig(dataDir string, getenv func(string) string) (Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("config: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
+	if cfg, err = decodeConfig(dataDir, b); err != nil {
 		return cfg, fmt.Errorf("config: %s: %w", filepath.Join(dataDir, ConfigFile), err)
 	}
-	cfg.DataDir = dataDir
 	if err := cfg.ApplyEnv(getenv); err != nil {
 		return cfg, err
 	}
+	return cfg, nil
+}
+
+// decodeConfig reads the bytes of a config.json over the defaults of a node
+// in dataDir (unknown fields are an error). It is LoadConfig without the
+// file and the environment.
+func decodeConfig(dataDir string, b []byte) (Config, error) {
+	cfg := DefaultConfig(dataDir)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, err
+	}
+	cfg.DataDir = dataDir
 	return cfg, nil
 }
 
