@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -291,6 +292,20 @@ func TestFinalityNeeded(t *testing.T) {
 	g.FinalityThreshold = 0.75
 	if got := g.FinalityNeeded(4); got != 4 {
 		t.Fatalf("threshold 0.75 of 4 needs %d, want 4", got)
+	}
+	// A threshold a hair below 1 asks all n validators, never n+1 (the
+	// rounding to 1e-9 used to push it past n: no entry could be final).
+	for _, th := range []float64{0.9999999999, 0.99999999999999, math.Nextafter(1, 0)} {
+		g := genesis.DefaultGovernance()
+		g.FinalityThreshold = th
+		if err := g.Validate(); err != nil {
+			t.Fatalf("threshold %v refused: %v", th, err)
+		}
+		for _, n := range []int{1, 2, 3, 4, 10, 1000} {
+			if got := g.FinalityNeeded(n); got != n {
+				t.Fatalf("threshold %v: FinalityNeeded(%d) = %d, want %d", th, n, got, n)
+			}
+		}
 	}
 	for _, bad := range []float64{0.5, 0.4, 1, 1.5} {
 		g := genesis.DefaultGovernance()
