@@ -113,7 +113,13 @@ func FuzzRunChild(f *testing.F) {
 		{Op: "upgrade", WasmPath: "echo.wasm", CacheDir: "cache", Limits: lim},
 		{Op: "info", WasmPath: "echo.wasm", Limits: lim},
 		{Op: "upgrade", WasmPath: "echo.wasm", SHA256: strings.Repeat("0", 64), Limits: lim},
-		{Op: "upgrade", WasmPath: "echo.wasm", Limits: limits{MaxOutputBytes: 4, Fuel: 1}},
+		{Op: "upgrade", WasmPath: "echo.wasm", Limits: limits{MaxOutputBytes: 4, Fuel: 1}},         // fuel out in alloc
+		{Op: "upgrade", WasmPath: "echo.wasm", Limits: limits{MaxOutputBytes: 1 << 16, Fuel: 10}},  // fuel out in upgrade
+		{Op: "upgrade", WasmPath: "echo.wasm", Limits: limits{MaxOutputBytes: 4, Fuel: 1 << 20}},   // output limit
+		{Op: "upgrade", WasmPath: "echo.wasm", Limits: limits{MemoryLimitBytes: 1, Fuel: 1 << 20}}, // below a page
+		{Op: "upgrade", WasmPath: "echo.wasm", Limits: limits{MemoryLimitBytes: 1 << 40}},          // above 4 GiB
+		{Op: "frobnicate", WasmPath: "echo.wasm", Limits: lim},
+		{Op: "info", WasmPath: "trap.wasm", Limits: lim},
 		{Op: "upgrade", WasmPath: "trap.wasm", Limits: lim},
 		{Op: "upgrade", WasmPath: "start.wasm", Limits: lim},
 		{Op: "info", WasmPath: "start.wasm", Limits: lim},
