@@ -304,6 +304,15 @@ func parseChildOutput(raw []byte) ([]byte, ModuleInfo, timings, error) {
 	if err := json.Unmarshal(raw[:nl], &resp); err != nil {
 		return nil, ModuleInfo{}, timings{}, transient("sandbox process: bad response: %v", err)
 	}
+	// encoding/json matches member names without regard to case, so
+	// {"OK":true} would decode as ok: success needs the member the child
+	// writes, "ok", to be the literal true.
+	if resp.OK {
+		var members map[string]json.RawMessage
+		if json.Unmarshal(raw[:nl], &members) != nil || string(members["ok"]) != "true" {
+			return nil, ModuleInfo{}, timings{}, transient("sandbox process: bad response: no \"ok\": true member")
+		}
+	}
 	if !resp.OK {
 		if resp.Class == "" {
 			return nil, resp.Info, resp.Timings, transient("%s", resp.Error)

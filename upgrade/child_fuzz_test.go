@@ -187,6 +187,48 @@ func FuzzRunChild(f *testing.F) {
 	})
 }
 
+// TestParseChildOutput: the parent's verdict on what a child wrote.
+func TestParseChildOutput(t *testing.T) {
+	for _, tc := range []struct {
+		name, raw string
+		ok        bool
+		class     string // "" with !ok: transient
+		out       string
+	}{
+		{name: "ok", raw: "{\"ok\":true,\"info\":{}}\n{\"a\":1}", ok: true, out: `{"a":1}`},
+		{name: "ok, empty output", raw: "{\"ok\": true }\n", ok: true},
+		{name: "classed failure", raw: "{\"ok\":false,\"class\":\"trap\",\"error\":\"x\"}\n", class: ClassTrap},
+		{name: "unclassed failure", raw: "{\"ok\":false,\"error\":\"x\"}\n"},
+		{name: "no header line", raw: "{\"ok\":true}"},
+		{name: "not JSON", raw: "fatal error: out of memory\n"},
+		{name: "ok as a string", raw: "{\"ok\":\"true\"}\n"},
+		// FuzzParseChildOutput: encoding/json took these for ok.
+		{name: "Ok", raw: "{\"Ok\":true}\n{}"},
+		{name: "OK", raw: "{\"OK\":true,\"info\":{}}\n{}"},
+		{name: "ok then OK false", raw: "{\"ok\":true,\"OK\":false}\n{}"},
+		{name: "OK false then ok", raw: "{\"OK\":false,\"ok\":true}\nX", ok: true, out: "X"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _, _, err := parseChildOutput([]byte(tc.raw))
+			if tc.ok {
+				if err != nil || string(out) != tc.out {
+					t.Fatalf("out %q, err %v; want %q", out, err, tc.out)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("success with %q", out)
+			}
+			if got := ClassOf(err); got != tc.class {
+				t.Fatalf("class %q, want %q (%v)", got, tc.class, err)
+			}
+			if tc.class == "" && !errors.Is(err, ErrTransient) {
+				t.Fatalf("not transient: %v", err)
+			}
+		})
+	}
+}
+
 // FuzzParseChildOutput: the parent's reading of a child's stdout never
 // panics; it reports success only for a header whose "ok" member is the
 // JSON literal true, with the bytes after the header line as output;
