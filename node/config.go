@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -127,15 +128,31 @@ func LoadConfig(dataDir string, getenv func(string) string) (Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("config: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
+	if cfg, err = decodeConfig(dataDir, b); err != nil {
 		return cfg, fmt.Errorf("config: %s: %w", filepath.Join(dataDir, ConfigFile), err)
 	}
-	cfg.DataDir = dataDir
 	if err := cfg.ApplyEnv(getenv); err != nil {
 		return cfg, err
 	}
+	return cfg, nil
+}
+
+// decodeConfig reads the bytes of a config.json over the defaults of a node
+// in dataDir (unknown fields and anything after the object are errors). It
+// is LoadConfig without the file and the environment.
+func decodeConfig(dataDir string, b []byte) (Config, error) {
+	cfg := DefaultConfig(dataDir)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, err
+	}
+	// A second document (two configs pasted into one file) would be
+	// ignored silently otherwise.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return cfg, errors.New("trailing data after the JSON object")
+	}
+	cfg.DataDir = dataDir
 	return cfg, nil
 }
 

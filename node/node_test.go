@@ -69,9 +69,20 @@ func TestLoadConfigErrors(t *testing.T) {
 		t.Fatalf("missing dir: err = %v", err)
 	}
 	cfg := initDir(t)
-	os.WriteFile(filepath.Join(cfg.DataDir, node.ConfigFile), []byte(`{"p2p": {"listen": []}}`), 0o644)
-	if _, err := node.LoadConfig(cfg.DataDir, nil); err == nil {
-		t.Fatal("unknown config field accepted")
+	for name, doc := range map[string]string{
+		"unknown field":         `{"p2p": {"listen": []}}`,
+		"unknown bitswap field": `{"bitswap": {"max_fetch_byte": 1}}`,
+		"second document":       `{"log_level": "info"} {"api": {"token": "t"}}`,
+		"stray brace":           `{"log_level": "info"}}`,
+	} {
+		os.WriteFile(filepath.Join(cfg.DataDir, node.ConfigFile), []byte(doc), 0o644)
+		if _, err := node.LoadConfig(cfg.DataDir, nil); err == nil {
+			t.Fatalf("%s accepted", name)
+		}
+	}
+	os.WriteFile(filepath.Join(cfg.DataDir, node.ConfigFile), []byte("{\"log_level\": \"debug\"}\n\n"), 0o644)
+	if c, err := node.LoadConfig(cfg.DataDir, func(string) string { return "" }); err != nil || c.LogLevel != "debug" {
+		t.Fatalf("config with trailing white space: %+v, %v", c.LogLevel, err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package raftnet
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -209,8 +210,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-// ErrCorruptSnapshot is returned when a snapshot does not decode or its
-// slots are not dense, valid and one per proposal.
+// ErrCorruptSnapshot is returned when a snapshot does not decode, is not
+// exactly what Persist writes for its state (canonical CBOR, void counts
+// sorted and one per proposal), or its slots are not dense, valid and one
+// per proposal.
 var ErrCorruptSnapshot = errors.New("raftnet: corrupt snapshot")
 
 func decodeSnapshot(b []byte) ([]Slot, map[string]uint64, map[string]int, error) {
@@ -220,6 +223,9 @@ func decodeSnapshot(b []byte) ([]Slot, map[string]uint64, map[string]int, error)
 	}
 	if s.V != snapshotVersion {
 		return nil, nil, nil, fmt.Errorf("%w: version %d", ErrCorruptSnapshot, s.V)
+	}
+	if s.Slots == nil || s.Voids == nil {
+		return nil, nil, nil, fmt.Errorf("%w: slots and voids must be arrays", ErrCorruptSnapshot)
 	}
 	slots := make([]Slot, len(s.Slots))
 	by := map[string]uint64{}
@@ -241,11 +247,18 @@ func decodeSnapshot(b []byte) ([]Slot, map[string]uint64, map[string]int, error)
 		slots[i] = sl
 	}
 	voids := map[string]int{}
-	for _, v := range s.Voids {
+	for i, v := range s.Voids {
 		if v.Count <= 0 || v.ProposalID == "" {
 			return nil, nil, nil, fmt.Errorf("%w: void count %+v", ErrCorruptSnapshot, v)
 		}
+		if i > 0 && v.ProposalID <= s.Voids[i-1].ProposalID {
+			return nil, nil, nil, fmt.Errorf("%w: void counts not sorted and unique at %q", ErrCorruptSnapshot, v.ProposalID)
+		}
 		voids[v.ProposalID] = v.Count
+	}
+	// One state, one encoding: what Persist would write for this state.
+	if again, err := detEnc.Marshal(s); err != nil || !bytes.Equal(again, b) {
+		return nil, nil, nil, fmt.Errorf("%w: not in the canonical form Persist writes", ErrCorruptSnapshot)
 	}
 	return slots, by, voids, nil
 }
