@@ -122,8 +122,8 @@ func FuzzRestoreSnapshot(f *testing.F) {
 				continue
 			}
 			nonVoid++
-			if st.ByProposal[sl.ProposalID] != sl.Seq {
-				t.Fatalf("proposal %s: index says seq %d, slot %d", sl.ProposalID, st.ByProposal[sl.ProposalID], sl.Seq)
+			if st.ByProposal[sl.key()] != sl.Seq {
+				t.Fatalf("slot key %s: index says seq %d, slot %d", sl.key(), st.ByProposal[sl.key()], sl.Seq)
 			}
 		}
 		if len(st.ByProposal) != nonVoid {
