@@ -78,6 +78,8 @@ func startNetWith(t *testing.T, cfg simnet.Config) *simnet.Net {
 		if tune != nil {
 			tune(i, c)
 		}
+		c.Raft.StallTimeout *= raceSlack
+		c.Raft.LeaderGrace *= raceSlack
 	}
 	net, err := simnet.Start(ctx, cfg)
 	if err != nil {
