@@ -142,3 +142,57 @@ func TestAssetNames(t *testing.T) {
 		t.Fatalf("%d assets: %v", n, s.AssetNames())
 	}
 }
+
+// The script reaches the page's static elements by ID ($('#…')): every
+// one it names exists in the page as served, and every form control of
+// the page has a <label for> (the propose form's hidden parts too, which
+// the page shows by the kind of proposal). The browser test checks the
+// rendered page; this catches a renamed ID without a browser.
+func TestDashboardScriptAndPageAgree(t *testing.T) {
+	ts, _ := newTestServer(t, "")
+	_, page := getPage(t, ts.URL+"/", nil)
+	var script string
+	for _, m := range assetRef.FindAllStringSubmatch(page, -1) {
+		if strings.HasSuffix(m[1], ".js") {
+			_, script = getPage(t, ts.URL+m[1], nil)
+		}
+	}
+	if script == "" {
+		t.Fatal("page names no script")
+	}
+	ids := map[string]bool{}
+	for _, m := range regexp.MustCompile(`\sid="([^"]+)"`).FindAllStringSubmatch(page, -1) {
+		if ids[m[1]] {
+			t.Errorf("id %q appears twice in the page", m[1])
+		}
+		ids[m[1]] = true
+	}
+	named := regexp.MustCompile(`\$\('#([A-Za-z0-9_-]+)'\)`).FindAllStringSubmatch(script, -1)
+	if len(named) < 20 {
+		t.Fatalf("the script names %d elements; the pattern no longer matches how it finds them", len(named))
+	}
+	missing := map[string]bool{}
+	for _, m := range named {
+		if !ids[m[1]] && !missing[m[1]] {
+			missing[m[1]] = true
+			t.Errorf("the script uses #%s, which the page does not have", m[1])
+		}
+	}
+	for _, want := range []string{"p-type", "p-target", "p-when", "p-activate-at", "p-after", "p-after-unit"} {
+		if !ids[want] {
+			t.Errorf("the propose form has no #%s", want)
+		}
+	}
+	labelled := map[string]bool{}
+	for _, m := range regexp.MustCompile(`<label for="([^"]+)"`).FindAllStringSubmatch(page, -1) {
+		if !ids[m[1]] {
+			t.Errorf("a label is for #%s, which does not exist", m[1])
+		}
+		labelled[m[1]] = true
+	}
+	for _, m := range regexp.MustCompile(`<(?:input|select|textarea)\s[^>]*\bid="([^"]+)"`).FindAllStringSubmatch(page, -1) {
+		if !labelled[m[1]] {
+			t.Errorf("control #%s has no label", m[1])
+		}
+	}
+}

@@ -9,6 +9,10 @@
 
   const state = {
     id: null, status: null, proposals: [], log: [], validators: null, peers: [], fetches: [],
+    // statusAt is when this page read the status (its clock): the
+    // scheduled countdown runs from the node's seconds_left, so a browser
+    // whose clock differs from the node's still counts down correctly.
+    statusAt: 0,
     // voteSeen remembers, per proposal and voter, the effective votes this
     // page has seen: the node drops a superseded vote from its op set, so
     // only a page that saw the earlier one can still show it (greyed).
@@ -28,7 +32,7 @@
       else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
       else e.setAttribute(k, String(v));
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === null || c === undefined || c === false) continue;
       e.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -48,14 +52,110 @@
   function duration(ms) {
     const s = Math.max(0, Math.round(ms / 1000));
     const m = Math.floor(s / 60), r = s % 60;
+    if (m >= 48 * 60) return Math.floor(m / 1440) + 'd ' + Math.floor((m % 1440) / 60) + 'h';
     if (m >= 60) return Math.floor(m / 60) + 'h ' + (m % 60) + 'm';
     return m + ':' + String(r).padStart(2, '0');
+  }
+  // seconds as the operator wrote them: 90 -> "1 min 30 s".
+  function seconds(n) {
+    const parts = [];
+    for (const [u, name] of [[86400, 'd'], [3600, 'h'], [60, 'min'], [1, 's']]) {
+      if (n >= u) { parts.push(Math.floor(n / u) + ' ' + name); n %= u; }
+    }
+    return parts.join(' ') || '0 s';
+  }
+  // localTime shows a time in the browser's time zone; the title of the
+  // element carries the UTC time the node works with.
+  function localTime(d) {
+    return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+  }
+  // rfc3339 is the UTC form the API takes (no fractional seconds).
+  const rfc3339 = (d) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  function timeEl(d) { return h('time', { datetime: rfc3339(d), title: rfc3339(d) + ' (UTC)' }, localTime(d)); }
+  function nextMinor(v) {
+    const m = /^(\d+)\.(\d+)\.(\d+)/.exec(v || '');
+    return m ? m[1] + '.' + (Number(m[2]) + 1) + '.0' : '';
   }
   function peerName(id) {
     if (!id) return '';
     return id === (state.id && state.id.id) ? peerShort(id) + ' (this node)' : peerShort(id);
   }
   function peerCode(id) { return h('code', { title: id }, peerName(id)); }
+
+  // ---- the life of an upgrade, as the final log tells it -------------------
+  const kindOf = (p) => p.type || 'code_upgrade';
+  // A scheduled code upgrade's entry: no action, a schedule. It only
+  // prepares the upgrade; an activate entry runs it.
+  const isSchedule = (e) => !e.void && !e.action && !!(e.activate_at || e.activate_after_seconds);
+  function proposalOf(id) { return state.proposals.find((x) => x.proposal_id === id) || null; }
+  // lifeFacts reads the final log once per (log, proposals) pair: where each
+  // code upgrade ran, which schedule an entry activated or cancelled, what
+  // a rollback undid, and the latest entry that ran (the only one a
+  // rollback may target).
+  let factsMemo = { log: null, proposals: null, f: null };
+  function lifeFacts() {
+    if (factsMemo.log === state.log && factsMemo.proposals === state.proposals) return factsMemo.f;
+    const f = {
+      bySeq: new Map(), runSeq: new Map(), schedSeq: new Map(), activatedBy: new Map(),
+      cancelOfSeq: new Map(), cancelOfProposal: new Map(), rolledBackBy: new Map(), lastRun: 0,
+    };
+    for (const e of state.log) {
+      f.bySeq.set(e.seq, e);
+      if (e.void) continue;
+      if (isSchedule(e)) { f.schedSeq.set(e.proposal_id, e.seq); continue; }
+      switch (e.action || '') {
+        case 'activate':
+          f.activatedBy.set(e.target, e.seq);
+          // falls through: an activation runs the package
+        case '':
+          f.runSeq.set(e.proposal_id, e.seq);
+          f.lastRun = e.seq;
+          break;
+        case 'rollback':
+          f.lastRun = e.seq;
+          f.rolledBackBy.set(e.target, e);
+          break;
+        case 'cancel': {
+          if (e.target) f.cancelOfSeq.set(e.target, e);
+          const cp = proposalOf(e.proposal_id);
+          const target = cp ? cp.target : (f.bySeq.get(e.target) || {}).proposal_id;
+          if (target) f.cancelOfProposal.set(target, e);
+          break;
+        }
+      }
+    }
+    factsMemo = { log: state.log, proposals: state.proposals, f };
+    return f;
+  }
+  // The scheduled upgrade waiting on this node, with its deadline on this
+  // page's clock.
+  function waiting() {
+    const sc = state.status && state.status.scheduled;
+    if (!sc) return null;
+    return Object.assign({ deadline: state.statusAt + sc.seconds_left * 1000 }, sc);
+  }
+  // countdown is filled in by updateTimes every second.
+  function countdown(deadline, attrs) {
+    return h('span', Object.assign({ class: 'countdown', 'data-deadline': deadline }, attrs || {}), 'in ' + duration(deadline - Date.now()));
+  }
+  // jump links to a proposal card or a log row and moves focus there.
+  function jump(href, label, title) {
+    return h('a', {
+      href, title: title || null, class: 'jump',
+      onclick: (ev) => {
+        const el = document.getElementById(href.slice(1));
+        if (!el) return;
+        ev.preventDefault();
+        el.scrollIntoView({ block: 'start' });
+        el.focus({ preventScroll: true });
+      },
+    }, label);
+  }
+  function proposalLink(id) {
+    const p = proposalOf(id);
+    return jump('#prop-' + id, p ? p.title : short(id, 24), id);
+  }
+  const entryLink = (seq) => jump('#entry-' + seq, '#' + seq, 'execution-log entry ' + seq);
 
   // ---- API ---------------------------------------------------------------
   class APIError extends Error {
@@ -123,9 +223,13 @@
   // ---- loading, coalesced --------------------------------------------------
   const loaders = {
     id: async () => { state.id = await api('GET', '/id'); renderHeader(); },
-    status: async () => { state.status = await api('GET', '/upgrades/status'); renderHeader(); renderNode(); },
-    proposals: async () => { state.proposals = (await api('GET', '/proposals')).proposals; noteVotes(); renderProposals(); renderLog(); },
-    log: async () => { state.log = (await api('GET', '/execution-log')).entries; renderLog(); },
+    status: async () => {
+      state.status = await api('GET', '/upgrades/status');
+      state.statusAt = Date.now();
+      renderHeader(); renderNode(); renderProposals(); renderLog();
+    },
+    proposals: async () => { state.proposals = (await api('GET', '/proposals')).proposals; noteVotes(); renderProposals(); renderLog(); renderNode(); },
+    log: async () => { state.log = (await api('GET', '/execution-log')).entries || []; renderLog(); renderProposals(); },
     validators: async () => { state.validators = await api('GET', '/validators'); renderValidators(); renderProposals(); },
     peers: async () => { state.peers = (await api('GET', '/peers')).peers; renderPeers(); },
     fetches: async () => { state.fetches = (await api('GET', '/fetches')).fetches; renderFetches(); },
@@ -226,31 +330,114 @@
       }
     }
   }
-  const STEP_ORDER = ['voting', 'approved', 'ratified', 'executed'];
+  // steps shows where a proposal stands: voting, approved, its entry
+  // (ratified, or for a scheduled upgrade: scheduled, with the countdown),
+  // and the outcome on this node. Cancels and rollbacks end in what they
+  // did; a cancelled upgrade and a cancel that came too late end stopped.
   function steps(p) {
-    const s = p.status;
-    const reached = {
-      voting: true,
-      approved: ['approved', 'ratified', 'executed', 'failed', 'rolled_back'].includes(s),
-      ratified: ['ratified', 'executed', 'failed', 'rolled_back'].includes(s),
-      executed: ['executed', 'rolled_back'].includes(s),
-    };
-    const items = STEP_ORDER.map((name) => {
-      let cls = reached[name] ? 'done' : '';
-      let label = name;
-      if (name === 'approved' && s === 'rejected') { cls = 'failed'; label = 'rejected'; }
-      if (name === 'executed' && s === 'failed') { cls = 'failed'; label = 'failed here'; }
-      if (name === 'executed' && s === 'rolled_back') { label = 'executed, rolled back here'; }
-      if (name === 'voting' && s === 'voting') cls = 'current';
-      return h('li', { class: cls, 'data-step': name }, label);
-    });
-    return h('ol', { class: 'steps', 'aria-label': 'Progress: ' + s }, items);
+    const s = p.status, kind = kindOf(p), f = lifeFacts();
+    const hadEntry = !!(p.ratification && p.ratification.final);
+    const decided = ['approved', 'ratified', 'scheduled', 'executed', 'failed', 'rolled_back'].includes(s) || hadEntry;
+    const items = [];
+    const step = (name, label, cls) => items.push(h('li', { class: cls || '', 'data-step': name }, label));
+    step('voting', 'voting', s === 'voting' ? 'current' : 'done');
+    if (s === 'rejected') step('approved', 'rejected', 'failed');
+    else step('approved', 'approved', decided ? 'done' : '');
+    const scheduled = kind === 'code_upgrade' && !!(p.activate_at || p.activate_after_seconds);
+    if (scheduled) {
+      const w = waiting();
+      if (s === 'scheduled') {
+        const mine = w && w.proposal_id === p.proposal_id;
+        const at = mine ? new Date(w.activates_at) : p.activate_at ? new Date(p.activate_at) : null;
+        step('scheduled', ['scheduled · activates ', at ? ['at ', timeEl(at), ' · '] : null,
+          mine || p.activate_at ? countdown(mine ? w.deadline : at.getTime(), { 'data-id': p.proposal_id }) : 'after ' + seconds(p.activate_after_seconds)], 'waiting');
+      } else {
+        step('scheduled', 'scheduled', hadEntry || ['executed', 'failed', 'rolled_back'].includes(s) ? 'done' : '');
+      }
+    } else {
+      step('ratified', 'ratified', hadEntry || ['ratified', 'executed', 'failed', 'rolled_back'].includes(s) ? 'done' : '');
+    }
+    if (kind === 'cancel') {
+      if (s === 'too_late') step('outcome', 'too late: cancels nothing', 'failed');
+      else if (s === 'failed') step('outcome', 'failed here', 'failed');
+      else step('outcome', 'upgrade cancelled', s === 'executed' ? 'done' : '');
+    } else if (kind === 'rollback') {
+      if (s === 'failed') step('outcome', 'failed here', 'failed');
+      else step('outcome', 'network rolled back', s === 'executed' ? 'done' : '');
+    } else if (s === 'cancelled') {
+      step('executed', 'cancelled: never runs', 'stopped');
+    } else if (s === 'failed') {
+      step('executed', 'failed here', 'failed');
+    } else if (s === 'rolled_back') {
+      step('executed', 'executed, rolled back here', 'done');
+    } else if (s === 'executed' && f.rolledBackBy.has(f.runSeq.get(p.proposal_id))) {
+      step('executed', 'executed, rolled back by the network', 'done');
+    } else {
+      step('executed', 'executed', s === 'executed' ? 'done' : '');
+    }
+    return h('ol', { class: 'steps', 'aria-label': 'Progress: ' + s.replace('_', ' ') }, items);
   }
   function badgeClass(s) {
     if (['executed', 'approved', 'ratified'].includes(s)) return 'badge good';
-    if (['failed', 'rejected'].includes(s)) return 'badge bad';
-    if (s === 'rolled_back') return 'badge warn';
+    if (['failed', 'rejected', 'too_late'].includes(s)) return 'badge bad';
+    if (['rolled_back', 'cancelled'].includes(s)) return 'badge warn';
+    if (s === 'scheduled') return 'badge info';
     return 'badge';
+  }
+  // lifeNote explains a status of the life cycle in words, with links to
+  // the proposals and entries involved.
+  function lifeNote(p) {
+    const s = p.status, kind = kindOf(p), f = lifeFacts();
+    const note = (cls, ...children) => h('p', { class: 'life-note ' + cls, 'data-note': s }, children);
+    if (kind === 'code_upgrade') {
+      if (s === 'scheduled') {
+        const w = waiting();
+        const seq = f.schedSeq.get(p.proposal_id) || (p.ratification && p.ratification.seq);
+        if (w && w.proposal_id === p.proposal_id) {
+          return note('info', 'Scheduled in entry ', entryLink(w.seq), ': every node has prepared it (fetch, verify, dry run); it runs at ',
+            timeEl(new Date(w.activates_at)), ' on this node\'s clock, ', countdown(w.deadline, { 'data-id': p.proposal_id }),
+            '. Until then the log waits for its activation or its cancellation.');
+        }
+        return note('info', 'Scheduled', seq ? [' in entry ', entryLink(seq)] : '', ': it runs ',
+          p.activate_at ? ['at ', timeEl(new Date(p.activate_at))] : seconds(p.activate_after_seconds) + ' after its entry became final', '.');
+      }
+      if (s === 'cancelled') {
+        const c = f.cancelOfProposal.get(p.proposal_id);
+        return note('warn', 'Cancelled', c ? [' by ', proposalLink(c.proposal_id), ' (entry ', entryLink(c.seq), ')'] : '',
+          ': it never runs on any node.');
+      }
+      const rb = f.rolledBackBy.get(f.runSeq.get(p.proposal_id));
+      if (rb) {
+        return note('warn', 'Rolled back by the network: ', proposalLink(rb.proposal_id), ' (entry ', entryLink(rb.seq),
+          ') restored the state from before it, as version ' + rb.version + '.');
+      }
+      if (s === 'approved' && !p.ratification) {
+        const w = waiting();
+        if (w) return note('info', 'Approved; it waits behind the scheduled upgrade in entry ', entryLink(w.seq), ' (the log runs in order).');
+      }
+      return null;
+    }
+    const target = proposalOf(p.target);
+    if (kind === 'cancel' && s === 'too_late') {
+      const ran = f.runSeq.get(p.target), other = f.cancelOfProposal.get(p.target);
+      const why = ran ? ['already ran in entry ', entryLink(ran)]
+        : other ? ['was already cancelled by entry ', entryLink(other.seq)]
+          : ['ran or was cancelled before this cancel could be ordered'];
+      return note('bad', 'Too late: ', proposalLink(p.target), ' ', why,
+        ', so this cancel was never ordered and changes nothing. A cancel never undoes an upgrade that ran: ',
+        ran ? 'propose a network rollback of it instead.' : 'nothing is left to cancel.');
+    }
+    if (kind === 'cancel' && s === 'executed') {
+      const c = f.cancelOfProposal.get(p.target);
+      return note('warn', 'Cancelled ', proposalLink(p.target), c ? [' in entry ', entryLink(c.seq)] : '', ': it never runs on any node.');
+    }
+    if (kind === 'rollback' && s === 'executed') {
+      const e = [...f.rolledBackBy.values()].find((x) => x.proposal_id === p.proposal_id);
+      return note('warn', 'Every node restores the state from before ', e ? ['entry ', entryLink(e.target), ' ('] : '',
+        proposalLink(p.target), e ? ')' : '', ' as version ' + p.version + '.');
+    }
+    if (!target && p.target) return note('info', 'Acts on ', h('code', { title: p.target }, short(p.target, 24)), ' (not known to this node).');
+    return null;
   }
   function tally(p) {
     const t = p.tally;
@@ -305,6 +492,12 @@
       }
     }
     if (expired) want('proposals');
+    // Scheduled upgrades: the activation itself arrives as an event (its
+    // entry becomes final), so nothing is re-read when a countdown ends.
+    for (const e of document.querySelectorAll('.countdown')) {
+      const left = Number(e.dataset.deadline) - Date.now();
+      e.textContent = left > 0 ? 'in ' + duration(left) : 'due now: waiting for the validators to sign its activation';
+    }
   }
   function votesTable(p) {
     const seen = state.voteSeen.get(p.proposal_id) || new Map();
@@ -335,7 +528,7 @@
   function ratification(p) {
     const r = p.ratification;
     if (!r) {
-      if (['approved'].includes(p.status)) return h('p', { class: 'hint' }, 'Approved: waiting for the validators to order it.');
+      if (['approved'].includes(p.status) && !waiting()) return h('p', { class: 'hint' }, 'Approved: waiting for the validators to order it.');
       return null;
     }
     const signed = new Set(r.signers || []);
@@ -390,13 +583,25 @@
       buttons.push(actionButton(k, 'Vote approve', 'vote-approve', vote('approval')));
       buttons.push(actionButton(k, 'Vote reject', 'danger vote-reject', vote('rejection')));
     }
-    buttons.push(actionButton(k, 'Dry run', 'secondary dry-run', async () => {
-      const r = await api('POST', '/upgrades/' + encodeURIComponent(id) + '/test');
-      return r.success
-        ? 'Dry run succeeded: version ' + r.version + ', state ' + short(r.state_hash, 12) + ' (' + r.duration_ms + ' ms)' + (r.diff ? '\n' + r.diff : '')
-        : 'Dry run failed: ' + r.error;
-    }));
-    if (['executed', 'failed'].includes(p.status)) {
+    const upgrade = kindOf(p) === 'code_upgrade';
+    if (upgrade) {
+      buttons.push(actionButton(k, 'Dry run', 'secondary dry-run', async () => {
+        const r = await api('POST', '/upgrades/' + encodeURIComponent(id) + '/test');
+        return r.success
+          ? 'Dry run succeeded: version ' + r.version + ', state ' + short(r.state_hash, 12) + ' (' + r.duration_ms + ' ms)' + (r.diff ? '\n' + r.diff : '')
+          : 'Dry run failed: ' + r.error;
+      }));
+    }
+    // The life-cycle actions fill in the propose form; the operator reviews
+    // it and proposes (the network then votes, as on any proposal).
+    if (upgrade && ['approved', 'scheduled'].includes(p.status)) {
+      buttons.push(h('button', { type: 'button', class: 'secondary cancel-upgrade', 'data-key': k, onclick: () => prefill('cancel', p) }, 'Cancel…'));
+    }
+    const f = lifeFacts();
+    if (upgrade && f.lastRun && f.runSeq.get(id) === f.lastRun) {
+      buttons.push(h('button', { type: 'button', class: 'danger rollback-network', 'data-key': k, onclick: () => prefill('rollback', p) }, 'Roll back network…'));
+    }
+    if (upgrade && ['executed', 'failed'].includes(p.status)) {
       buttons.push(actionButton(k, 'Roll back here', 'danger rollback', async () => {
         if (!window.confirm('Restore the state from before ' + id + ' on this node and pause its executor?')) return 'Cancelled.';
         const r = await api('POST', '/upgrades/' + encodeURIComponent(id) + '/rollback');
@@ -406,28 +611,52 @@
     }
     return h('div', { class: 'actions' }, buttons, resultFor(k));
   }
+  function meta(p) {
+    const id = [h('code', { title: p.proposal_id }, p.proposal_id), ' · by ', peerCode(p.proposer)];
+    switch (kindOf(p)) {
+      case 'cancel':
+        return h('p', { class: 'meta' }, 'cancels ', h('span', { class: 'target' }, proposalLink(p.target)), ' · ', id);
+      case 'rollback':
+        return h('p', { class: 'meta' }, 'rolls back ', h('span', { class: 'target' }, proposalLink(p.target)),
+          ' → version ', h('strong', {}, p.version), ' · ', id);
+      default:
+        return h('p', { class: 'meta' }, 'version ', h('strong', {}, p.version), ' · ', id);
+    }
+  }
+  // schedule is the dl row of a scheduled code upgrade.
+  function schedule(p) {
+    if (p.activate_at) return [h('dt', {}, 'schedule'), h('dd', { class: 'schedule' }, 'runs at ', timeEl(new Date(p.activate_at)))];
+    if (p.activate_after_seconds) {
+      return [h('dt', {}, 'schedule'), h('dd', { class: 'schedule' }, 'runs ' + seconds(p.activate_after_seconds) + ' after its entry is final')];
+    }
+    return [h('dt', {}, 'schedule'), h('dd', { class: 'schedule' }, 'runs as soon as its entry is final')];
+  }
   function renderProposals() {
     const box = $('#proposals');
     const focusKey = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.focus : null;
+    const focusCard = document.activeElement && document.activeElement.matches && document.activeElement.matches('article.proposal') ? document.activeElement.id : null;
     const list = state.proposals;
     if (!list.length) {
       box.replaceChildren(h('p', { class: 'empty' }, 'No proposals yet. Propose one under Actions.'));
       return;
     }
     box.replaceChildren(...list.map((p) => h('article', {
-      class: 'proposal', 'data-id': p.proposal_id, 'data-status': p.status, 'aria-labelledby': 'pt-' + p.proposal_id,
+      class: 'proposal', id: 'prop-' + p.proposal_id, tabindex: '-1',
+      'data-id': p.proposal_id, 'data-status': p.status, 'data-kind': kindOf(p), 'aria-labelledby': 'pt-' + p.proposal_id,
     },
     h('header', {},
       h('h3', { id: 'pt-' + p.proposal_id }, p.title),
+      kindOf(p) !== 'code_upgrade' ? h('span', { class: 'badge kind ' + kindOf(p) }, kindOf(p)) : null,
       h('span', { class: badgeClass(p.status) + ' status' }, p.status.replace('_', ' '))),
-    h('p', { class: 'meta' }, 'version ', h('strong', {}, p.version), ' · ', h('code', { title: p.proposal_id }, p.proposal_id),
-      ' · by ', peerCode(p.proposer)),
+    meta(p),
     p.description ? h('p', {}, p.description) : null,
-    h('dl', { class: 'kv' },
+    p.package_url ? h('dl', { class: 'kv' },
       h('dt', {}, 'package'), h('dd', {}, h('code', {}, p.package_url)),
       h('dt', {}, 'size'), h('dd', {}, bytes(p.package_size) + ' (' + p.package_size + ' bytes)'),
-      h('dt', {}, 'sha-256'), h('dd', {}, h('code', { title: p.package_hash }, short(p.package_hash, 20)))),
+      h('dt', {}, 'sha-256'), h('dd', {}, h('code', { title: p.package_hash }, short(p.package_hash, 20))),
+      schedule(p)) : null,
     steps(p),
+    lifeNote(p),
     tally(p),
     timeLeft(p),
     votesTable(p),
@@ -437,36 +666,127 @@
     if (focusKey) {
       const again = [...box.querySelectorAll('button')].find((b) => b.dataset.focus === focusKey);
       if (again) again.focus();
+    } else if (focusCard) {
+      const again = document.getElementById(focusCard);
+      if (again) again.focus({ preventScroll: true });
     }
     updateTimes();
+    renderTargets();
   }
 
   // ---- execution log -------------------------------------------------------
+  const ownId = () => (state.id && state.id.id) || '';
+  // ownReport is the post-state hash this node reported for e (undefined
+  // when it has not reported).
+  function ownReport(e) {
+    for (const [hash, who] of Object.entries(e.reporters || {})) if (who.includes(ownId())) return hash;
+    return undefined;
+  }
   function ownResult(e) {
     if (e.stuck) return h('span', { class: 'warn' }, 'retrying (attempt ' + e.stuck.attempts + '): ' + e.stuck.last_error);
+    if (isSchedule(e)) {
+      if (!e.executed) return h('span', { class: 'muted' }, 'not prepared yet');
+      const would = ownReport(e);
+      return e.success
+        ? h('span', {}, h('span', { class: 'ok' }, '✓ ready (dry run succeeded)'),
+          would ? [' → would give ', h('code', { title: would }, short(would, 12))] : null)
+        : h('span', { class: 'bad' }, '✗ the dry run fails here: this node would fail the upgrade');
+    }
     if (!e.executed) return h('span', { class: 'muted' }, 'not executed yet');
     if (e.void) return h('span', { class: 'muted' }, 'skipped (void)');
-    return h('span', {}, h('span', { class: e.success ? 'ok' : 'bad' }, e.success ? '✓ executed' : '✗ failed (state unchanged)'),
-      e.post_state_sha256 ? [' → ', h('code', { title: e.post_state_sha256 }, short(e.post_state_sha256, 12))] : null);
+    const hash = e.post_state_sha256 ? [' → ', h('code', { title: e.post_state_sha256 }, short(e.post_state_sha256, 12))] : null;
+    if (e.action === 'cancel') return h('span', {}, h('span', { class: 'ok' }, '✓ recorded; nothing ran'), hash);
+    if (e.action === 'rollback') {
+      return h('span', {}, h('span', { class: e.success ? 'ok' : 'bad' }, e.success ? '✓ state restored' : '✗ failed (state unchanged)'), hash);
+    }
+    return h('span', {}, h('span', { class: e.success ? 'ok' : 'bad' }, e.success ? '✓ executed' : '✗ failed (state unchanged)'), hash);
   }
+  const names = (hashes, e) => hashes.flatMap((hash) => (e.reporters || {})[hash] || []).map(peerName).join(', ');
   function reports(e) {
     const groups = Object.entries(e.reports || {}).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
     if (!groups.length) return h('span', { class: 'muted' }, 'none yet');
+    if (isSchedule(e)) return readiness(e, groups);
     const top = groups[0][1];
-    const own = e.post_state_sha256 || null;
+    const own = ownReport(e);
     return h('ul', { class: 'reports', 'data-groups': groups.length },
       groups.map(([hash, count], i) => {
         const divergent = groups.length > 1 && (count < top || i > 0);
         const who = ((e.reporters || {})[hash] || []).map(peerName).join(', ');
         return h('li', { class: divergent ? 'divergent' : '', 'data-hash': hash, 'data-count': count },
           h('code', { title: hash || 'no state hash' }, hash ? short(hash, 12) : '(no state)'),
-          ' × ' + count + (hash && hash === own ? ' · this node' : '') + (divergent ? ' · diverges' : ''),
+          ' × ' + count + (own !== undefined && hash === own ? ' · this node' : '') + (divergent ? ' · diverges' : ''),
           who ? h('span', { class: 'who' }, who) : null);
       }));
   }
+  // readiness shows the reports of a scheduled entry for what they are:
+  // each node's dry run of the upgrade and the state it would give, not an
+  // execution. A node whose dry run fails reports no hash.
+  function readiness(e, groups) {
+    const ready = groups.filter(([hash]) => hash);
+    const failing = groups.filter(([hash]) => !hash);
+    const total = groups.reduce((n, g) => n + g[1], 0);
+    const main = ready.length ? ready[0][1] : 0;
+    const divergent = ready.slice(1);
+    const parts = [main + ' of ' + total + ' reporting node' + (total === 1 ? '' : 's') + ' ready'];
+    if (failing.length) parts.push(names(failing.map((g) => g[0]), e) + ' would fail');
+    if (divergent.length) parts.push(names(divergent.map((g) => g[0]), e) + ' would reach a different state');
+    const own = ownReport(e);
+    return h('div', { class: 'readiness', 'data-ready': main, 'data-total': total },
+      h('p', { class: 'readiness-summary' + (failing.length || divergent.length ? ' failing' : '') }, parts.join('; '),
+        h('span', { class: 'visually-hidden' }, ' (readiness: dry runs, not executions)')),
+      h('ul', { class: 'reports readiness', 'data-groups': groups.length, title: 'readiness reports: each node dry-ran the scheduled upgrade' },
+        groups.map(([hash, count], i) => {
+          const cls = !hash ? 'failing' : i > 0 && ready.length > 1 ? 'divergent' : '';
+          const who = ((e.reporters || {})[hash] || []).map(peerName).join(', ');
+          return h('li', { class: cls, 'data-hash': hash, 'data-count': count },
+            hash ? ['would give ', h('code', { title: hash }, short(hash, 12))] : 'dry run fails',
+            ' × ' + count + (own !== undefined && hash === own ? ' · this node' : ''),
+            who ? h('span', { class: 'who' }, who) : null);
+        })));
+  }
   function titleOf(id) {
-    const p = state.proposals.find((x) => x.proposal_id === id);
-    return p ? p.title : h('code', { title: id }, short(id, 24));
+    const p = proposalOf(id);
+    return h('span', { class: 'entry-title' }, p ? p.title : h('code', { title: id }, short(id, 24)));
+  }
+  // entryKind names what an entry does: run, schedule, activate, cancel,
+  // rollback or void.
+  function entryKind(e) {
+    if (e.void) return 'void';
+    if (isSchedule(e)) return 'schedule';
+    return e.action || 'run';
+  }
+  function entryCell(e) {
+    const f = lifeFacts();
+    const idCode = h('code', { title: e.proposal_id, class: 'muted' }, short((e.proposal_id || '').replace(/^upgrade_/, ''), 15));
+    switch (entryKind(e)) {
+      case 'void':
+        return h('em', {}, 'void (skipped everywhere)');
+      case 'schedule': {
+        const when = e.activate_at ? ['scheduled for ', timeEl(new Date(e.activate_at * 1000))]
+          : ['scheduled for ' + seconds(e.activate_after_seconds) + ' after final'];
+        const c = f.cancelOfSeq.get(e.seq), a = f.activatedBy.get(e.seq), w = waiting();
+        let fate = null;
+        if (c) fate = h('span', { class: 'badge warn' }, 'cancelled by ', entryLink(c.seq), ': never runs');
+        else if (a) fate = h('span', { class: 'badge good' }, 'activated by ', entryLink(a));
+        else if (w && w.seq === e.seq) fate = h('span', { class: 'badge info' }, 'activates ', countdown(w.deadline, { 'data-seq': e.seq }));
+        return [h('span', { class: 'act' }, when), h('br'), titleOf(e.proposal_id), h('br'),
+          h('span', { class: 'muted' }, 'v' + e.version + ' · '), idCode, fate ? [h('br'), fate] : null];
+      }
+      case 'activate':
+        return [h('span', { class: 'act' }, 'activation of ', entryLink(e.target)), h('br'), titleOf(e.proposal_id), h('br'),
+          h('span', { class: 'muted' }, 'v' + e.version + ' · '), idCode];
+      case 'cancel': {
+        const cp = proposalOf(e.proposal_id);
+        const what = e.target ? ['cancel of ', entryLink(e.target)]
+          : ['cancel before ordering', cp && cp.target ? [': ', proposalLink(cp.target)] : null];
+        return [h('span', { class: 'act' }, what), h('br'), titleOf(e.proposal_id), h('br'), idCode];
+      }
+      case 'rollback':
+        return [h('span', { class: 'act rollback' }, 'rollback of ', entryLink(e.target), ' → v' + e.version), h('br'),
+          titleOf(e.proposal_id), h('br'), idCode];
+      default:
+        return [titleOf(e.proposal_id), h('br'), h('span', { class: 'muted' }, 'v' + e.version + ' · '), idCode];
+    }
   }
   function renderLog() {
     const box = $('#log');
@@ -474,19 +794,30 @@
       box.replaceChildren(h('p', { class: 'empty' }, 'No final entries yet.'));
       return;
     }
-    const rows = state.log.map((e) => h('tr', {
-      'data-seq': e.seq, 'data-final': e.final, 'data-void': !!e.void,
-    },
-    h('td', {}, '#' + e.seq),
-    h('td', {}, e.void ? h('em', {}, 'void (skipped everywhere)') : [titleOf(e.proposal_id), h('br'),
-      h('span', { class: 'muted' }, 'v' + e.version + ' · '), h('code', { title: e.proposal_id, class: 'muted' }, short(e.proposal_id.replace(/^upgrade_/, ''), 15))]),
-    h('td', {}, h('span', { class: e.final ? 'badge good' : 'badge' }, e.final ? 'final' : 'pending'),
-      h('br'), h('span', { class: 'muted', title: (e.signers || []).join('\n') }, (e.signers || []).length + ' / ' + (e.required || '?') + ' sig.')),
-    h('td', {}, ownResult(e)),
-    h('td', {}, reports(e))));
+    const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest('#log tr[id]');
+    const f = lifeFacts();
+    const rows = state.log.map((e) => {
+      const kind = entryKind(e);
+      const cancelled = kind === 'schedule' && f.cancelOfSeq.has(e.seq);
+      return h('tr', {
+        id: 'entry-' + e.seq, tabindex: '-1', class: kind === 'void' || cancelled ? 'voided' : '',
+        'data-seq': e.seq, 'data-final': e.final, 'data-void': !!e.void, 'data-action': kind, 'data-cancelled': cancelled,
+      },
+      h('td', {}, '#' + e.seq),
+      h('td', {}, entryCell(e)),
+      h('td', {}, h('span', { class: e.final ? 'badge good' : 'badge' }, e.final ? 'final' : 'pending'),
+        h('br'), h('span', { class: 'muted', title: (e.signers || []).join('\n') }, (e.signers || []).length + ' / ' + (e.required || '?') + ' sig.')),
+      h('td', {}, ownResult(e)),
+      h('td', {}, reports(e)));
+    });
     box.replaceChildren(h('div', { class: 'table-wrap' }, h('table', { class: 'log' },
       h('thead', {}, h('tr', {}, ['Seq', 'Entry', 'Finality', 'This node', 'Reports by post-state hash'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, rows))));
+    if (focused) {
+      const again = document.getElementById(focused.id);
+      if (again) again.focus({ preventScroll: true });
+    }
+    updateTimes();
   }
 
   // ---- this node ------------------------------------------------------------
@@ -511,7 +842,25 @@
       h('dt', {}, 'state hash'), h('dd', {}, h('code', { id: 'state-hash' }, st.state_hash)),
       h('dt', {}, 'executed / final'), h('dd', {}, '#' + st.last_executed_seq + ' / #' + st.final_seq),
       h('dt', {}, 'executor'), h('dd', { id: 'executor-state' }, exec),
-      h('dt', {}, 'upgrades'), h('dd', {}, String(st.total_upgrades))));
+      h('dt', {}, 'upgrades'), h('dd', {}, String(st.total_upgrades)),
+      h('dt', {}, 'scheduled'), h('dd', { id: 'scheduled-upgrade' }, scheduledFact()),
+      h('dt', {}, 'never run'), h('dd', { id: 'voided' }, voidedFact(st.voided || []))));
+    updateTimes();
+  }
+  // scheduledFact: the upgrade waiting for its time on this node.
+  function scheduledFact() {
+    const w = waiting();
+    if (!w) return h('span', { class: 'muted' }, 'none');
+    return [entryLink(w.seq), ' ', proposalLink(w.proposal_id), ' → v' + w.version, h('br'),
+      'activates at ', timeEl(new Date(w.activates_at)), ' · ', countdown(w.deadline, { id: 'scheduled-countdown' })];
+  }
+  // voidedFact: the latest entries that never run, newest first.
+  function voidedFact(list) {
+    if (!list.length) return h('span', { class: 'muted' }, 'none');
+    return h('ul', { class: 'voided-list' }, list.map((v) => h('li', { 'data-seq': v.seq },
+      entryLink(v.seq), ' ', v.cancelled_by
+        ? [v.proposal_id ? proposalLink(v.proposal_id) : '', ' cancelled by ', entryLink(v.cancelled_by)]
+        : h('span', { class: 'muted' }, 'void: the validators voided this seq'))));
   }
   function renderValidators() {
     const v = state.validators;
@@ -551,17 +900,103 @@
   }
 
   // ---- actions ---------------------------------------------------------------
+  // The propose form makes a code upgrade (now, at a time, or after a
+  // delay), a cancel or a rollback; syncForm shows the fields the kind
+  // needs (hidden fields are out of the tab order).
+  function syncForm() {
+    const kind = $('#p-type').value;
+    $('#p-target-group').hidden = kind === 'code_upgrade';
+    $('#p-version-group').hidden = kind === 'cancel';
+    $('#p-package-group').hidden = kind !== 'code_upgrade';
+    $('#p-version-label').textContent = kind === 'rollback'
+      ? 'Version the restored state gets (above the current one: versions never go down)'
+      : 'Version (above the current one)';
+    $('#p-target').placeholder = kind === 'cancel' ? 'an approved or scheduled upgrade' : kind === 'rollback' ? 'the latest upgrade that ran' : '';
+    const when = $('#p-when').value;
+    $('#p-at-group').hidden = when !== 'at';
+    $('#p-after-group').hidden = when !== 'after';
+    renderTargets();
+    showUTC();
+  }
+  // targetCandidates: the proposals the chosen kind can act on.
+  function targetCandidates(kind) {
+    const f = lifeFacts();
+    return state.proposals.filter((p) => kindOf(p) === 'code_upgrade' && (kind === 'cancel'
+      ? ['voting', 'approved', 'scheduled'].includes(p.status)
+      : f.lastRun > 0 && f.runSeq.get(p.proposal_id) === f.lastRun));
+  }
+  function renderTargets() {
+    const kind = $('#p-type').value;
+    const list = kind === 'code_upgrade' ? [] : targetCandidates(kind);
+    $('#p-target-list').replaceChildren(...list.map((p) => h('option', { value: p.proposal_id, label: p.title + ' (' + p.status.replace('_', ' ') + ')' })));
+    const v = $('#p-target').value.trim();
+    const hint = $('#p-target-hint');
+    if (kind === 'code_upgrade') { hint.textContent = ''; return; }
+    if (!v) {
+      hint.textContent = list.length ? list.length + ' candidate' + (list.length === 1 ? '' : 's') + ' in the list'
+        : kind === 'cancel' ? 'No upgrade waiting that could be cancelled.' : 'No upgrade has run that could be rolled back.';
+      return;
+    }
+    const p = state.proposals.find((x) => x.proposal_id === v);
+    hint.textContent = p ? '→ ' + p.title + ' (' + kindOf(p).replace('_', ' ') + ', ' + p.status.replace('_', ' ') + ')'
+      : 'Not a proposal ID this page knows; the node also accepts a unique prefix.';
+  }
+  // showUTC shows what a local date-time is sent as.
+  function showUTC() {
+    const v = $('#p-activate-at').value;
+    const d = v ? new Date(v) : null;
+    $('#p-at-utc').textContent = d && !isNaN(d) ? 'Sent as activate_at ' + rfc3339(d) + ' (UTC).' : 'Pick a date and time in your time zone.';
+  }
+  // prefill fills the form for a cancel or a network rollback of p and
+  // moves the focus there: the operator reviews and proposes.
+  function prefill(kind, p) {
+    $('#p-type').value = kind;
+    $('#p-target').value = p.proposal_id;
+    const title = (kind === 'cancel' ? 'Cancel: ' : 'Roll back: ') + p.title;
+    $('#p-title').value = title.slice(0, 200);
+    if (kind === 'rollback') $('#p-version').value = nextMinor(state.status && state.status.current_version);
+    syncForm();
+    const out = $('#propose-result');
+    out.className = 'result';
+    out.textContent = kind === 'cancel'
+      ? 'Filled in: a cancel of ' + p.title + '. Review and press Propose; the network votes on it.'
+      : 'Filled in: a network rollback of ' + p.title + ' to the state from before it, as a new version. Review and press Propose; the network votes on it.';
+    delete out.dataset.proposal;
+    $('#actions-section').scrollIntoView({ block: 'start' });
+    $('#p-title').focus({ preventScroll: true });
+  }
   async function propose(ev) {
     ev.preventDefault();
     const out = $('#propose-result');
     const btn = $('#p-submit');
     const val = (id) => $(id).value.trim();
-    const req = { title: val('#p-title'), description: $('#p-description').value, version: val('#p-version') };
-    const file = $('#p-file').files[0];
+    delete out.dataset.proposal; // names the proposal this submit made, once it did
+    const kind = $('#p-type').value;
+    const req = { type: kind, title: val('#p-title'), description: $('#p-description').value };
+    const file = kind === 'code_upgrade' ? $('#p-file').files[0] : null;
     const problems = [];
     if (!req.title) problems.push('a title');
-    if (!/^\d+\.\d+\.\d+/.test(req.version)) problems.push('a version such as 1.2.0');
-    if (!file && !(val('#p-url') && val('#p-hash') && Number(val('#p-size')) > 0)) problems.push('a package file, or URL, SHA-256 and size');
+    if (kind !== 'cancel') {
+      req.version = val('#p-version');
+      if (!/^\d+\.\d+\.\d+/.test(req.version)) problems.push('a version such as 1.2.0');
+    }
+    if (kind !== 'code_upgrade') {
+      req.target = val('#p-target');
+      if (!req.target) problems.push('the target proposal');
+    } else {
+      if (!file && !(val('#p-url') && val('#p-hash') && Number(val('#p-size')) > 0)) problems.push('a package file, or URL, SHA-256 and size');
+      const when = $('#p-when').value;
+      if (when === 'at') {
+        const d = val('#p-activate-at') ? new Date(val('#p-activate-at')) : null;
+        if (!d || isNaN(d)) problems.push('the date and time to activate at');
+        else if (d.getTime() <= Date.now()) problems.push('an activation time in the future');
+        else req.activate_at = rfc3339(d);
+      } else if (when === 'after') {
+        const n = Number(val('#p-after'));
+        if (!Number.isInteger(n) || n < 1) problems.push('a delay of at least 1 (whole number)');
+        else req.activate_after_seconds = n * Number($('#p-after-unit').value);
+      }
+    }
     if (problems.length) {
       out.className = 'result error';
       out.textContent = 'Needs ' + problems.join(', ') + '.';
@@ -574,15 +1009,17 @@
         out.textContent = 'Uploading ' + file.name + ' (' + bytes(file.size) + ')…';
         const info = await api('POST', '/packages', file);
         Object.assign(req, { package_url: info.url, package_hash: info.sha256, package_size: info.size });
-      } else {
+      } else if (kind === 'code_upgrade') {
         Object.assign(req, { package_url: val('#p-url'), package_hash: val('#p-hash'), package_size: Number(val('#p-size')) });
       }
       out.textContent = 'Proposing…';
       const r = await api('POST', '/upgrades/propose', req);
+      const next = (r.next_steps || [])[(r.next_steps || []).length - 1];
       out.className = 'result ok';
-      out.textContent = 'Proposed ' + r.proposal_id + ' (' + r.status + '). Every member can vote on it now.';
+      out.textContent = 'Proposed ' + r.proposal_id + ' (' + r.status + '). Every member can vote on it now.' + (next ? ' Then: ' + next + '.' : '');
       out.dataset.proposal = r.proposal_id;
       $('#propose-form').reset();
+      syncForm();
       want('proposals');
     } catch (err) {
       out.className = 'result error';
@@ -611,6 +1048,11 @@
   // ---- start -----------------------------------------------------------------
   function start() {
     $('#propose-form').addEventListener('submit', propose);
+    $('#p-type').addEventListener('change', syncForm);
+    $('#p-when').addEventListener('change', syncForm);
+    $('#p-target').addEventListener('input', renderTargets);
+    $('#p-activate-at').addEventListener('input', showUTC);
+    syncForm();
     $('#resume-button').addEventListener('click', resume);
     $('#token-button').addEventListener('click', () => askToken(''));
     $('#token-form').addEventListener('submit', (ev) => {
