@@ -111,7 +111,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	// validators still form raft; bitswap waits for a direct connection
 	// (p2p.AllowLimited, docs/nat.md).
 	n.gossip, err = gossip.New(ctx, gossip.DefaultConfig(), gossip.Deps{
-		Host:      p2p.AllowLimited(n.host.Host, gossip.SyncProtocol(n.netID)),
+		Host:      p2p.AllowLimited(n.host.Host, log.With("component", "p2p"), gossip.SyncProtocol(n.netID)),
 		Key:       n.key,
 		Datastore: n.ds,
 		NetID:     n.netID,
@@ -143,7 +143,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 		return err
 	}
 	n.raft, err = raftnet.New(ctx, rcfg, raftnet.Deps{
-		Host:              p2p.AllowLimited(n.host.Host, raftnet.ProtocolID(n.netID)),
+		Host:              p2p.AllowLimited(n.host.Host, log.With("component", "p2p"), raftnet.ProtocolID(n.netID)),
 		Governance:        newRaftGovernance(n),
 		Validators:        func() []peer.ID { return n.Rules().Validators },
 		GenesisValidators: genesisVals,

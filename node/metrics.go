@@ -107,6 +107,8 @@ func (n *Node) registerNATMetrics(reg *prometheus.Registry) {
 			func(s p2p.NATStats) uint64 { return s.RelayServiceReservations }),
 		counter("synapse_relay_service_circuits_total", "Relayed connections this node carried for others.",
 			func(s p2p.NATStats) uint64 { return s.RelayServiceCircuits }),
+		counter("synapse_relay_service_bytes_total", "Bytes this node relayed for others.",
+			func(s p2p.NATStats) uint64 { return s.RelayServiceBytes }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "synapse_relay_reservations", Help: "Relays this node holds a reservation at."}, func() float64 {
 			return float64(len(n.host.NATStatus().Relays))
 		}),

@@ -71,8 +71,8 @@ type NATStats struct {
 	RelayReservations uint64
 	// RelayServiceReservations counts reservations this node granted as a
 	// relay (not refreshes), RelayServiceCircuits the relayed connections
-	// it opened for others.
-	RelayServiceReservations, RelayServiceCircuits uint64
+	// it opened for others, RelayServiceBytes the bytes it relayed.
+	RelayServiceReservations, RelayServiceCircuits, RelayServiceBytes uint64
 }
 
 // natState holds the host's NAT status and counters; libp2p's services
@@ -87,7 +87,7 @@ type natState struct {
 	hpAttempts, hpSuccesses, hpFailures atomic.Uint64
 	directDials, directDialsOK          atomic.Uint64
 	reservations                        atomic.Uint64
-	served, circuits                    atomic.Uint64
+	served, circuits, relayedBytes      atomic.Uint64
 	relayActive                         atomic.Bool
 
 	log *slog.Logger
@@ -285,6 +285,7 @@ func (h *Host) NATStats() NATStats {
 		RelayReservations:        st.reservations.Load(),
 		RelayServiceReservations: st.served.Load(),
 		RelayServiceCircuits:     st.circuits.Load(),
+		RelayServiceBytes:        st.relayedBytes.Load(),
 	}
 }
 
@@ -370,7 +371,7 @@ func (t relayTracer) ReservationAllowed(isRenewal bool) {
 }
 func (relayTracer) ReservationClosed(int)                 {}
 func (relayTracer) ReservationRequestHandled(pbv2.Status) {}
-func (relayTracer) BytesTransferred(int)                  {}
+func (t relayTracer) BytesTransferred(n int)              { t.st.relayedBytes.Add(uint64(n)) }
 
 // relayService runs the circuit relay v2 service while the host is public
 // (Config.RelayService), as libp2p's relay manager would on AutoNAT v1's

@@ -5,6 +5,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,14 +152,15 @@ func TestRelayedConnectionAndAllowLimited(t *testing.T) {
 	if _, err := a.NewStream(sctx, b.ID(), echoProto); err == nil {
 		t.Fatal("a stream went over a limited connection without being allowed")
 	}
-	other := p2p.AllowLimited(a.Host, "/synapse-test/other/1")
+	other := p2p.AllowLimited(a.Host, nil, "/synapse-test/other/1")
 	sctx2, scancel2 := context.WithTimeout(ctx, time.Second)
 	defer scancel2()
 	if _, err := other.NewStream(sctx2, b.ID(), echoProto); err == nil {
 		t.Fatal("AllowLimited for another protocol let this one through")
 	}
 
-	allowed := p2p.AllowLimited(a.Host, echoProto)
+	var logs lockedBuf
+	allowed := p2p.AllowLimited(a.Host, slog.New(slog.NewTextHandler(&logs, nil)), echoProto)
 	s, err := allowed.NewStream(ctx, b.ID(), echoProto)
 	if err != nil {
 		t.Fatalf("allowed protocol over the relayed connection: %v", err)
@@ -176,6 +180,35 @@ func TestRelayedConnectionAndAllowLimited(t *testing.T) {
 	if d := s.Conn().Stat().Extra[client.StatLimitDuration]; d != 90*time.Second {
 		t.Fatalf("relay limit duration %v, want the configured 90s", d)
 	}
+	// The first stream on the limited connection is logged with the
+	// relay's limits, a second one is not.
+	s2, err := allowed.NewStream(ctx, b.ID(), echoProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Reset()
+	if l := logs.String(); strings.Count(l, "relayed connection with limits") != 1 || !strings.Contains(l, "limit_duration=1m30s") ||
+		!strings.Contains(l, "limit_bytes=131072") || !strings.Contains(l, "relay="+r.ID().String()) {
+		t.Fatalf("log of limited streams:\n%s", l)
+	}
+}
+
+// lockedBuf is a log sink safe for concurrent writes.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // A relay configured with no limits relays full connections: every
