@@ -27,25 +27,33 @@ type swarm struct {
 	listen    []string
 }
 
+// swarmOpts vary the swarm of a test.
+type swarmOpts struct {
+	kind      natKind
+	transport string // tcp, quic or both
+	// editPub changes the public node's p2p config; setup runs once the
+	// topology exists, before any daemon starts; envA adds settings to A.
+	editPub func(*p2p.Config)
+	setup   func(*topology)
+	envA    []string
+}
+
 // startSwarm builds the topology and starts the public node, then A and B
 // with the public node as their only bootstrap peer. Every NAT feature is
 // at its default: nothing in the test tells a node that it is behind a
 // NAT or which node relays.
-func startSwarm(t *testing.T, kind natKind, transport string) *swarm {
-	return startSwarmWith(t, kind, transport, nil)
-}
-
-// startSwarmWith is startSwarm with editPub (may be nil) applied to the
-// public node's p2p config first.
-func startSwarmWith(t *testing.T, kind natKind, transport string, editPub func(*p2p.Config)) *swarm {
+func startSwarm(t *testing.T, o swarmOpts) *swarm {
 	requireNamespaces(t)
-	s := &swarm{tp: newTopology(t, kind), nw: newNetwork(t), transport: transport, listen: listenAddrs(transport)}
-	if editPub != nil {
-		editP2PConfig(t, s.nw.data[2], editPub)
+	s := &swarm{tp: newTopology(t, o.kind), nw: newNetwork(t), transport: o.transport, listen: listenAddrs(o.transport)}
+	if o.editPub != nil {
+		editP2PConfig(t, s.nw.data[2], o.editPub)
+	}
+	if o.setup != nil {
+		o.setup(s.tp)
 	}
 	s.pub = startDaemon(t, s.nw, 2, "pub", s.tp.pub, s.listen)
 	boot := "SYNAPSE_BOOTSTRAP=" + strings.Join(p2pAddrs(pubIP, s.pub.peerID, s.listen), ",")
-	s.a = startDaemon(t, s.nw, 0, "A", s.tp.a, s.listen, boot)
+	s.a = startDaemon(t, s.nw, 0, "A", s.tp.a, s.listen, append([]string{boot}, o.envA...)...)
 	s.b = startDaemon(t, s.nw, 1, "B", s.tp.b, s.listen, boot)
 	return s
 }
@@ -214,7 +222,7 @@ func (s *swarm) runUpgrade(t *testing.T) {
 func TestNATHolePunch(t *testing.T) {
 	for _, transport := range []string{"quic", "tcp"} {
 		t.Run(transport, func(t *testing.T) {
-			s := startSwarm(t, natCone, transport)
+			s := startSwarm(t, swarmOpts{kind: natCone, transport: transport})
 			s.waitPrivateWithRelay(t)
 
 			wantTransport := map[string]string{"quic": "quic-v1", "tcp": "tcp"}[transport]
@@ -301,7 +309,7 @@ func TestNATSymmetric(t *testing.T) {
 }
 
 func testSymmetric(t *testing.T, editPub func(*p2p.Config), maxCircuits float64) {
-	s := startSwarmWith(t, natSymmetric, "both", editPub)
+	s := startSwarm(t, swarmOpts{kind: natSymmetric, transport: "both", editPub: editPub})
 	s.waitPrivateWithRelay(t)
 
 	waitFor(t, 2*time.Minute, "A and B connected through the relay after failed hole punches", func() (bool, string) {
@@ -342,5 +350,42 @@ func testSymmetric(t *testing.T, editPub func(*p2p.Config), maxCircuits float64)
 		circuits, s.pub.metric("synapse_relay_service_bytes_total"), vs.Leader)
 	if circuits > maxCircuits {
 		t.Fatalf("the public node opened %v relayed connections, want at most %v: the relay's limits cut raft off", circuits, maxCircuits)
+	}
+}
+
+// TestNATPortForward: A's NAT forwards port 4001 to A, and A announces the
+// forwarded address (p2p.announce), as docs/nat.md advises for a
+// validator. A is public, relays for others instead of using a relay, and
+// B, still behind its NAT, dials A directly: no relay and no hole punch in
+// the path.
+func TestNATPortForward(t *testing.T) {
+	announce := []string{"/ip4/" + natAWAN + "/tcp/4001", "/ip4/" + natAWAN + "/udp/4001/quic-v1"}
+	s := startSwarm(t, swarmOpts{
+		kind: natCone, transport: "both",
+		setup: func(tp *topology) { tp.forwardPort(tp.natA, aIP) },
+		envA:  []string{"SYNAPSE_ANNOUNCE=" + strings.Join(announce, ",")},
+	})
+	waitFor(t, 2*time.Minute, "A public through its port forward, B private", func() (bool, string) {
+		a, b := s.a.id(), s.b.id()
+		return a.Reachability.Reachability == "public" && a.RelayService && b.Reachability.Reachability == "private",
+			fmt.Sprintf("A %s (relay service %v), B %s", a.Reachability.Reachability, a.RelayService, b.Reachability.Reachability)
+	})
+	id := s.a.id()
+	for _, want := range announce {
+		if !slices.Contains(id.Addrs, want+"/p2p/"+s.a.peerID) {
+			t.Fatalf("A does not announce %s: %v", want, id.Addrs)
+		}
+	}
+	if len(id.RelayAddrs) != 0 || slices.ContainsFunc(id.Addrs, func(a string) bool { return strings.Contains(a, "p2p-circuit") }) {
+		t.Fatalf("public A announces relay addresses: %+v", id)
+	}
+	waitFor(t, 2*time.Minute, "B directly connected to A's forwarded port", func() (bool, string) {
+		p, ok := s.b.peer(s.a.peerID)
+		return ok && p.Connection == "direct" && slices.ContainsFunc(p.Conns, func(c httpapi.ConnJSON) bool {
+			return !c.Relayed && c.Direction == "outbound" && strings.HasPrefix(c.Addr, "/ip4/"+natAWAN+"/")
+		}), fmt.Sprintf("%+v", p)
+	})
+	if n := s.a.metric("synapse_holepunch_attempts_total") + s.b.metric("synapse_holepunch_attempts_total"); n != 0 {
+		t.Fatalf("%v hole-punch attempts between A and B; B should have dialled A's forwarded port", n)
 	}
 }

@@ -180,6 +180,16 @@ func (tp *topology) natRules(ns string, kind natKind) {
 	ipt("-A", "INPUT", "-i", "wan", "-j", "DROP")
 }
 
+// forwardPort makes NAT box ns forward TCP and UDP port 4001 of its WAN
+// address to lanIP:4001, like a port forward on a home router.
+func (tp *topology) forwardPort(ns, lanIP string) {
+	for _, proto := range []string{"tcp", "udp"} {
+		sh(tp.t, "ip", "netns", "exec", ns, "iptables", "-t", "nat", "-A", "PREROUTING", "-i", "wan", "-p", proto, "--dport", "4001",
+			"-j", "DNAT", "--to-destination", lanIP+":4001")
+		sh(tp.t, "ip", "netns", "exec", ns, "iptables", "-A", "FORWARD", "-i", "wan", "-o", "lan", "-p", proto, "-d", lanIP, "--dport", "4001", "-j", "ACCEPT")
+	}
+}
+
 // forwardedFrom is how many bytes NAT box ns let from src into its LAN.
 func (tp *topology) forwardedFrom(ns, src string) int64 {
 	out := sh(tp.t, "ip", "netns", "exec", ns, "iptables", "-t", "filter", "-L", "FORWARD", "-n", "-v", "-x")
