@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -144,14 +146,30 @@ func startDaemon(t *testing.T, nw *network, i int, name, ns string, listen []str
 	cmd := exec.Command("ip", args...)
 	logs := d.log
 	cmd.Stdout, cmd.Stderr = logs, logs
+	// The daemon dies with the test process even when a timeout kills it
+	// before the cleanup runs (ip netns exec execs the daemon in place).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Env = append(os.Environ(), "SYNAPSE_LOG_LEVEL=debug")
 	cmd.Env = append(cmd.Env, env...)
-	if err := cmd.Start(); err != nil {
+	// Pdeathsig fires when the thread that started the process ends, so
+	// the process is started and waited for by a goroutine locked to its
+	// thread for the daemon's whole life.
+	started, done := make(chan error, 1), make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		cmd.Wait()
+	}()
+	if err := <-started; err != nil {
 		t.Fatal(err)
 	}
 	d.cmd = cmd
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt)
 		select {

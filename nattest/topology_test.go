@@ -53,8 +53,10 @@ const (
 	natSymmetric
 )
 
-// topology is one set of namespaces; names start with a random prefix so
-// parallel runs on one machine do not collide.
+// topology is one set of namespaces. Names are synat<pid>-<random>-<role>:
+// parallel runs on one machine do not collide, and a run that was killed
+// before its cleanup leaves namespaces the next run can recognise as
+// abandoned (sweepAbandoned).
 type topology struct {
 	t                           *testing.T
 	inet, pub, natA, natB, a, b string
@@ -109,7 +111,8 @@ func sh(t *testing.T, args ...string) string {
 // rules; everything is deleted when the test ends, failed or not.
 func newTopology(t *testing.T, kind natKind) *topology {
 	t.Helper()
-	p := "syn" + randHex(2)
+	sweepAbandoned(t)
+	p := fmt.Sprintf("%s%d-%s", nsPrefix, os.Getpid(), randHex(2))
 	tp := &topology{t: t, inet: p + "-inet", pub: p + "-pub", natA: p + "-nata", natB: p + "-natb", a: p + "-a", b: p + "-b"}
 	tp.all = []string{tp.inet, tp.pub, tp.natA, tp.natB, tp.a, tp.b}
 	t.Cleanup(func() {
@@ -150,6 +153,33 @@ func newTopology(t *testing.T, kind natKind) *topology {
 		tp.natRules(n.nat, kind)
 	}
 	return tp
+}
+
+const nsPrefix = "synat"
+
+// sweepAbandoned deletes namespaces left by test processes that no longer
+// run (killed by a timeout before their cleanup); their daemons died with
+// them (Pdeathsig).
+func sweepAbandoned(t *testing.T) {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], nsPrefix) {
+			continue
+		}
+		pid, _, ok := strings.Cut(strings.TrimPrefix(f[0], nsPrefix), "-")
+		if !ok {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			continue // its test is still running
+		}
+		t.Logf("deleting namespace %s left by a test that was killed", f[0])
+		exec.Command("ip", "netns", "del", f[0]).Run()
+	}
 }
 
 // natRules makes ns a NAT router: forwarding on, the LAN masqueraded
