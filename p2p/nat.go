@@ -6,38 +6,19 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/event"
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
-	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
-	circuitproto "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
-	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// Reachability values of NATStatus.Reachability.
-const (
-	ReachabilityUnknown = "unknown"
-)
-
-// AutoRelay tuning. libp2p's defaults suit the public IPFS network, where
-// a node sees hundreds of relay candidates: wait up to 3 minutes for 4 of
-// them, and back off an hour from a relay that refused a reservation. A
-// synapse network may have one or two public nodes, and a bootstrap node
-// refuses reservations until its own AutoNAT finds it public, so a private
-// node takes the first candidate and tries a refusing one again soon.
-const (
-	relayMinCandidates = 1
-	relayBackoff       = time.Minute
-	relayMinInterval   = 10 * time.Second
-	relayWanted        = 2
-)
+// ReachabilityUnknown is NATStatus.Reachability before AutoNAT decided (the
+// other values are ReachabilityPublic and ReachabilityPrivate).
+const ReachabilityUnknown = "unknown"
 
 // NATStatus is what the host knows of how others reach it.
 type NATStatus struct {
@@ -286,154 +267,5 @@ func (h *Host) NATStats() NATStats {
 		RelayServiceReservations: st.served.Load(),
 		RelayServiceCircuits:     st.circuits.Load(),
 		RelayServiceBytes:        st.relayedBytes.Load(),
-	}
-}
-
-// relayCandidates is AutoRelay's peer source: the static relays when
-// configured; otherwise bootstrap peers first, then connected peers that
-// offer the relay protocol, then peers of the DHT routing table. AutoRelay
-// itself checks that a candidate relays before asking for a reservation.
-func (h *Host) relayCandidates(ctx context.Context, num int) <-chan peer.AddrInfo {
-	out := make(chan peer.AddrInfo, max(num, 0))
-	defer close(out)
-	seen := map[peer.ID]bool{h.ID(): true}
-	add := func(ai peer.AddrInfo) {
-		if len(out) >= num || seen[ai.ID] {
-			return
-		}
-		ai.Addrs = append(slices.Clone(ai.Addrs), h.Peerstore().Addrs(ai.ID)...)
-		ai.Addrs = ma.Unique(ai.Addrs)
-		if len(ai.Addrs) == 0 {
-			return
-		}
-		seen[ai.ID] = true
-		out <- ai
-	}
-	if len(h.staticRelays) > 0 {
-		for _, ai := range h.staticRelays {
-			add(ai)
-		}
-		return out
-	}
-	for _, ai := range h.bootstrap {
-		add(ai)
-	}
-	for _, p := range h.Network().Peers() {
-		if ok, _ := h.Peerstore().SupportsProtocols(p, circuitproto.ProtoIDv2Hop); len(ok) > 0 {
-			add(peer.AddrInfo{ID: p})
-		}
-	}
-	for _, p := range h.DHT.RoutingTable().ListPeers() {
-		add(peer.AddrInfo{ID: p})
-	}
-	return out
-}
-
-// holePunchTracer counts DCUtR events.
-type holePunchTracer struct{ st *natState }
-
-func (t holePunchTracer) Trace(evt *holepunch.Event) {
-	switch e := evt.Evt.(type) {
-	case *holepunch.HolePunchAttemptEvt:
-		t.st.hpAttempts.Add(1)
-	case *holepunch.EndHolePunchEvt:
-		if e.Success {
-			t.st.hpSuccesses.Add(1)
-		} else {
-			t.st.hpFailures.Add(1)
-		}
-		if e.Success {
-			t.st.log.Info("hole punch succeeded", "peer", evt.Remote, "took", e.EllapsedTime)
-		} else {
-			t.st.log.Info("hole punch failed", "peer", evt.Remote, "took", e.EllapsedTime, "err", e.Error)
-		}
-	case *holepunch.DirectDialEvt:
-		t.st.directDials.Add(1)
-		if e.Success {
-			t.st.directDialsOK.Add(1)
-		}
-	}
-}
-
-// relayTracer counts what the relay service does.
-type relayTracer struct{ st *natState }
-
-var _ relayv2.MetricsTracer = relayTracer{}
-
-func (t relayTracer) RelayStatus(enabled bool)           { t.st.relayActive.Store(enabled) }
-func (t relayTracer) ConnectionOpened()                  { t.st.circuits.Add(1) }
-func (relayTracer) ConnectionClosed(time.Duration)       {}
-func (relayTracer) ConnectionRequestHandled(pbv2.Status) {}
-func (t relayTracer) ReservationAllowed(isRenewal bool) {
-	if !isRenewal {
-		t.st.served.Add(1)
-	}
-}
-func (relayTracer) ReservationClosed(int)                 {}
-func (relayTracer) ReservationRequestHandled(pbv2.Status) {}
-func (t relayTracer) BytesTransferred(n int)              { t.st.relayedBytes.Add(uint64(n)) }
-
-// relayService runs the circuit relay v2 service while the host is public
-// (Config.RelayService), as libp2p's relay manager would on AutoNAT v1's
-// word alone.
-type relayService struct {
-	h    host.Host
-	opts []relayv2.Option
-	log  *slog.Logger
-
-	mu     sync.Mutex
-	relay  *relayv2.Relay
-	closed bool
-}
-
-func newRelayService(h host.Host, rs RelayServiceConfig, st *natState, log *slog.Logger) *relayService {
-	rc := relayv2.DefaultResources()
-	rc.ReservationTTL = time.Duration(rs.ReservationTTLSeconds) * time.Second
-	rc.MaxReservations = rs.MaxReservations
-	rc.MaxReservationsPerIP = rs.MaxReservationsPerIP
-	rc.MaxCircuits = rs.MaxCircuits
-	rc.BufferSize = rs.BufferSize
-	rc.Limit = nil
-	if rs.ConnectionDurationSeconds > 0 {
-		rc.Limit = &relayv2.RelayLimit{
-			Duration: time.Duration(rs.ConnectionDurationSeconds) * time.Second,
-			Data:     rs.ConnectionDataBytes,
-		}
-	}
-	return &relayService{h: h, log: log, opts: []relayv2.Option{
-		relayv2.WithResources(rc),
-		relayv2.WithMetricsTracer(relayTracer{st}),
-	}}
-}
-
-// update starts the relay when public turns true and stops it when it
-// turns false.
-func (r *relayService) update(public bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	switch {
-	case r.closed:
-	case public && r.relay == nil:
-		relay, err := relayv2.New(r.h, r.opts...)
-		if err != nil {
-			r.log.Error("start relay service", "err", err)
-			return
-		}
-		r.relay = relay
-		r.log.Info("relay service started: this node is public")
-	case !public && r.relay != nil:
-		r.relay.Close()
-		r.relay = nil
-		r.log.Info("relay service stopped: this node is no longer public")
-	}
-}
-
-func (r *relayService) close() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.closed = true
-	if r.relay != nil {
-		r.relay.Close()
-		r.relay = nil
 	}
 }
