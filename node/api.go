@@ -340,10 +340,12 @@ func (a governanceAPI) Validators(ctx context.Context) (httpapi.ValidatorSet, er
 	}
 	banned := n.raft.Banned()
 	for _, v := range n.Rules().Validators {
+		// Through a relay counts: raft runs over relayed connections.
+		c := n.host.Network().Connectedness(v)
 		val := httpapi.Validator{
 			PeerID:    v.String(),
 			Leader:    v == leader,
-			Connected: v == n.ID() || n.host.Network().Connectedness(v) == network.Connected,
+			Connected: v == n.ID() || c == network.Connected || c == network.Limited,
 		}
 		if t, ok := banned[v]; ok {
 			val.BannedUntil = t.UTC().Format(time.RFC3339)

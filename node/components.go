@@ -16,6 +16,7 @@ import (
 	"github.com/synapse-p2p/synapse-p2p/bitswap"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 	"github.com/synapse-p2p/synapse-p2p/gossip"
+	"github.com/synapse-p2p/synapse-p2p/p2p"
 	"github.com/synapse-p2p/synapse-p2p/raftnet"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
@@ -105,8 +106,12 @@ func (n *Node) buildComponents(ctx context.Context) error {
 		return err
 	}
 
+	// Sync and raft may run over relayed (limited) connections, so nodes
+	// that reach each other only through a relay still exchange ops and
+	// validators still form raft; bitswap waits for a direct connection
+	// (p2p.AllowLimited, docs/nat.md).
 	n.gossip, err = gossip.New(ctx, gossip.DefaultConfig(), gossip.Deps{
-		Host:      n.host.Host,
+		Host:      p2p.AllowLimited(n.host.Host, log.With("component", "p2p"), gossip.SyncProtocol(n.netID)),
 		Key:       n.key,
 		Datastore: n.ds,
 		NetID:     n.netID,
@@ -138,7 +143,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 		return err
 	}
 	n.raft, err = raftnet.New(ctx, rcfg, raftnet.Deps{
-		Host:              n.host.Host,
+		Host:              p2p.AllowLimited(n.host.Host, log.With("component", "p2p"), raftnet.ProtocolID(n.netID)),
 		Governance:        newRaftGovernance(n),
 		Validators:        func() []peer.ID { return n.Rules().Validators },
 		GenesisValidators: genesisVals,

@@ -13,12 +13,10 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"sort"
 	"sync"
 
 	badger "github.com/ipfs/go-ds-badger"
 	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -137,7 +135,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (_ *Node, err error) {
 	if cfg.API.Addr != "" {
 		gov, upg, pkgs := n.APIBackends()
 		n.api, err = httpapi.New(cfg.API, httpapi.Deps{
-			Node: n, Governance: gov, Upgrades: upg, Packages: pkgs, Metrics: n.metricsHandler(),
+			Node: nodeAPI{n}, Governance: gov, Upgrades: upg, Packages: pkgs, Metrics: n.metricsHandler(),
 			Events: n.events.subscribe, Fetches: n.fetchesAPI,
 		}, n.log.With("component", "api"))
 		if err != nil {
@@ -233,20 +231,17 @@ func (n *Node) APIAddr() string {
 	return n.api.Addr()
 }
 
-// Peers are the connected peers, sorted by ID.
+// Peers are the connected peers, directly or only through a relay, sorted
+// by ID; Addrs are the peer's side of each connection.
 func (n *Node) Peers() []peer.AddrInfo {
-	ids := n.host.Network().Peers()
-	out := make([]peer.AddrInfo, 0, len(ids))
-	for _, id := range ids {
-		if n.host.Network().Connectedness(id) != network.Connected {
-			continue
+	pcs := n.host.PeerConns()
+	out := make([]peer.AddrInfo, 0, len(pcs))
+	for _, pc := range pcs {
+		ai := peer.AddrInfo{ID: pc.ID}
+		for _, c := range pc.Conns {
+			ai.Addrs = append(ai.Addrs, c.Addr)
 		}
-		var addrs []ma.Multiaddr
-		for _, c := range n.host.Network().ConnsToPeer(id) {
-			addrs = append(addrs, c.RemoteMultiaddr())
-		}
-		out = append(out, peer.AddrInfo{ID: id, Addrs: addrs})
+		out = append(out, ai)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
