@@ -44,6 +44,8 @@ func (a nodeAPI) PeerConns() []httpapi.PeerJSON {
 		pj := httpapi.PeerJSON{ID: pc.ID.String(), Addrs: []string{}, Connection: "relayed"}
 		if pc.Direct() {
 			pj.Connection = "direct"
+		} else {
+			pj.Relayed = true // the dashboard's flag
 		}
 		if best, ok := pc.Best(); ok {
 			pj.Transport = best.Transport
