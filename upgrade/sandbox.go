@@ -337,13 +337,21 @@ func (e *engine) run(ctx context.Context, c call) ([]byte, ModuleInfo, timings, 
 		var pe *PackageError
 		if errors.As(err, &pe) {
 			pe.Stdout, pe.Stderr = stdout.String(), stderr.String()
-			if pe.Class == ClassTrap && strings.Contains(pe.Stderr, "out of memory") {
+			if pe.Class == ClassTrap && guestOutOfMemory(pe.Stderr) {
 				pe.Class = ClassMemoryLimit
 			}
 		}
 		return nil, info, tm, err
 	}
 	return out, info, tm, nil
+}
+
+// guestOutOfMemory reports whether a trapped guest said that memory.grow
+// failed: Go's runtime prints "out of memory" when its heap cannot grow
+// and "runtime: cannot allocate memory" when it cannot even start under
+// the limit; the Rust examples' allocator (abi-rs) prints "out of memory".
+func guestOutOfMemory(stderr string) bool {
+	return strings.Contains(stderr, "out of memory") || strings.Contains(stderr, "cannot allocate memory")
 }
 
 func (e *engine) info(ctx context.Context, cm wazero.CompiledModule, abi string, stdout, stderr io.Writer, lim limits, tm *timings) ([]byte, error) {
