@@ -45,6 +45,27 @@ type ModuleInfo struct {
 	// it is JSON; UpgradeInfoError explains why it is missing otherwise.
 	UpgradeInfo      json.RawMessage `json:"upgrade_info,omitempty"`
 	UpgradeInfoError string          `json:"upgrade_info_error,omitempty"`
+	// Memory is the module's own memory declaration (Inspect reads it
+	// from the binary); nil when it declares none.
+	Memory *MemoryPages `json:"memory,omitempty"`
+	// Version, Description and Breaking are what UpgradeInfo declares
+	// (set by Inspect when it is a JSON object).
+	Version     string `json:"version,omitempty"`
+	Description string `json:"description,omitempty"`
+	Breaking    bool   `json:"breaking,omitempty"`
+}
+
+// MemoryPages is a module's memory declaration in 64 KiB pages. The
+// network's limits.memory_pages caps it: a module whose minimum exceeds
+// it fails with memory_limit.
+type MemoryPages struct {
+	Min uint32 `json:"min_pages"`
+	// Max is the declared maximum; nil when the module declares none
+	// (then only the network's limit applies).
+	Max *uint32 `json:"max_pages,omitempty"`
+	// Imported is set when the memory is imported instead of defined,
+	// which the sandbox refuses.
+	Imported bool `json:"imported,omitempty"`
 }
 
 // limits are the sandbox limits of one call: the network's
