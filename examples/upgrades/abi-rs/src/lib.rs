@@ -81,6 +81,7 @@ pub fn report_panics() {
     }
 }
 
+// snippet:begin abi
 thread_local! {
     // The last buffer handed out by alloc: input accepts only it.
     static LAST_ALLOC: Cell<(usize, usize)> = Cell::new((0, 0));
@@ -121,3 +122,4 @@ pub fn pack(out: Vec<u8>) -> i64 {
     let out = out.leak();
     ((out.as_ptr() as usize as i64) << 32) | out.len() as i64
 }
+// snippet:end abi
