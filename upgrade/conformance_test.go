@@ -38,9 +38,14 @@ type outcome struct {
 
 // runSandbox runs wasmPath on state like the executor: in a sandbox child
 // process (iso) with the limits of the state (the defaults when the state
-// has none), and classifies the result.
+// has none), and classifies the result. With -short it runs in-process
+// (same verdicts and fuel, TestFuelExhaustedIsDeterministic): under -race
+// every child pays a race-instrumented rewrite of the 3.3 MB Go module.
 func runSandbox(t testing.TB, iso Isolation, wasmPath string, state []byte) outcome {
 	t.Helper()
+	if testing.Short() {
+		iso = IsolationInProcess
+	}
 	netLim, err := networkLimits(state)
 	if err != nil {
 		netLim = genesis.Limits{}.WithDefaults()
@@ -50,9 +55,9 @@ func runSandbox(t testing.TB, iso Isolation, wasmPath string, state []byte) outc
 		t.Fatal(err)
 	}
 	req := childRequest{Op: "upgrade", WasmPath: wasmPath, CacheDir: sharedWasmCache, Limits: lim}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	out, _, tm, err := runCall(ctx, iso, req, state, 2*time.Minute)
+	out, _, tm, err := runCall(ctx, iso, req, state, 5*time.Minute)
 	o := outcome{fuel: tm.FuelUsed, raw: out}
 	var pe *PackageError
 	switch {
@@ -113,6 +118,10 @@ func conformanceStates(t testing.TB) []struct {
 	}
 }
 
+// heavyStates take the Go guest seconds (minutes under -race on a loaded
+// machine); -short leaves them to the full run.
+var heavyStates = map[string]bool{"1MiB": true, "depth-10000": true, "depth-10001": true}
+
 // trickyState is valid JSON that only an exact copy of Go's
 // encoding/json round-trips byte for byte: unsorted and repeated keys
 // (the last wins), HTML characters and U+2028/9 (escaped on output),
@@ -150,6 +159,9 @@ func TestGoRustConformance(t *testing.T) {
 			t.Parallel()
 			goWasm, rustWasm := example(t, tw.goPkg), example(t, tw.rustPkg)
 			for _, st := range states {
+				if testing.Short() && heavyStates[st.name] {
+					continue
+				}
 				g := runSandbox(t, IsolationProcess, goWasm, st.state)
 				r := runSandbox(t, IsolationProcess, rustWasm, st.state)
 				t.Logf("%-18s go: class %-8q fuel %12d | rust: class %-8q fuel %10d | %d bytes out",
@@ -238,6 +250,9 @@ func TestGoRustLimits(t *testing.T) {
 		t.Run(tw.abi, func(t *testing.T) {
 			t.Parallel()
 			for _, c := range cases {
+				if testing.Short() && len(c.state) > 1<<20 {
+					continue // heavyStates
+				}
 				state := withLimits(t, c.state, c.lim)
 				for _, pkg := range []string{tw.goPkg, tw.rustPkg} {
 					o := runSandbox(t, IsolationProcess, example(t, pkg), state)

@@ -249,6 +249,13 @@ struct Parser<'a> {
     i: usize,
 }
 
+/// The open arrays and objects, and their elements so far.
+struct Stacks<'a> {
+    frames: Vec<Frame<'a>>,
+    items: Vec<Value<'a>>,
+    members: Vec<(Str<'a>, Value<'a>)>,
+}
+
 /// An array or object being parsed: where its elements start on the
 /// scratch stacks, and for an object the key of the value being parsed.
 enum Frame<'a> {
@@ -261,10 +268,12 @@ impl<'a> Parser<'a> {
         Err(Error { offset: self.i, msg })
     }
 
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
 
+    #[inline(always)]
     fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.i += 1;
@@ -272,6 +281,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Reads `"key"` and the `:` after it.
+    #[inline(always)]
     fn key(&mut self) -> Result<Str<'a>, Error> {
         self.skip_ws();
         if self.peek() != Some(b'"') {
@@ -287,92 +297,190 @@ impl<'a> Parser<'a> {
     }
 
     fn value(&mut self) -> Result<Value<'a>, Error> {
-        let mut frames: Vec<Frame<'a>> = Vec::new();
-        let mut items: Vec<Value<'a>> = Vec::new();
-        let mut members: Vec<(Str<'a>, Value<'a>)> = Vec::new();
+        let mut st = Stacks { frames: Vec::new(), items: Vec::new(), members: Vec::new() };
         'value: loop {
+            // At a value: the document, or an array or object inside a
+            // container. Scalars inside containers are read by the loops
+            // of array_items and object_members, which return here only
+            // for a nested container.
             self.skip_ws();
             let mut v = match self.peek() {
                 None => return self.err("unexpected end of input"),
                 Some(c @ (b'{' | b'[')) => {
-                    if frames.len() >= MAX_DEPTH {
+                    if st.frames.len() >= MAX_DEPTH {
                         return self.err("exceeded max depth");
                     }
                     self.i += 1;
                     self.skip_ws();
-                    if c == b'{' {
+                    let done = if c == b'{' {
                         if self.peek() == Some(b'}') {
                             self.i += 1;
-                            Value::Object(Object::new())
+                            Some(Value::Object(Object::new()))
                         } else {
-                            let k = self.key()?;
-                            frames.push(Frame::Object(members.len(), k));
-                            continue 'value;
+                            st.frames.push(Frame::Object(st.members.len(), Str::default()));
+                            self.object_members(&mut st)?
                         }
                     } else if self.peek() == Some(b']') {
                         self.i += 1;
-                        Value::Array(Vec::new())
+                        Some(Value::Array(Vec::new()))
                     } else {
-                        frames.push(Frame::Array(items.len()));
-                        continue 'value;
+                        st.frames.push(Frame::Array(st.items.len()));
+                        self.array_items(&mut st)?
+                    };
+                    match done {
+                        Some(v) => v,
+                        None => continue 'value, // a nested container
                     }
                 }
-                Some(b'"') => Value::String(self.string()?),
-                Some(b'-' | b'0'..=b'9') => Value::Number(Cow::Borrowed(self.number()?)),
-                Some(b't') => self.literal(b"true", Value::Bool(true))?,
-                Some(b'f') => self.literal(b"false", Value::Bool(false))?,
-                Some(b'n') => self.literal(b"null", Value::Null)?,
-                Some(_) => return self.err("invalid character looking for the beginning of a value"),
+                Some(_) => self.scalar()?,
             };
-            // v is complete: add it to its container, closing containers
-            // that end here.
+            // v is a complete value: add it to its container and go on with
+            // the container's next elements.
             loop {
-                match frames.last_mut() {
+                let done = match st.frames.last_mut() {
                     None => return Ok(v),
-                    Some(Frame::Array(start)) => {
-                        let start = *start;
-                        items.push(v);
-                        self.skip_ws();
-                        match self.peek() {
-                            Some(b',') => {
-                                self.i += 1;
-                                continue 'value;
-                            }
-                            Some(b']') => {
-                                self.i += 1;
-                                frames.pop();
-                                v = Value::Array(take_tail(&mut items, start, 0));
-                            }
-                            _ => return self.err("expected ',' or ']' after an array element"),
-                        }
+                    Some(Frame::Array(_)) => {
+                        st.items.push(v);
+                        self.array_next(&mut st)?
                     }
-                    Some(Frame::Object(start, key)) => {
-                        let start = *start;
-                        members.push((std::mem::take(key), v));
-                        self.skip_ws();
-                        match self.peek() {
-                            Some(b',') => {
-                                self.i += 1;
-                                let k = self.key()?;
-                                if let Some(Frame::Object(_, key)) = frames.last_mut() {
-                                    *key = k;
-                                }
-                                continue 'value;
-                            }
-                            Some(b'}') => {
-                                self.i += 1;
-                                frames.pop();
-                                // Room for one more member: upgrades often add one.
-                                v = Value::Object(Object::from_members(take_tail(&mut members, start, 1)));
-                            }
-                            _ => return self.err("expected ',' or '}' after an object value"),
-                        }
+                    Some(Frame::Object(_, key)) => {
+                        let k = std::mem::take(key);
+                        st.members.push((k, v));
+                        self.object_next(&mut st)?
                     }
+                };
+                match done {
+                    Some(c) => v = c,
+                    None => continue 'value,
                 }
             }
         }
     }
 
+    /// Reads a string, number or literal.
+    #[inline(always)]
+    fn scalar(&mut self) -> Result<Value<'a>, Error> {
+        match self.peek() {
+            Some(b'"') => Ok(Value::String(self.string()?)),
+            Some(b'-' | b'0'..=b'9') => Ok(Value::Number(Cow::Borrowed(self.number()?))),
+            Some(b't') => self.literal(b"true", Value::Bool(true)),
+            Some(b'f') => self.literal(b"false", Value::Bool(false)),
+            Some(b'n') => self.literal(b"null", Value::Null),
+            None => self.err("unexpected end of input"),
+            Some(_) => self.err("invalid character looking for the beginning of a value"),
+        }
+    }
+
+    /// Reads the elements of the innermost array from an element on: the
+    /// array when it ends, or None at a nested container.
+    #[inline(always)]
+    fn array_items(&mut self, st: &mut Stacks<'a>) -> Result<Option<Value<'a>>, Error> {
+        loop {
+            self.skip_ws();
+            if let Some(b'{' | b'[') = self.peek() {
+                return Ok(None);
+            }
+            let v = self.scalar()?;
+            st.items.push(v);
+            if let Some(done) = self.array_sep(st)? {
+                return Ok(Some(done));
+            }
+        }
+    }
+
+    /// After an array element: past a ',' it returns None, at ']' it closes
+    /// the array.
+    #[inline(always)]
+    fn array_sep(&mut self, st: &mut Stacks<'a>) -> Result<Option<Value<'a>>, Error> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                Ok(None)
+            }
+            Some(b']') => {
+                self.i += 1;
+                let start = match st.frames.pop() {
+                    Some(Frame::Array(start)) => start,
+                    _ => unreachable!(),
+                };
+                Ok(Some(Value::Array(take_tail(&mut st.items, start, 0))))
+            }
+            _ => self.err("expected ',' or ']' after an array element"),
+        }
+    }
+
+    /// After a nested container in an array: the array when it ends, or
+    /// None at the next nested container.
+    #[inline(always)]
+    fn array_next(&mut self, st: &mut Stacks<'a>) -> Result<Option<Value<'a>>, Error> {
+        match self.array_sep(st)? {
+            Some(done) => Ok(Some(done)),
+            None => self.array_items(st),
+        }
+    }
+
+    /// Reads the members of the innermost object from a key on: the object
+    /// when it ends, or None at a member whose value is a container (its
+    /// key is kept in the frame).
+    #[inline(always)]
+    fn object_members(&mut self, st: &mut Stacks<'a>) -> Result<Option<Value<'a>>, Error> {
+        loop {
+            let k = self.key()?;
+            self.skip_ws();
+            if let Some(b'{' | b'[') = self.peek() {
+                if let Some(Frame::Object(_, key)) = st.frames.last_mut() {
+                    *key = k;
+                }
+                return Ok(None);
+            }
+            let v = self.scalar()?;
+            st.members.push((k, v));
+            if let Some(done) = self.object_sep(st)? {
+                return Ok(Some(done));
+            }
+        }
+    }
+
+    /// After an object member: past a ',' it returns None, at '}' it
+    /// closes the object.
+    #[inline(always)]
+    fn object_sep(&mut self, st: &mut Stacks<'a>) -> Result<Option<Value<'a>>, Error> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                Ok(None)
+            }
+            Some(b'}') => {
+                self.i += 1;
+                Ok(Some(self.close_object(st)))
+            }
+            _ => self.err("expected ',' or '}' after an object value"),
+        }
+    }
+
+    /// After a member whose value was a nested container: the object when
+    /// it ends, or None at the next nested container.
+    #[inline(always)]
+    fn object_next(&mut self, st: &mut Stacks<'a>) -> Result<Option<Value<'a>>, Error> {
+        match self.object_sep(st)? {
+            Some(done) => Ok(Some(done)),
+            None => self.object_members(st),
+        }
+    }
+
+    #[inline(always)]
+    fn close_object(&mut self, st: &mut Stacks<'a>) -> Value<'a> {
+        let start = match st.frames.pop() {
+            Some(Frame::Object(start, _)) => start,
+            _ => unreachable!(),
+        };
+        // Room for one more member: upgrades often add one.
+        Value::Object(Object::from_members(take_tail(&mut st.members, start, 1)))
+    }
+
+    #[inline(always)]
     fn literal(&mut self, word: &'static [u8], v: Value<'a>) -> Result<Value<'a>, Error> {
         if self.b[self.i..].starts_with(word) {
             self.i += word.len();
@@ -382,6 +490,7 @@ impl<'a> Parser<'a> {
         }
     }
 
+    #[inline(always)]
     fn digits(&mut self) -> usize {
         let start = self.i;
         while let Some(b'0'..=b'9') = self.peek() {
@@ -391,6 +500,7 @@ impl<'a> Parser<'a> {
     }
 
     /// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+    #[inline(always)]
     fn number(&mut self) -> Result<&'a str, Error> {
         let start = self.i;
         if self.peek() == Some(b'-') {
