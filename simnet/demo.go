@@ -18,8 +18,8 @@ var Stages = []string{"proposed", "visible_everywhere", "approved", "ratified", 
 // Demo packages: DemoOptions.Package names one of these or a file.
 const (
 	// DemoPackageRust is the Rust add-feature-flag (examples/upgrades/
-	// add-feature-flag-rs): its committed .wasm, 41 KB, a few ms per
-	// execution. The default.
+	// add-feature-flag-rs): its committed .wasm, about 60 KB, a fraction of
+	// the Go package's CPU per execution (docs/benchmarks.md). The default.
 	DemoPackageRust = "rust"
 	// DemoPackageGo is the Go add-feature-flag, built with the Go
 	// toolchain: 3.3 MB, about 0.5 s of CPU per execution.
