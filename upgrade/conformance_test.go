@@ -322,6 +322,12 @@ func FuzzRustJSONMatchesGo(f *testing.F) {
 		`{"global":{}`,
 		`{"global":{},}`,
 		`{"global":{"a":tru}}`,
+		`{"global":{"a\u0062":1,"ab":2,"\u0000":3,"é":4,"z":5,"\u00e9":6}}`,
+		`{"global":{"n":[-0.0e-0,1E+2,0.5e10,-9007199254740993]}}`,
+		"{\"global\":{\"s\":\"\u2028\u2029\\u2028 <>&\\u003c\"}}",
+		`{"global":{"nodes":{"x":{"new_feature_enabled":false,"a":1},"y":[],"z":{"b":{}}}}}`,
+		`{"global":{}} {"global":{"version":"9"}}`,
+		`{"global":{"version":"1.0.0"},"global":{"other":true}}`,
 	} {
 		f.Add([]byte(s))
 	}

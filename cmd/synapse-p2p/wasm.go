@@ -35,7 +35,8 @@ func cmdWasm(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, "Usage: synapse-p2p wasm info PKG.wasm [--json]")
 		fmt.Fprintln(stderr, "       synapse-p2p wasm run PKG.wasm --state STATE.json [--out FILE] [--version V]")
 		fmt.Fprintln(stderr, "       synapse-p2p wasm state [--api ADDR] [--out FILE]   (a node's current network state, for wasm run)")
-		fmt.Fprintln(stderr, "       synapse-p2p wasm build EXAMPLE [--out DIR]   (examples: "+strings.Join(upgrade.Examples(), ", ")+")")
+		fmt.Fprintln(stderr, "       synapse-p2p wasm build EXAMPLE [--out DIR]   (examples: "+strings.Join(upgrade.Examples(), ", ")+
+			"; Go ones are built with your Go toolchain, -rs ones written from their committed .wasm)")
 		return nil
 	}
 	return usagef("unknown wasm subcommand %q (want info, run, state or build)", args[0])
@@ -72,8 +73,9 @@ func cmdWasmState(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
-// cmdWasmBuild builds one of the embedded example packages with the Go
-// toolchain, so a user can propose it without a checkout.
+// cmdWasmBuild writes one of the example packages — a Go one built with
+// the Go toolchain, a Rust one from its committed .wasm — so a user can
+// propose it without a checkout.
 func cmdWasmBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("wasm build", "EXAMPLE [--out DIR]", stderr)
 	out := fs.String("out", ".", "directory for EXAMPLE.wasm")
