@@ -698,12 +698,14 @@ fn hex4(b: &[u8]) -> Option<u32> {
 
 /// Writes v like Go's `json.Marshal`.
 pub fn to_vec(v: &Value<'_>) -> Vec<u8> {
-    let mut stack = Vec::with_capacity(32);
-    // Allocated last, so that growing it extends it in place.
     let mut out = Vec::with_capacity(4096);
-    write_with(&mut out, v, &mut stack);
+    write(&mut out, v);
     out
 }
+
+/// Nesting up to which write recurses; deeper values are written with an
+/// explicit stack.
+const RECURSE_DEPTH: usize = 64;
 
 enum Open<'v, 'a> {
     Array(std::slice::Iter<'v, Value<'a>>),
@@ -712,7 +714,40 @@ enum Open<'v, 'a> {
 
 /// Appends v to out like Go's `json.Marshal`.
 pub fn write(out: &mut Vec<u8>, v: &Value<'_>) {
-    write_with(out, v, &mut Vec::new())
+    write_rec(out, v, 0)
+}
+
+fn write_rec(out: &mut Vec<u8>, v: &Value<'_>, depth: usize) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => out.extend_from_slice(n.as_bytes()),
+        Value::String(s) => write_string(out, s),
+        _ if depth >= RECURSE_DEPTH => write_with(out, v, &mut Vec::new()),
+        Value::Array(a) => {
+            out.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_rec(out, x, depth + 1);
+            }
+            out.push(b']');
+        }
+        Value::Object(o) => {
+            out.push(b'{');
+            for (i, (k, x)) in o.members.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_string(out, k);
+                out.push(b':');
+                write_rec(out, x, depth + 1);
+            }
+            out.push(b'}');
+        }
+    }
 }
 
 fn write_with<'v, 'a>(out: &mut Vec<u8>, v: &'v Value<'a>, stack: &mut Vec<(Open<'v, 'a>, bool)>) {
