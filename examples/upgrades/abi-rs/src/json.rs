@@ -13,9 +13,9 @@
 //! - [`to_vec`] escapes `"`, `\`, control characters (`\b \f \n \r \t`, else
 //!   `\u00xx`), `<`, `>`, `&`, U+2028 and U+2029, and writes no spaces.
 //!
-//! Parsing borrows strings and numbers from the input where it can; both
-//! directions work without recursion, so deep nesting cannot overflow the
-//! stack.
+//! Parsing borrows strings and numbers from the input where it can and keeps
+//! its own stack; writing recurses 64 levels at most (then an explicit stack),
+//! so deep nesting cannot overflow the wasm stack.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
