@@ -11,14 +11,19 @@ import (
 )
 
 // BenchmarkDemo runs the whole demo (propose → vote → ratify → fetch over
-// bitswap → execute everywhere) on N nodes and reports the timeline and the
-// heap per node. One iteration is one fresh network:
+// bitswap → execute everywhere) on N nodes with the Rust and the Go
+// add-feature-flag and reports the timeline and the heap per node. One
+// iteration is one fresh network:
 //
 //	go test ./simnet -run '^$' -bench Demo -benchtime 1x
 func BenchmarkDemo(b *testing.B) {
-	for _, n := range []int{12, 50, 100} {
-		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
-			pkg := example(b, "add-feature-flag")
+	for _, c := range []struct {
+		pkg string
+		n   int
+	}{{"rust", 12}, {"go", 12}, {"rust", 50}, {"go", 50}, {"rust", 100}, {"go", 100}} {
+		n := c.n
+		b.Run(fmt.Sprintf("package=%s/nodes=%d", c.pkg, n), func(b *testing.B) {
+			pkg := example(b, map[string]string{"rust": "add-feature-flag-rs", "go": "add-feature-flag"}[c.pkg])
 			for i := 0; i < b.N; i++ {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 				net, err := simnet.Start(ctx, simnet.Config{Nodes: n, Validators: 3, APIBasePort: -1, VotingPeriod: 60})

@@ -103,9 +103,14 @@ func TestDemoEightNodes(t *testing.T) {
 	net := startNet(t, 8, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := net.RunDemo(ctx, simnet.DemoOptions{Package: example(t, "add-feature-flag")})
+	// The Go package by name (the demo's default is the Rust one, which
+	// the CLI test runs).
+	res, err := net.RunDemo(ctx, simnet.DemoOptions{Package: simnet.DemoPackageGo})
 	if err != nil {
 		t.Fatalf("demo: %v (timeline %v)", err, res.Timeline)
+	}
+	if res.Package != "add-feature-flag" || res.PackageSize < 1<<20 {
+		t.Fatalf("package %s of %d bytes, want the Go add-feature-flag", res.Package, res.PackageSize)
 	}
 	if !res.AllExecuted || len(res.Nodes) != 8 {
 		t.Fatalf("not all executed: %+v", res.Nodes)

@@ -305,7 +305,8 @@ func TestSimnetDemoCommand(t *testing.T) {
 		t.Fatalf("simnet --demo: exit %d: %s\n%s", code, stderr, out)
 	}
 	var res struct {
-		Nodes []struct {
+		Package string `json:"package"`
+		Nodes   []struct {
 			PeerID    string `json:"peer_id"`
 			Version   string `json:"version"`
 			StateHash string `json:"state_hash"`
@@ -319,6 +320,9 @@ func TestSimnetDemoCommand(t *testing.T) {
 	if len(res.Nodes) != 4 {
 		t.Fatalf("nodes: %+v", res.Nodes)
 	}
+	if res.Package != "add-feature-flag-rs" {
+		t.Fatalf("the demo proposed %q, want the Rust package by default", res.Package)
+	}
 	for _, n := range res.Nodes {
 		if !n.Executed || n.Version != "1.2.0" || n.StateHash != res.Nodes[0].StateHash || n.PeerID == "" {
 			t.Fatalf("node outcome %+v", n)
@@ -331,6 +335,14 @@ func TestSimnetDemoCommand(t *testing.T) {
 	}
 	if code, _, stderr := cli(t, "simnet", "--json"); code != 2 || !strings.Contains(stderr, "need --demo") {
 		t.Fatalf("--json without --demo: exit %d %s", code, stderr)
+	}
+	if code, _, stderr := cli(t, "simnet", "--package", "go"); code != 2 || !strings.Contains(stderr, "need --demo") {
+		t.Fatalf("--package without --demo: exit %d %s", code, stderr)
+	}
+	missing := filepath.Join(t.TempDir(), "missing.wasm")
+	code, _, stderr = cli(t, "simnet", "--nodes", "1", "--validators", "1", "--api-base-port", "-1", "--demo", "--package", missing)
+	if code != 1 || !strings.Contains(stderr, "missing.wasm") {
+		t.Fatalf("--package of a missing file: exit %d %s", code, stderr)
 	}
 }
 
