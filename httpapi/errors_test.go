@@ -1,17 +1,16 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
 // failingGov fails in ways the API does not know (an internal error) or
@@ -28,30 +27,12 @@ func (failingGov) ExecutionLog(ctx context.Context) ([]httpapi.LogEntry, error) 
 	panic("index out of range in /home/dev/internal.go")
 }
 
-// syncBuffer is a log sink the test reads after the server wrote it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A 500 tells the client "internal error" and a request ID, nothing more;
 // the log has the details under that ID. A panic is a 500 the same way.
 // Known error classes keep their messages.
 func TestInternalErrorsAreGeneric(t *testing.T) {
 	doc := loadOpenAPI(t)
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	s, err := httpapi.New(httpapi.DefaultConfig(), httpapi.Deps{Node: fakeBackend{}, Governance: failingGov{newFakeGov()}},
 		slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
