@@ -42,32 +42,34 @@ func TestInternalErrorsAreGeneric(t *testing.T) {
 		{"/proposals", "secret.db"},
 		{"/execution-log", "internal.go"},
 	} {
-		rec := httptest.NewRecorder()
-		s.ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1:8000"+tc.path, nil))
-		check(t, doc, "GET", tc.path, rec.Code, rec.Body.Bytes())
-		var body map[string]any
-		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
-			t.Fatal(err)
-		}
-		id, _ := body["request_id"].(string)
-		if rec.Code != 500 || body["error"] != "internal error" || id == "" || len(body) != 2 {
-			t.Fatalf("%s: %d %s", tc.path, rec.Code, rec.Body)
-		}
-		if strings.Contains(rec.Body.String(), tc.secret) {
-			t.Fatalf("%s: internal detail leaked: %s", tc.path, rec.Body)
-		}
-		if h := rec.Header().Get(httpapi.RequestIDHeader); h != id {
-			t.Fatalf("%s: header request ID %q, body %q", tc.path, h, id)
-		}
-		var logged bool
-		for _, line := range strings.Split(logs.String(), "\n") {
-			if strings.Contains(line, `"request_id":"`+id+`"`) && strings.Contains(line, tc.secret) && strings.Contains(line, `"level":"ERROR"`) {
-				logged = true
+		t.Run(tc.path, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1:8000"+tc.path, nil))
+			check(t, doc, "GET", tc.path, rec.Code, rec.Body.Bytes())
+			var body map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatal(err)
 			}
-		}
-		if !logged {
-			t.Fatalf("%s: no ERROR log line with request ID %s and the detail: %s", tc.path, id, logs.String())
-		}
+			id, _ := body["request_id"].(string)
+			if rec.Code != 500 || body["error"] != "internal error" || id == "" || len(body) != 2 {
+				t.Fatalf("%s: %d %s", tc.path, rec.Code, rec.Body)
+			}
+			if strings.Contains(rec.Body.String(), tc.secret) {
+				t.Fatalf("%s: internal detail leaked: %s", tc.path, rec.Body)
+			}
+			if h := rec.Header().Get(httpapi.RequestIDHeader); h != id {
+				t.Fatalf("%s: header request ID %q, body %q", tc.path, h, id)
+			}
+			var logged bool
+			for _, line := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(line, `"request_id":"`+id+`"`) && strings.Contains(line, tc.secret) && strings.Contains(line, `"level":"ERROR"`) {
+					logged = true
+				}
+			}
+			if !logged {
+				t.Fatalf("%s: no ERROR log line with request ID %s and the detail: %s", tc.path, id, logs.String())
+			}
+		})
 	}
 	// A known class keeps its message (and has a request ID too).
 	rec := httptest.NewRecorder()
