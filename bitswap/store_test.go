@@ -193,11 +193,13 @@ func TestConfig(t *testing.T) {
 		"tiny reprovide":    func(c *Config) { c.ReprovideInterval = time.Second },
 		"no cap":            func(c *Config) { c.MaxFetchBytes = 0 },
 	} {
-		c := DefaultConfig()
-		mut(&c)
-		if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
-			t.Fatalf("%s: err = %v", name, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			c := DefaultConfig()
+			mut(&c)
+			if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("%s: err = %v", name, err)
+			}
+		})
 	}
 	b, err := json.Marshal(DefaultConfig())
 	if err != nil {

@@ -121,10 +121,12 @@ func TestLoadConfigErrors(t *testing.T) {
 		"second document":       `{"log_level": "info"} {"api": {"token": "t"}}`,
 		"stray brace":           `{"log_level": "info"}}`,
 	} {
-		os.WriteFile(filepath.Join(cfg.DataDir, node.ConfigFile), []byte(doc), 0o644)
-		if _, err := node.LoadConfig(cfg.DataDir, nil); err == nil {
-			t.Fatalf("%s accepted", name)
-		}
+		t.Run(name, func(t *testing.T) {
+			os.WriteFile(filepath.Join(cfg.DataDir, node.ConfigFile), []byte(doc), 0o644)
+			if _, err := node.LoadConfig(cfg.DataDir, nil); err == nil {
+				t.Fatalf("%s accepted", name)
+			}
+		})
 	}
 	os.WriteFile(filepath.Join(cfg.DataDir, node.ConfigFile), []byte("{\"log_level\": \"debug\"}\n\n"), 0o644)
 	if c, err := node.LoadConfig(cfg.DataDir, func(string) string { return "" }); err != nil || c.LogLevel != "debug" {

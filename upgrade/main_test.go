@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
 var (
@@ -114,7 +115,7 @@ func newManager(t testing.TB, dir string, mutate func(*Config), deps Deps) *Mana
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	cfg := Config{DataDir: dir, Timeout: 20 * time.Second * raceSlack, CompilationCacheDir: sharedWasmCache}
+	cfg := Config{DataDir: dir, Timeout: 20 * time.Second * testutil.Slack, CompilationCacheDir: sharedWasmCache}
 	if mutate != nil {
 		mutate(&cfg)
 	}
