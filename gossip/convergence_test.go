@@ -168,11 +168,13 @@ func TestDuplicatedReorderedDelivery(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 10*time.Second, "proposal", func() bool {
-			_, e1 := nodes[1].svc.Proposal(pid, time.Now())
-			_, e2 := nodes[2].svc.Proposal(pid, time.Now())
-			ok1, ok2 := e1 == nil, e2 == nil
-			return ok1 && ok2
+		waitFor(t, 10*time.Second, "the proposal on every node", func() bool {
+			for _, nd := range nodes { // each votes next
+				if _, err := nd.svc.Proposal(pid, time.Now()); err != nil {
+					return false
+				}
+			}
+			return true
 		})
 		for j, nd := range nodes {
 			if err := nd.svc.PublishVote(ctx, pid, []string{"yes", "no"}[(i+j)%2]); err != nil {
