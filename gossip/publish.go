@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
@@ -120,7 +121,7 @@ func (s *Service) PublishProposal(ctx context.Context, b ProposalBody) (string, 
 	if err != nil {
 		return "", err
 	}
-	return ProposalIDFor(op), nil
+	return proposalIDFor(op), nil
 }
 
 // PublishVote signs and publishes this node's vote. proposalID may be the
@@ -129,7 +130,7 @@ func (s *Service) PublishProposal(ctx context.Context, b ProposalBody) (string, 
 // ErrAmbiguousProposal, ErrNotEligible, ErrAlreadyVoted (the effective
 // vote already has this choice), ErrBadChoice.
 func (s *Service) PublishVote(ctx context.Context, proposalID, choice string) error {
-	c, err := NormalizeChoice(choice)
+	c, err := normalizeChoice(choice)
 	if err != nil {
 		return err
 	}
@@ -165,7 +166,7 @@ func (s *Service) PublishVote(ctx context.Context, proposalID, choice string) er
 // checked and written (and synced to disk) first: a validator never signs
 // two different entries at one seq, across restarts (ErrDoubleSign).
 // Signing the same entry again republishes nothing new.
-func (s *Service) sign(ctx context.Context, e Entry, cid string) error {
+func (s *Service) sign(ctx context.Context, e execlog.Entry, cid string) error {
 	if err := checkEntry(e); err != nil {
 		return err
 	}
@@ -202,12 +203,12 @@ func (s *Service) sign(ctx context.Context, e Entry, cid string) error {
 		s.st.signed[e.Seq] = h
 		s.mu.Unlock()
 	}
-	_, err := s.publishLocked(ctx, KindRatify, dep, ratifyBody{Entry: entryCBOR(e), EntryHash: h, PackageCID: cid})
+	_, err := s.publishLocked(ctx, KindRatify, dep, ratifyBody{Entry: e, EntryHash: h, PackageCID: cid})
 	return err
 }
 
 // attest publishes this validator's (transient) attest op for e.
-func (s *Service) attest(ctx context.Context, e Entry, cid string) error {
+func (s *Service) attest(ctx context.Context, e execlog.Entry, cid string) error {
 	var dep []OpID
 	s.mu.RLock()
 	if !e.Void {
@@ -221,7 +222,7 @@ func (s *Service) attest(ctx context.Context, e Entry, cid string) error {
 	s.mu.RUnlock()
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
-	_, err := s.publishLocked(ctx, KindAttest, dep, ratifyBody{Entry: entryCBOR(e), EntryHash: e.Hash(), PackageCID: cid})
+	_, err := s.publishLocked(ctx, KindAttest, dep, ratifyBody{Entry: e, EntryHash: e.Hash(), PackageCID: cid})
 	return err
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
@@ -67,8 +68,8 @@ var (
 	ErrPackageTooLarge = errors.New("gossip: package_size exceeds the network's limit")
 )
 
-// TopicName is the governance GossipSub topic of a network.
-func TopicName(netID string) string { return "/synapse/" + netID + "/gov/1" }
+// topicName is the governance GossipSub topic of a network.
+func topicName(netID string) string { return "/synapse/" + netID + "/gov/1" }
 
 // SyncProtocol is the sync protocol ID of a network.
 func SyncProtocol(netID string) protocol.ID { return protocol.ID("/synapse/" + netID + "/sync/1") }
@@ -90,7 +91,7 @@ type Service struct {
 
 	mu       sync.RWMutex
 	st       *store
-	finalLog []Entry         // cached final execution log
+	finalLog []execlog.Entry // cached final execution log
 	dropped  map[OpID]bool   // IDs superseded on arrival or evicted (by content, safe to skip)
 	evidence map[string]bool // conflicts already logged
 	attests  map[uint64]map[peer.ID]*Op
@@ -296,18 +297,18 @@ func (s *Service) rulesFor(seq uint64) (genesis.Rules, bool) {
 // lookupLocked reads the op set; callers hold s.mu.
 func (s *Service) lookupLocked(id OpID) (*Op, bool) { return s.st.get(id) }
 
-// checker is the Checker over the current rules and op set.
-func (s *Service) checker() Checker {
-	return Checker{NetID: s.netID, Rules: s.deps.Rules(), RulesFor: s.rulesFor, Lookup: s.lookupLocked}
+// checker is the opChecker over the current rules and op set.
+func (s *Service) checker() opChecker {
+	return opChecker{NetID: s.netID, Rules: s.deps.Rules(), RulesFor: s.rulesFor, Lookup: s.lookupLocked}
 }
 
-// validate runs Validate against the current set under a read lock, and
+// validate runs opChecker.validate against the current set under a read lock, and
 // then the per-author bounds.
 func (s *Service) validate(raw []byte) (*Op, error) {
 	c := s.checker()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	op, err := c.Validate(raw)
+	op, err := c.validate(raw)
 	if err != nil || op.Kind == KindAttest {
 		return op, err
 	}
@@ -357,7 +358,7 @@ func (s *Service) addOps(ops []*Op) (int, error) {
 		added = append(added, op)
 		switch op.Kind {
 		case KindProposal:
-			events = append(events, Event{Kind: ProposalChanged, ProposalID: ProposalIDFor(op)})
+			events = append(events, Event{Kind: ProposalChanged, ProposalID: proposalIDFor(op)})
 		case KindVote:
 			events = append(events, Event{Kind: ProposalChanged, ProposalID: op.Vote.ProposalID})
 		case KindRatify:
@@ -423,7 +424,7 @@ func (s *Service) updateFinalLocked() []Event {
 
 // deriveFinalLocked derives the final log after prefix, persists marks of
 // entries that became final and returns their events.
-func (s *Service) deriveFinalLocked(prefix []Entry) []Event {
+func (s *Service) deriveFinalLocked(prefix []execlog.Entry) []Event {
 	log, newly, conflicts := s.st.finalLog(s.rulesFor, prefix)
 	for _, c := range conflicts {
 		if !s.evidence[c] && len(s.evidence) < 1024 {
@@ -488,7 +489,7 @@ func (s *Service) ingest(raw []byte, from peer.ID) error {
 		_, err = s.addOps([]*Op{op})
 		return err
 	case errors.Is(err, ErrMissingDeps):
-		var me *MissingDepsError
+		var me *missingDepsError
 		errors.As(err, &me)
 		if s.orphans.add(op.ID, &orphan{raw: raw, from: from, added: time.Now(), missing: me.Missing}) && from != "" {
 			s.requestSync(from)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
@@ -74,7 +75,7 @@ func TestGovernanceFlow(t *testing.T) {
 	}
 
 	p, _ := nodes[0].svc.Proposal(pid, time.Now())
-	e := Entry{Seq: 1, ProposalID: pid, Version: p.Body.Version, PackageURL: p.Body.PackageURL,
+	e := execlog.Entry{Seq: 1, ProposalID: pid, Version: p.Body.Version, PackageURL: p.Body.PackageURL,
 		PackageHash: p.Body.PackageHash, PackageSize: p.Body.PackageSize}
 	if err := nodes[3].svc.publishRatify(ctx, e); !errors.Is(err, ErrNotValidator) {
 		t.Fatalf("ratify from a non-validator: %v", err)
