@@ -100,9 +100,11 @@ func TestAdversarialGossip(t *testing.T) {
 		}
 	}
 	for name, raw := range attacks(1000) {
-		if err := victim.svc.Ingest(raw); !errors.Is(err, ErrInvalidOp) {
-			t.Fatalf("%s via sync path: %v", name, err)
-		}
+		t.Run("sync path/"+name, func(t *testing.T) {
+			if err := victim.svc.Ingest(raw); !errors.Is(err, ErrInvalidOp) {
+				t.Fatalf("got %v, want ErrInvalidOp", err)
+			}
+		})
 	}
 	// The oversize message goes last: the victim resets the stream it
 	// arrives on, which would drop what follows.

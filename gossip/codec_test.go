@@ -136,10 +136,12 @@ func TestDecodeRejects(t *testing.T) {
 
 func TestNormalizeChoice(t *testing.T) {
 	for in, want := range map[string]string{"yes": ChoiceApproval, "Approval": ChoiceApproval, "no": ChoiceRejection, "rejection": ChoiceRejection} {
-		got, err := normalizeChoice(in)
-		if err != nil || got != want {
-			t.Fatalf("%s -> %s, %v", in, got, err)
-		}
+		t.Run(in, func(t *testing.T) {
+			got, err := normalizeChoice(in)
+			if err != nil || got != want {
+				t.Fatalf("got %s, %v; want %s", got, err, want)
+			}
+		})
 	}
 	if _, err := normalizeChoice("maybe"); !errors.Is(err, ErrBadChoice) {
 		t.Fatal(err)

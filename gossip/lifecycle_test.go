@@ -256,13 +256,15 @@ func TestLifecycleProposalChecks(t *testing.T) {
 		"upgrade with target":     {Type: TypeCodeUpgrade, Title: "x", Version: "1.0.0", PackageURL: "https://x", PackageHash: testBody(0).PackageHash, PackageSize: 1, Target: a},
 		"unknown type":            {Type: "teleport", Title: "x", Target: a},
 	} {
-		f.propSeq++
-		op, err := encodeOp(f.voters[1], testNet, opDraft{Kind: KindProposal, Seq: 100 + f.propSeq, TS: now, Body: b})
-		if err == nil {
-			err = f.v.svc.Ingest(op.Raw)
-		}
-		if err == nil {
-			t.Errorf("%s: accepted", name)
-		}
+		t.Run(name, func(t *testing.T) {
+			f.propSeq++
+			op, err := encodeOp(f.voters[1], testNet, opDraft{Kind: KindProposal, Seq: 100 + f.propSeq, TS: now, Body: b})
+			if err == nil {
+				err = f.v.svc.Ingest(op.Raw)
+			}
+			if err == nil {
+				t.Error("accepted")
+			}
+		})
 	}
 }

@@ -158,9 +158,11 @@ func TestNewValidatesConfigAndDeps(t *testing.T) {
 		"no netID":  {Host: h, Key: key, Datastore: memDS(), Rules: rb.get},
 		"no rules":  {Host: h, Key: key, Datastore: memDS(), NetID: testNet},
 	} {
-		if _, err := New(context.Background(), DefaultConfig(), d); !errors.Is(err, ErrInvalidConfig) {
-			t.Fatalf("%s: %v", name, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			if _, err := New(context.Background(), DefaultConfig(), d); !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("got %v, want ErrInvalidConfig", err)
+			}
+		})
 	}
 	s, err := New(context.Background(), DefaultConfig(), good)
 	if err != nil {

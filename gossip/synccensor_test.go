@@ -99,11 +99,13 @@ func TestSyncForgedSignatureCannotCensor(t *testing.T) {
 		t.Fatalf("sync with the honest peer: %v", err)
 	}
 	for name, op := range map[string]*Op{"target (partly held bucket)": target, "other (empty bucket)": other} {
-		victim.svc.mu.RLock()
-		_, ok := victim.svc.st.get(op.ID)
-		victim.svc.mu.RUnlock()
-		if !ok {
-			t.Errorf("%s did not arrive from the honest peer", name)
-		}
+		t.Run(name, func(t *testing.T) {
+			victim.svc.mu.RLock()
+			_, ok := victim.svc.st.get(op.ID)
+			victim.svc.mu.RUnlock()
+			if !ok {
+				t.Error("did not arrive from the honest peer")
+			}
+		})
 	}
 }

@@ -133,11 +133,13 @@ func TestSyncConfigValidate(t *testing.T) {
 		"negative non-member sessions":        func(c *Config) { c.MaxNonMemberSyncSessions = -1 },
 		"no reject cache":                     func(c *Config) { c.RejectCacheSize = 0 },
 	} {
-		c := DefaultConfig()
-		tune(&c)
-		if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("%s: %v", name, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			c := DefaultConfig()
+			tune(&c)
+			if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
+				t.Errorf("got %v, want ErrInvalidConfig", err)
+			}
+		})
 	}
 	c := DefaultConfig()
 	c.MaxNonMemberSyncSessions = 0 // members only

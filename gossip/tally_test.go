@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -13,9 +14,11 @@ import (
 
 func TestWeight(t *testing.T) {
 	for rep, want := range map[float64]float64{0: 1, 1: 2, 3: 3, 7: 4, 10: 1 + math.Log2(11)} {
-		if got := voterWeight(rep); math.Abs(got-want) > 1e-12 {
-			t.Errorf("voterWeight(%v) = %v, want %v", rep, got, want)
-		}
+		t.Run(fmt.Sprintf("reputation %v", rep), func(t *testing.T) {
+			if got := voterWeight(rep); math.Abs(got-want) > 1e-12 {
+				t.Errorf("voterWeight(%v) = %v, want %v", rep, got, want)
+			}
+		})
 	}
 }
 
