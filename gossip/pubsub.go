@@ -129,12 +129,12 @@ func (s *Service) validateMsg(_ context.Context, from peer.ID, m *pubsub.Message
 	case errors.Is(err, ErrMissingDeps):
 		var me *missingDepsError
 		errors.As(err, &me)
-		if s.orphans.add(op.ID, &orphan{raw: m.GetData(), from: from, added: time.Now(), missing: me.Missing}) {
+		if s.orphans.add(op.ID, &orphan{raw: m.GetData(), from: from, added: s.now(), missing: me.Missing}) {
 			s.requestSync(from)
 		}
 		return pubsub.ValidationIgnore
 	case errors.Is(err, ErrPendingRules):
-		s.orphans.add(op.ID, &orphan{raw: m.GetData(), from: from, added: time.Now(), missing: []OpID{rulesDep}})
+		s.orphans.add(op.ID, &orphan{raw: m.GetData(), from: from, added: s.now(), missing: []OpID{rulesDep}})
 		return pubsub.ValidationIgnore
 	case errors.Is(err, ErrSuperseded):
 		s.mu.Lock()
@@ -194,7 +194,7 @@ func (s *Service) allowRate(op *Op) bool {
 	if op.Kind == KindAttest || op.Author == s.self {
 		return true
 	}
-	now := time.Now()
+	now := s.now()
 	s.scoreMu.Lock()
 	defer s.scoreMu.Unlock()
 	if s.rate == nil || len(s.rate) > 1<<14 {

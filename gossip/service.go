@@ -46,8 +46,11 @@ type Deps struct {
 	// Repair drops stored records that cannot be loaded instead of
 	// refusing to start (ErrCorruptStore).
 	Repair bool
-	Logger *slog.Logger     // may be nil
-	Now    func() time.Time // advisory timestamps; nil means time.Now
+	Logger *slog.Logger // may be nil
+	// Now is the service's clock: advisory op timestamps, first-seen and
+	// final times, orphan expiry, sync suspensions and per-author rate
+	// limits (stream deadlines use the wall clock). Nil means time.Now.
+	Now func() time.Time
 }
 
 // Errors of the publishing API.
@@ -103,30 +106,22 @@ type Service struct {
 	rejects *rejectCache // authentic invalid ops sync need not validate again
 	pubMu   sync.Mutex   // one publish at a time: per-author seq stays unique
 
-	syncQ     chan peer.ID
-	idsCap    int         // IDs per ids reply: maxIDsPerReply (tests lower it)
-	sortedIDs bucketCache // sorted bucket IDs for the sync server
-	syncMu    sync.Mutex
-	outbound  map[peer.ID]bool
-	inbound   map[peer.ID]*inSession
-	inSeq     uint64                // admissions so far: orders inbound sessions by age
-	suspended map[peer.ID]time.Time // no automatic sync with these peers until then
-	opAdded   chan struct{}         // closed and replaced whenever ops are added
-	scoreMu   sync.Mutex
-	scores    map[peer.ID]float64
-	overrun   map[peer.ID]float64 // decaying count of bound-exceeding ops a peer delivered first
-	rate      map[peer.ID]*tokenBucket
-	notifiee  *network.NotifyBundle
-	subMu     sync.Mutex
-	subs      map[*subscriber]bool
-	closed    bool
+	syncer   *syncer               // the sync protocol's sessions, queue and suspensions
+	notifiee *network.NotifyBundle // syncs with each newly connected peer
+
+	scoreMu sync.Mutex // topic peer scores and per-author rate limits (pubsub.go)
+	scores  map[peer.ID]float64
+	overrun map[peer.ID]float64 // decaying count of bound-exceeding ops a peer delivered first
+	rate    map[peer.ID]*tokenBucket
+
+	subMu  sync.Mutex // event subscribers (events.go)
+	subs   map[*subscriber]bool
+	closed bool // no new subscribers after Close
+
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
-
 	closeOnce sync.Once
-	bytesIn   int64 // sync bytes received (for benchmarks)
-	bytesInMu sync.Mutex
 }
 
 // New validates cfg and deps, loads the op set from the datastore, joins
@@ -166,24 +161,19 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, deps: deps, self: self, netID: deps.NetID,
-		log:       deps.Logger.With("component", "gossip"),
-		st:        newStore(namespace.Wrap(deps.Datastore, datastore.NewKey("/gossip"))),
-		rejects:   newRejectCache(cfg.RejectCacheSize),
-		dropped:   map[OpID]bool{},
-		evidence:  map[string]bool{},
-		attests:   map[uint64]map[peer.ID]*Op{},
-		finalAt:   map[uint64]time.Time{},
-		endorse:   newEndorseState(),
-		orphans:   newOrphanPool(cfg.OrphanMax, cfg.OrphanTTL),
-		syncQ:     make(chan peer.ID, 64),
-		idsCap:    maxIDsPerReply,
-		outbound:  map[peer.ID]bool{},
-		inbound:   map[peer.ID]*inSession{},
-		suspended: map[peer.ID]time.Time{},
-		opAdded:   make(chan struct{}),
-		scores:    map[peer.ID]float64{},
-		overrun:   map[peer.ID]float64{},
-		subs:      map[*subscriber]bool{},
+		log:      deps.Logger.With("component", "gossip"),
+		st:       newStore(namespace.Wrap(deps.Datastore, datastore.NewKey("/gossip"))),
+		rejects:  newRejectCache(cfg.RejectCacheSize),
+		dropped:  map[OpID]bool{},
+		evidence: map[string]bool{},
+		attests:  map[uint64]map[peer.ID]*Op{},
+		finalAt:  map[uint64]time.Time{},
+		endorse:  newEndorseState(),
+		orphans:  newOrphanPool(cfg.OrphanMax, cfg.OrphanTTL),
+		syncer:   newSyncer(),
+		scores:   map[peer.ID]float64{},
+		overrun:  map[peer.ID]float64{},
+		subs:     map[*subscriber]bool{},
 	}
 	if err := s.load(ctx); err != nil {
 		return nil, err
@@ -368,10 +358,6 @@ func (s *Service) addOps(ops []*Op) (int, error) {
 		}
 	}
 	events = append(events, s.updateFinalLocked()...)
-	ch := s.opAdded
-	if len(added) > 0 {
-		s.opAdded = make(chan struct{})
-	}
 	s.mu.Unlock()
 	// An op added and evicted in the same batch is neither written nor kept.
 	gone := map[OpID]bool{}
@@ -389,9 +375,6 @@ func (s *Service) addOps(ops []*Op) (int, error) {
 	if err != nil {
 		err = fmt.Errorf("gossip: persist ops: %w", err)
 		s.log.Error("persist ops", "err", err)
-	}
-	if len(added) > 0 {
-		close(ch)
 	}
 	s.emit(events...)
 	for _, op := range added {
@@ -491,12 +474,12 @@ func (s *Service) ingest(raw []byte, from peer.ID) error {
 	case errors.Is(err, ErrMissingDeps):
 		var me *missingDepsError
 		errors.As(err, &me)
-		if s.orphans.add(op.ID, &orphan{raw: raw, from: from, added: time.Now(), missing: me.Missing}) && from != "" {
+		if s.orphans.add(op.ID, &orphan{raw: raw, from: from, added: s.now(), missing: me.Missing}) && from != "" {
 			s.requestSync(from)
 		}
 		return err
 	case errors.Is(err, ErrPendingRules):
-		s.orphans.add(op.ID, &orphan{raw: raw, from: from, added: time.Now(), missing: []OpID{rulesDep}})
+		s.orphans.add(op.ID, &orphan{raw: raw, from: from, added: s.now(), missing: []OpID{rulesDep}})
 		return err
 	case errors.Is(err, ErrSuperseded):
 		s.mu.Lock()
@@ -518,7 +501,7 @@ func (s *Service) maintenance() {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
-			if n := s.orphans.expire(time.Now()); n > 0 {
+			if n := s.orphans.expire(s.now()); n > 0 {
 				s.log.Debug("orphans expired", "count", n)
 			}
 			s.decayOverrun()

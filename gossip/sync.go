@@ -231,13 +231,6 @@ func encodeFP(fp *[256]bucketFP) []byte {
 	return out
 }
 
-// inSession is one inbound sync session.
-type inSession struct {
-	str    network.Stream
-	member bool
-	seq    uint64 // admission order
-}
-
 // isMember: a validator or a key of the reputation map under the current
 // rules.
 func (s *Service) isMember(p peer.ID) bool {
@@ -247,43 +240,6 @@ func (s *Service) isMember(p peer.ID) bool {
 	}
 	_, ok := rules.Reputation[p]
 	return ok
-}
-
-// admitInbound applies the inbound session policy to a new session from
-// p: one session per peer, MaxSyncSessions in all, at most
-// MaxNonMemberSyncSessions for non-members; a member that finds every slot
-// taken evicts the oldest non-member session. It returns the new session
-// (nil: no slot) and the evicted one, if any, whose stream the caller
-// resets.
-func (s *Service) admitInbound(p peer.ID, str network.Stream) (in, evicted *inSession) {
-	member := s.isMember(p)
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
-	if s.inbound[p] != nil {
-		return nil, nil
-	}
-	nonMembers := 0
-	var oldest peer.ID
-	for q, x := range s.inbound {
-		if !x.member {
-			nonMembers++
-			if oldest == "" || x.seq < s.inbound[oldest].seq {
-				oldest = q
-			}
-		}
-	}
-	switch {
-	case len(s.inbound) < s.cfg.MaxSyncSessions && (member || nonMembers < s.cfg.MaxNonMemberSyncSessions):
-	case member && len(s.inbound) >= s.cfg.MaxSyncSessions && oldest != "":
-		evicted = s.inbound[oldest]
-		delete(s.inbound, oldest)
-	default:
-		return nil, nil
-	}
-	s.inSeq++
-	in = &inSession{str: str, member: member, seq: s.inSeq}
-	s.inbound[p] = in
-	return in, evicted
 }
 
 // refuse answers the first request of a session that got no slot with an
@@ -306,11 +262,11 @@ func refuse(str network.Stream) {
 	str.Close()
 }
 
-// handleSync serves one inbound session admitted by admitInbound, bounded
+// handleSync serves one inbound session admitted by syncer.admit, bounded
 // in time and requests.
 func (s *Service) handleSync(str network.Stream) {
 	p := str.Conn().RemotePeer()
-	in, evicted := s.admitInbound(p, str)
+	in, evicted := s.syncer.admit(p, str, s.isMember(p), s.cfg.MaxSyncSessions, s.cfg.MaxNonMemberSyncSessions)
 	if evicted != nil {
 		s.log.Debug("sync session evicted for a member's", "member", p)
 		evicted.str.Reset()
@@ -319,13 +275,7 @@ func (s *Service) handleSync(str network.Stream) {
 		refuse(str)
 		return
 	}
-	defer func() {
-		s.syncMu.Lock()
-		if s.inbound[p] == in {
-			delete(s.inbound, p)
-		}
-		s.syncMu.Unlock()
-	}()
+	defer s.syncer.endInbound(p, in)
 	defer str.Close()
 	_ = str.SetDeadline(time.Now().Add(s.cfg.SyncTimeout))
 	r := bufio.NewReader(str)
@@ -414,13 +364,13 @@ func (s *Service) answerRangeLocked(req *syncRequest) syncReply {
 	size := 0
 	full := func() bool {
 		if req.Type == reqIDs {
-			return len(rep.IDs) == s.idsCap
+			return len(rep.IDs) == s.syncer.idsCap
 		}
 		return len(rep.Ops) == s.cfg.MaxOpsPerReply || size >= maxReplyBytes
 	}
 	fps := s.st.fingerprints()
 	for i, b := range req.Buckets {
-		ids := s.sortedIDs.sorted(s.st, int(b), fps[b])
+		ids := s.syncer.sortedIDs.sorted(s.st, int(b), fps[b])
 		if i == 0 && req.After != nil {
 			ids = ids[sort.Search(len(ids), func(j int) bool { return string(ids[j][:]) > string(req.After) }):]
 		}
@@ -448,7 +398,7 @@ func (s *Service) requestSync(p peer.ID) {
 		return
 	}
 	select {
-	case s.syncQ <- p:
+	case s.syncer.queue <- p:
 	default:
 	}
 }
@@ -461,14 +411,8 @@ func (s *Service) syncLoop() {
 		select {
 		case <-s.ctx.Done():
 			return
-		case p := <-s.syncQ:
-			s.syncMu.Lock()
-			busy := s.outbound[p] || time.Now().Before(s.suspended[p])
-			if !busy {
-				s.outbound[p] = true
-			}
-			s.syncMu.Unlock()
-			if busy {
+		case p := <-s.syncer.queue:
+			if !s.syncer.startOutbound(p, s.now()) {
 				continue
 			}
 			select {
@@ -480,11 +424,7 @@ func (s *Service) syncLoop() {
 			go func() {
 				defer s.wg.Done()
 				defer func() { <-sem }()
-				defer func() {
-					s.syncMu.Lock()
-					delete(s.outbound, p)
-					s.syncMu.Unlock()
-				}()
+				defer s.syncer.endOutbound(p)
 				n, err := s.syncWith(s.ctx, p)
 				if err != nil {
 					s.log.Debug("sync failed", "peer", p, "err", err)

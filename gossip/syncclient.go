@@ -105,9 +105,7 @@ func (s *Service) runSync(ctx context.Context, p peer.ID) (*session, error) {
 			s.penalise(p, err)
 		}
 	}
-	s.bytesInMu.Lock()
-	s.bytesIn += int64(ss.bytes)
-	s.bytesInMu.Unlock()
+	s.syncer.bytesIn.Add(int64(ss.bytes))
 	return ss, err
 }
 
@@ -118,20 +116,7 @@ func (s *Service) runSync(ctx context.Context, p peer.ID) (*session, error) {
 // pruned. Explicit syncWith calls still run. The times are local, never
 // replicated.
 func (s *Service) penalise(p peer.ID, err error) {
-	now := time.Now()
-	s.syncMu.Lock()
-	if len(s.suspended) >= maxSuspended {
-		for q, until := range s.suspended {
-			if now.After(until) {
-				delete(s.suspended, q)
-			}
-		}
-		if len(s.suspended) >= maxSuspended {
-			s.suspended = map[peer.ID]time.Time{}
-		}
-	}
-	s.suspended[p] = now.Add(syncSuspension)
-	s.syncMu.Unlock()
+	s.syncer.suspend(p, s.now())
 	s.deps.Host.ConnManager().UpsertTag(p, standingTag, func(v int) int { return max(v-10, -100) })
 	s.log.Info("sync peer misbehaved; automatic syncs with it suspended", "peer", p, "for", syncSuspension, "err", err)
 }
@@ -443,7 +428,7 @@ func (ss *session) validateAll(raws [][]byte) []*Op {
 		case err == nil:
 			ok = append(ok, op)
 		case errors.Is(err, ErrPendingRules):
-			s.orphans.add(op.ID, &orphan{raw: raw, from: ss.p, added: time.Now(), missing: []OpID{rulesDep}})
+			s.orphans.add(op.ID, &orphan{raw: raw, from: ss.p, added: s.now(), missing: []OpID{rulesDep}})
 		case errors.Is(err, ErrSuperseded):
 			// Valid, but the set keeps something newer: remembered by
 			// content (op ID), so sync does not fetch it again.
@@ -540,7 +525,7 @@ func (s *Service) adoptOrphans(from peer.ID, ws []*waiter) {
 	seen := map[OpID]bool{}
 	var deps []OpID
 	for _, w := range ws {
-		s.orphans.add(w.op.ID, &orphan{raw: w.raw, from: from, added: time.Now(), missing: w.missing})
+		s.orphans.add(w.op.ID, &orphan{raw: w.raw, from: from, added: s.now(), missing: w.missing})
 		for _, d := range w.missing {
 			if !seen[d] {
 				seen[d] = true

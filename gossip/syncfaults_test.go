@@ -230,9 +230,9 @@ func TestSyncFaultyReplies(t *testing.T) {
 			case c.want != nil && !errors.Is(err, c.want):
 				t.Fatalf("want %v, got %v", c.want, err)
 			}
-			victim.svc.syncMu.Lock()
-			_, suspended := victim.svc.suspended[p]
-			victim.svc.syncMu.Unlock()
+			victim.svc.syncer.mu.Lock()
+			_, suspended := victim.svc.syncer.suspended[p]
+			victim.svc.syncer.mu.Unlock()
 			if suspended != c.penalised {
 				t.Fatalf("peer suspended: %v, want %v", suspended, c.penalised)
 			}
@@ -321,9 +321,9 @@ func TestSyncServerRejectsBadRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	idle := func() bool {
-		n.svc.syncMu.Lock()
-		defer n.svc.syncMu.Unlock()
-		return len(n.svc.inbound) == 0
+		n.svc.syncer.mu.Lock()
+		defer n.svc.syncer.mu.Unlock()
+		return len(n.svc.syncer.inbound) == 0
 	}
 	id := make([]byte, 32)
 	id[0] = 7

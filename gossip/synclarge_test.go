@@ -89,7 +89,7 @@ func largeSync(t *testing.T, voters, proposals, keepEvery int, filler bool, tune
 	}
 	ops := genOpsParallel(t, keys, proposals)
 	src := startNode(t, keys[0], memDS(), rb, cfg)
-	src.svc.idsCap = idsCap
+	src.svc.syncer.idsCap = idsCap
 	ingestAll(t, src, fill, 0)
 	ingestAll(t, src, ops, proposals)
 	if want := len(ops) + len(fill); src.svc.OpCount() != want {
