@@ -135,7 +135,6 @@ func testConfig() Config {
 	c := DefaultConfig()
 	c.SyncInterval = 300 * time.Millisecond
 	c.SyncTimeout = 20 * time.Second
-	c.CheckTallyWait = 5 * time.Second
 	return c
 }
 
