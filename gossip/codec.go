@@ -208,7 +208,7 @@ type RatifyBody struct {
 // DecodeOp parses and authenticates the wire bytes of an op for network
 // netID: size, canonical CBOR, version, network, kind and body schema,
 // author key and signature. It does not check authorisation or deps
-// (validateOp does). Every error wraps ErrInvalidOp.
+// (Service.Ingest does). Every error wraps ErrInvalidOp.
 func DecodeOp(raw []byte, netID string) (*Op, error) {
 	if len(raw) > maxOpSize {
 		return nil, errOversize

@@ -176,16 +176,11 @@ func (s *Service) sign(ctx context.Context, e execlog.Entry, cid string) error {
 	s.mu.RLock()
 	rec, recorded := s.st.signed[e.Seq]
 	mine := s.st.ratifies[e.Seq][s.self]
-	var dep []OpID
-	if !e.Void {
-		ps := s.st.proposals[e.ProposalID]
-		if ps == nil {
-			s.mu.RUnlock()
-			return fmt.Errorf("%w: %s", ErrUnknownProposal, e.ProposalID)
-		}
-		dep = []OpID{ps.op.ID}
-	}
+	dep, err := s.entryDepsLocked(e)
 	s.mu.RUnlock()
+	if err != nil {
+		return err
+	}
 	for _, op := range mine {
 		if op.Ratify.EntryHash != h {
 			return fmt.Errorf("%w: seq %d already signed as %s (op set)", ErrDoubleSign, e.Seq, op.Ratify.EntryHash)
@@ -203,27 +198,35 @@ func (s *Service) sign(ctx context.Context, e execlog.Entry, cid string) error {
 		s.st.signed[e.Seq] = h
 		s.mu.Unlock()
 	}
-	_, err := s.publishLocked(ctx, KindRatify, dep, ratifyBody{Entry: e, EntryHash: h, PackageCID: cid})
+	_, err = s.publishLocked(ctx, KindRatify, dep, ratifyBody{Entry: e, EntryHash: h, PackageCID: cid})
 	return err
 }
 
 // attest publishes this validator's (transient) attest op for e.
 func (s *Service) attest(ctx context.Context, e execlog.Entry, cid string) error {
-	var dep []OpID
 	s.mu.RLock()
-	if !e.Void {
-		ps := s.st.proposals[e.ProposalID]
-		if ps == nil {
-			s.mu.RUnlock()
-			return fmt.Errorf("%w: %s", ErrUnknownProposal, e.ProposalID)
-		}
-		dep = []OpID{ps.op.ID}
-	}
+	dep, err := s.entryDepsLocked(e)
 	s.mu.RUnlock()
+	if err != nil {
+		return err
+	}
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
-	_, err := s.publishLocked(ctx, KindAttest, dep, ratifyBody{Entry: e, EntryHash: e.Hash(), PackageCID: cid})
+	_, err = s.publishLocked(ctx, KindAttest, dep, ratifyBody{Entry: e, EntryHash: e.Hash(), PackageCID: cid})
 	return err
+}
+
+// entryDepsLocked is the dep list of a ratify or attest op for e: the op
+// of e's proposal, none for a void entry. The caller holds s.mu.
+func (s *Service) entryDepsLocked(e execlog.Entry) ([]OpID, error) {
+	if e.Void {
+		return nil, nil
+	}
+	ps := s.st.proposals[e.ProposalID]
+	if ps == nil {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownProposal, e.ProposalID)
+	}
+	return []OpID{ps.op.ID}, nil
 }
 
 // PublishReport signs and publishes this node's result of executing entry

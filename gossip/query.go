@@ -163,5 +163,9 @@ func (s *Service) OpCount() int {
 }
 
 // Ingest validates and adds one op received out of band (e.g. from a
-// file); it returns the validation error.
+// file). Errors: one wrapping ErrInvalidOp (malformed, forged, foreign or
+// unauthorised; ErrUnauthorised for the last), ErrDuplicate (already
+// known), ErrMissingDeps (held until its deps arrive), ErrPendingRules
+// (held until this node knows the rules of its entry), ErrSuperseded (the
+// set keeps something newer in its place), or an error persisting it.
 func (s *Service) Ingest(raw []byte) error { return s.ingest(raw, "") }

@@ -33,7 +33,7 @@ func SignEntryOp(key crypto.PrivKey, netID, kind string, e execlog.Entry, propos
 
 // Relay validates an op received out of band (a file, another network
 // path), adds it like any received op and floods it to the topic. It
-// returns the validation error (ErrDuplicate when already known).
+// returns Ingest's errors (ErrDuplicate when already known).
 func (s *Service) Relay(ctx context.Context, raw []byte) error {
 	if err := s.ingest(raw, ""); err != nil && !errors.Is(err, ErrMissingDeps) {
 		return err

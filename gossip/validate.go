@@ -15,8 +15,8 @@ import (
 var (
 	// ErrDuplicate: the op is already in the set (gossip: Ignore).
 	ErrDuplicate = errors.New("gossip: duplicate op")
-	// ErrMissingDeps: an op it depends on is not known yet; see
-	// missingDepsError (gossip: Ignore, held as an orphan and fetched).
+	// ErrMissingDeps: an op it depends on is not known yet (gossip:
+	// Ignore, held as an orphan and fetched).
 	ErrMissingDeps = errors.New("gossip: unknown deps")
 	// ErrUnauthorised: the author may not issue this op under the rules
 	// that apply to it. Wraps ErrInvalidOp (reject).
