@@ -31,7 +31,7 @@ func grindAlias(t *testing.T, n *tnode) (a, b opDraft) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ub, err := encMode.Marshal(unsignedOp{V: OpVersion, Net: testNet, Kind: d.Kind, Author: author,
+		ub, err := encMode.Marshal(unsignedOp{V: opVersion, Net: testNet, Kind: d.Kind, Author: author,
 			Seq: d.Seq, Lamport: d.Lamport, TS: ts.UnixMilli(), Deps: [][]byte{}, Body: bb})
 		if err != nil {
 			t.Fatal(err)
@@ -69,7 +69,7 @@ func TestByzantineNameGrinding(t *testing.T) {
 		if err := rogue.svc.Relay(ctx, op.Raw); err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, ProposalIDFor(op))
+		ids = append(ids, proposalIDFor(op))
 	}
 	a, b := ids[0], ids[1]
 	alias := a[:len(a)-24]
@@ -144,8 +144,8 @@ func TestByzantineVoteFlooder(t *testing.T) {
 		// The periodic sync may hold the flooder's session slot: retry.
 		var err error
 		waitFor(t, 10*time.Second, "a sync session with the flooder", func() bool {
-			_, err = n.svc.SyncWith(ctx, rogue.id)
-			return !errors.Is(err, ErrSyncRefused)
+			_, err = n.svc.syncWith(ctx, rogue.id)
+			return !errors.Is(err, errSyncRefused)
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	badger "github.com/ipfs/go-ds-badger"
 	"github.com/libp2p/go-libp2p/core/crypto"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
@@ -83,7 +84,7 @@ func TestConvergence(t *testing.T) {
 	publishRandom(b[:4], 15)
 	// Ratify an entry on side a (validators 0..2 are there).
 	p, _ := nodes[0].svc.Proposal(pids[0], time.Now())
-	e := Entry{Seq: 1, ProposalID: pids[0], Version: p.Body.Version, PackageURL: p.Body.PackageURL,
+	e := execlog.Entry{Seq: 1, ProposalID: pids[0], Version: p.Body.Version, PackageURL: p.Body.PackageURL,
 		PackageHash: p.Body.PackageHash, PackageSize: p.Body.PackageSize}
 	for _, v := range nodes[:3] {
 		if err := v.svc.publishRatify(ctx, e); err != nil {
@@ -103,11 +104,11 @@ func TestConvergence(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(nodes[5].svc.ExecutionLog()) != 0 || slices.Equal(nodes[0].svc.OpIDs(), nodes[5].svc.OpIDs()) {
+	if len(nodes[5].svc.ExecutionLog()) != 0 || slices.Equal(nodes[0].svc.opIDs(), nodes[5].svc.opIDs()) {
 		t.Fatal("the partition leaked ops")
 	}
 	// Restart node 9 from its datastore while partitioned.
-	before := nodes[n-1].svc.OpIDs()
+	before := nodes[n-1].svc.opIDs()
 	nodes[n-1].stop()
 	if err := bds.Close(); err != nil {
 		t.Fatal(err)
@@ -115,7 +116,7 @@ func TestConvergence(t *testing.T) {
 	bds = openBadger()
 	t.Cleanup(func() { bds.Close() })
 	nodes[n-1] = startNode(t, keys[n-1], bds, rb, testConfig())
-	if got := nodes[n-1].svc.OpIDs(); !slices.Equal(got, before) {
+	if got := nodes[n-1].svc.opIDs(); !slices.Equal(got, before) {
 		t.Fatalf("restart lost ops: %d before, %d after", len(before), len(got))
 	}
 	partition(a, b, false)
@@ -140,9 +141,9 @@ func waitConverged(t *testing.T, nodes []*tnode, when string) {
 	t.Helper()
 	now := time.Now()
 	waitFor(t, 60*time.Second, "convergence "+when, func() bool {
-		want := nodes[0].svc.OpIDs()
+		want := nodes[0].svc.opIDs()
 		for _, nd := range nodes[1:] {
-			if !slices.Equal(nd.svc.OpIDs(), want) {
+			if !slices.Equal(nd.svc.opIDs(), want) {
 				return false
 			}
 		}
@@ -183,7 +184,7 @@ func TestDuplicatedReorderedDelivery(t *testing.T) {
 		}
 	}
 	waitConverged(t, nodes, "source")
-	ops := nodes[0].svc.Ops()
+	ops := nodes[0].svc.rawOps()
 	slices.Reverse(ops)
 	fresh := startNode(t, newKey(t), memDS(), rb, testConfig())
 	for _, raw := range ops {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
@@ -133,7 +135,6 @@ func testConfig() Config {
 	c := DefaultConfig()
 	c.SyncInterval = 300 * time.Millisecond
 	c.SyncTimeout = 20 * time.Second
-	c.CheckTallyWait = 5 * time.Second
 	return c
 }
 
@@ -245,7 +246,7 @@ func testBody(i int) ProposalBody {
 
 // publishRatify signs e as this node, as a validator's Endorse would,
 // without the attest round (tests of finality and storage).
-func (s *Service) publishRatify(ctx context.Context, e Entry) error {
+func (s *Service) publishRatify(ctx context.Context, e execlog.Entry) error {
 	if r, _ := s.rulesFor(e.Seq); !r.IsValidator(s.self) {
 		return ErrNotValidator
 	}
@@ -258,4 +259,46 @@ func openVoting() genesis.Governance {
 	g := genesis.DefaultGovernance()
 	g.OpenVoting = true
 	return g
+}
+
+// validateOp checks raw against the current rules only (every entry's rules
+// taken to be rules); see opChecker.validate.
+func validateOp(raw []byte, netID string, rules genesis.Rules, lookup func(OpID) (*Op, bool)) (*Op, error) {
+	return opChecker{NetID: netID, Rules: rules, Lookup: lookup}.validate(raw)
+}
+
+// opIDs returns every op ID in the set, sorted.
+func (s *Service) opIDs() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.st.ops))
+	for id := range s.st.ops {
+		out = append(out, id.String())
+	}
+	sort.Strings(out)
+	return out
+}
+
+// rawOps returns the wire bytes of every op, sorted by ID.
+func (s *Service) rawOps() [][]byte {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ids := make([]OpID, 0, len(s.st.ops))
+	for id := range s.st.ops {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return string(ids[i][:]) < string(ids[j][:]) })
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		out[i] = s.st.ops[id].Raw
+	}
+	return out
+}
+
+// signedAt returns the entry hash this validator's signing record holds for
+// seq ("" if it signed nothing there).
+func (s *Service) signedAt(seq uint64) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.st.signed[seq]
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
@@ -74,7 +75,7 @@ func TestGovernanceFlow(t *testing.T) {
 	}
 
 	p, _ := nodes[0].svc.Proposal(pid, time.Now())
-	e := Entry{Seq: 1, ProposalID: pid, Version: p.Body.Version, PackageURL: p.Body.PackageURL,
+	e := execlog.Entry{Seq: 1, ProposalID: pid, Version: p.Body.Version, PackageURL: p.Body.PackageURL,
 		PackageHash: p.Body.PackageHash, PackageSize: p.Body.PackageSize}
 	if err := nodes[3].svc.publishRatify(ctx, e); !errors.Is(err, ErrNotValidator) {
 		t.Fatalf("ratify from a non-validator: %v", err)
@@ -157,9 +158,11 @@ func TestNewValidatesConfigAndDeps(t *testing.T) {
 		"no netID":  {Host: h, Key: key, Datastore: memDS(), Rules: rb.get},
 		"no rules":  {Host: h, Key: key, Datastore: memDS(), NetID: testNet},
 	} {
-		if _, err := New(context.Background(), DefaultConfig(), d); !errors.Is(err, ErrInvalidConfig) {
-			t.Fatalf("%s: %v", name, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			if _, err := New(context.Background(), DefaultConfig(), d); !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("got %v, want ErrInvalidConfig", err)
+			}
+		})
 	}
 	s, err := New(context.Background(), DefaultConfig(), good)
 	if err != nil {

@@ -28,7 +28,7 @@ func genOps(t testing.TB, keys []crypto.PrivKey, proposals int) [][]byte {
 	for v := range keys {
 		for p, prop := range props {
 			op, err := encodeOp(keys[v], testNet, opDraft{Kind: KindVote, Seq: uint64(p + 1), Deps: []OpID{prop.ID},
-				Body: voteBody{ProposalID: ProposalIDFor(prop), Choice: []string{ChoiceApproval, ChoiceRejection}[(v+p)%2]}})
+				Body: voteBody{ProposalID: proposalIDFor(prop), Choice: []string{ChoiceApproval, ChoiceRejection}[(v+p)%2]}})
 			if err != nil {
 				t.Fatal(err)
 			}

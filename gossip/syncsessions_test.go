@@ -26,7 +26,7 @@ func bareHost(t *testing.T, key crypto.PrivKey, n *tnode) host.Host {
 
 // sybilSessions opens one sync session from each of k fresh non-member
 // hosts to n and returns those n served. The others must be refused with
-// an err reply (ErrSyncRefused).
+// an err reply (errSyncRefused).
 func sybilSessions(t *testing.T, n *tnode, k int) (served []*sessionConn) {
 	t.Helper()
 	ctx := context.Background()
@@ -40,7 +40,7 @@ func sybilSessions(t *testing.T, n *tnode, k int) (served []*sessionConn) {
 		switch err := c.fingerprint(); {
 		case err == nil:
 			served = append(served, c)
-		case !errors.Is(err, ErrSyncRefused):
+		case !errors.Is(err, errSyncRefused):
 			t.Fatalf("session %d refused without a clear error: %v", i, err)
 		}
 	}
@@ -83,7 +83,7 @@ func TestSyncSybilsCannotLockOutMembers(t *testing.T) {
 	m2 := startNode(t, member2Key, memDS(), rb, cfg)
 	noAutoSync(m2)
 	connect(t, m2, srv)
-	if n, err := m2.svc.SyncWith(context.Background(), srv.id); err != nil || n != 1 {
+	if n, err := m2.svc.syncWith(context.Background(), srv.id); err != nil || n != 1 {
 		t.Fatalf("member node's sync: %d new ops, %v", n, err)
 	}
 	for _, s := range sybils {
@@ -133,11 +133,13 @@ func TestSyncConfigValidate(t *testing.T) {
 		"negative non-member sessions":        func(c *Config) { c.MaxNonMemberSyncSessions = -1 },
 		"no reject cache":                     func(c *Config) { c.RejectCacheSize = 0 },
 	} {
-		c := DefaultConfig()
-		tune(&c)
-		if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("%s: %v", name, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			c := DefaultConfig()
+			tune(&c)
+			if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
+				t.Errorf("got %v, want ErrInvalidConfig", err)
+			}
+		})
 	}
 	c := DefaultConfig()
 	c.MaxNonMemberSyncSessions = 0 // members only

@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/gossip"
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
 	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
@@ -184,14 +185,14 @@ func proposalOp(t *testing.T, nd *node.Node, id string) (gossip.ProposalView, go
 	return v, op
 }
 
-func entryOf(v gossip.ProposalView, seq uint64, prev string) gossip.Entry {
-	return gossip.Entry{Seq: seq, ProposalID: v.ID, Version: v.Body.Version, PackageURL: v.Body.PackageURL,
+func entryOf(v gossip.ProposalView, seq uint64, prev string) execlog.Entry {
+	return execlog.Entry{Seq: seq, ProposalID: v.ID, Version: v.Body.Version, PackageURL: v.Body.PackageURL,
 		PackageHash: v.Body.PackageHash, PackageSize: v.Body.PackageSize, PrevEntryHash: prev}
 }
 
 // forgeRatify makes node i's key sign (kind) entry e and relays it from
 // node i: a validator turned rogue signing what it likes.
-func forgeRatify(t *testing.T, net *simnet.Net, i int, kind string, e gossip.Entry, prop gossip.OpID) error {
+func forgeRatify(t *testing.T, net *simnet.Net, i int, kind string, e execlog.Entry, prop gossip.OpID) error {
 	t.Helper()
 	raw, err := gossip.SignEntryOp(nodeKey(t, net, i), net.Nodes[i].NetID(), kind, e, prop, uint64(time.Now().UnixNano()))
 	if err != nil {
