@@ -13,6 +13,7 @@ import (
 
 	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
 // TestAdversarialGossip: a peer floods the topic with junk, forged,
@@ -28,7 +29,7 @@ func TestAdversarialGossip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "proposal at victim", func() bool { _, err := victim.svc.Proposal(pid, time.Now()); return err == nil })
+	testutil.WaitFor(t, 10*time.Second, "proposal at victim", func() bool { _, err := victim.svc.Proposal(pid, time.Now()); return err == nil })
 	prop, _ := victim.svc.Proposal(pid, time.Now())
 	propID, _ := ParseOpID(prop.OpID)
 	propOp, _ := victim.svc.st.get(propID)
@@ -59,7 +60,7 @@ func TestAdversarialGossip(t *testing.T) {
 	if err := ah.Connect(ctx, peer.AddrInfo{ID: victim.id, Addrs: victim.h.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "attacker sees the victim in the topic", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "attacker sees the victim in the topic", func() bool {
 		for _, p := range atopic.ListPeers() {
 			if p == victim.id {
 				return true
@@ -128,7 +129,7 @@ func TestAdversarialGossip(t *testing.T) {
 	if err := victim.svc.Ingest(propOp.Raw); !errors.Is(err, ErrDuplicate) {
 		t.Fatalf("replay: %v", err)
 	}
-	waitFor(t, 15*time.Second, "attacker score drops", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "attacker score drops", func() bool {
 		s, ok := victim.svc.peerScore(aid)
 		return ok && s < 0
 	})
@@ -142,7 +143,7 @@ func TestAdversarialGossip(t *testing.T) {
 	if err := nodes[1].svc.PublishVote(ctx, pid, "yes"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "honest vote at victim", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "honest vote at victim", func() bool {
 		v, _ := victim.svc.Proposal(pid, time.Now())
 		return len(v.Votes) == 1
 	})
@@ -161,7 +162,7 @@ func TestEquivocationAcrossNodes(t *testing.T) {
 	// Every node holds the proposal before the votes are ingested (a vote
 	// that arrives first waits for it as an orphan).
 	for _, nd := range nodes[1:] {
-		waitFor(t, 10*time.Second, "proposal", func() bool { _, err := nd.svc.Proposal(pid, time.Now()); return err == nil })
+		testutil.WaitFor(t, 10*time.Second, "proposal", func() bool { _, err := nd.svc.Proposal(pid, time.Now()); return err == nil })
 	}
 	v, _ := nodes[0].svc.Proposal(pid, time.Now())
 	pidOp, _ := ParseOpID(v.OpID)
@@ -178,7 +179,7 @@ func TestEquivocationAcrossNodes(t *testing.T) {
 		nd.svc.syncWith(ctx, nodes[1-indexOf(nodes, nd)].id)
 	}
 	for _, nd := range nodes {
-		waitFor(t, 10*time.Second, "equivocation evidence", func() bool {
+		testutil.WaitFor(t, 10*time.Second, "equivocation evidence", func() bool {
 			v, _ := nd.svc.Proposal(pid, time.Now())
 			return len(v.Equivocators) == 1 && len(v.Votes) == 0 && v.Tally.Approval == 0 && v.Tally.Rejection == 0
 		})
@@ -247,7 +248,7 @@ func TestSyncSessionBounds(t *testing.T) {
 	}
 	s1.Close()
 	// A fresh session works.
-	waitFor(t, 5*time.Second, "sync after garbage", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "sync after garbage", func() bool {
 		s3, err := bare.NewStream(ctx, nodes[0].id, SyncProtocol(testNet))
 		if err != nil {
 			return false

@@ -14,6 +14,8 @@ import (
 
 	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
+	"github.com/synapse-p2p/synapse-p2p/p2p/p2ptest"
 )
 
 // TestConvergence: 10 nodes on 127.0.0.1 publish random ops, are split by a
@@ -79,7 +81,7 @@ func TestConvergence(t *testing.T) {
 	waitConverged(t, nodes, "before the partition")
 
 	a, b := nodes[:5], nodes[5:]
-	partition(a, b, true)
+	p2ptest.Partition(members(a), members(b))
 	publishRandom(a, 15)
 	publishRandom(b[:4], 15)
 	// Ratify an entry on side a (validators 0..2 are there).
@@ -92,7 +94,7 @@ func TestConvergence(t *testing.T) {
 		}
 	}
 	waitConverged(t, b, "side b")
-	waitFor(t, 10*time.Second, "entry final on side a", func() bool { return len(nodes[4].svc.ExecutionLog()) == 1 })
+	testutil.WaitFor(t, 10*time.Second, "entry final on side a", func() bool { return len(nodes[4].svc.ExecutionLog()) == 1 })
 	for i, nd := range a {
 		r := Report{Seq: 1, EntryHash: e.Hash(), ProposalID: e.ProposalID, Success: i != 4, Version: e.Version}
 		if r.Success {
@@ -119,7 +121,7 @@ func TestConvergence(t *testing.T) {
 	if got := nodes[n-1].svc.opIDs(); !slices.Equal(got, before) {
 		t.Fatalf("restart lost ops: %d before, %d after", len(before), len(got))
 	}
-	partition(a, b, false)
+	p2ptest.Heal(members(a), members(b))
 	for i := 0; i < n; i++ {
 		link(i, (i+1)%n)
 		link(i, (i+3)%n)
@@ -140,7 +142,7 @@ func TestConvergence(t *testing.T) {
 func waitConverged(t *testing.T, nodes []*tnode, when string) {
 	t.Helper()
 	now := time.Now()
-	waitFor(t, 60*time.Second, "convergence "+when, func() bool {
+	testutil.WaitFor(t, 60*time.Second, "convergence "+when, func() bool {
 		want := nodes[0].svc.opIDs()
 		for _, nd := range nodes[1:] {
 			if !slices.Equal(nd.svc.opIDs(), want) {
@@ -169,7 +171,7 @@ func TestDuplicatedReorderedDelivery(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 10*time.Second, "the proposal on every node", func() bool {
+		testutil.WaitFor(t, 10*time.Second, "the proposal on every node", func() bool {
 			for _, nd := range nodes { // each votes next
 				if _, err := nd.svc.Proposal(pid, time.Now()); err != nil {
 					return false

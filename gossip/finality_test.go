@@ -11,6 +11,7 @@ import (
 
 	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
 func ratifyOp(t *testing.T, key crypto.PrivKey, prop *Op, e execlog.Entry, seq uint64) []byte {
@@ -99,7 +100,7 @@ func TestFinality(t *testing.T) {
 	if log := n.svc.ExecutionLog(); len(log) != 1 || log[0] != e1 {
 		t.Fatalf("log %+v", log)
 	}
-	waitFor(t, 5*time.Second, "entry_final event", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "entry_final event", func() bool {
 		for {
 			select {
 			case ev := <-events:

@@ -15,44 +15,23 @@ import (
 	"github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p"
-	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/p2p/p2ptest"
 )
 
 const testNet = "00000000deadbeef"
-
-// gater blocks connections to and from peers in its set (partitions).
-type gater struct {
-	mu      sync.Mutex
-	blocked map[peer.ID]bool
-}
-
-func (g *gater) isBlocked(p peer.ID) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.blocked[p]
-}
-func (g *gater) InterceptPeerDial(p peer.ID) bool                                { return !g.isBlocked(p) }
-func (g *gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool                { return !g.isBlocked(p) }
-func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool                     { return true }
-func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
-func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
-	return !g.isBlocked(p)
-}
 
 // tnode is one test node: a loopback host, its gater and its service.
 type tnode struct {
 	key  crypto.PrivKey
 	id   peer.ID
 	h    host.Host
-	g    *gater
+	g    *p2ptest.Gater
 	ds   datastore.Batching
 	svc  *Service
 	name string
@@ -147,8 +126,8 @@ func testLogger(t testing.TB) *slog.Logger {
 }
 
 // newHost starts a libp2p host on 127.0.0.1 with a gater.
-func newHost(t testing.TB, key crypto.PrivKey) (host.Host, *gater) {
-	g := &gater{blocked: map[peer.ID]bool{}}
+func newHost(t testing.TB, key crypto.PrivKey) (host.Host, *p2ptest.Gater) {
+	g := p2ptest.NewGater()
 	h, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
 		libp2p.ConnectionGater(g), libp2p.DisableRelay())
 	if err != nil {
@@ -188,33 +167,13 @@ func connect(t testing.TB, a, b *tnode) {
 	}
 }
 
-// partition blocks and closes every connection between groups a and b.
-func partition(a, b []*tnode, block bool) {
-	for _, x := range a {
-		for _, y := range b {
-			x.g.mu.Lock()
-			x.g.blocked[y.id] = block
-			x.g.mu.Unlock()
-			y.g.mu.Lock()
-			y.g.blocked[x.id] = block
-			y.g.mu.Unlock()
-			if block {
-				x.h.Network().ClosePeer(y.id)
-			}
-		}
+// members are the nodes as p2ptest partition members.
+func members(nodes []*tnode) []p2ptest.Member {
+	var out []p2ptest.Member
+	for _, n := range nodes {
+		out = append(out, p2ptest.Member{Host: n.h, Gater: n.g})
 	}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return out
 }
 
 // viewDigest is a comparable rendering of a node's views, without local

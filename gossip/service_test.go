@@ -10,6 +10,7 @@ import (
 
 	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
 // smallNet starts n connected nodes (a full mesh) with the first nval as
@@ -46,7 +47,7 @@ func TestGovernanceFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range nodes {
-		waitFor(t, 10*time.Second, "proposal everywhere", func() bool { _, err := n.svc.Proposal(pid, time.Now()); return err == nil })
+		testutil.WaitFor(t, 10*time.Second, "proposal everywhere", func() bool { _, err := n.svc.Proposal(pid, time.Now()); return err == nil })
 	}
 	if err := nodes[1].svc.PublishVote(ctx, "upgrade_nope", "yes"); !errors.Is(err, ErrUnknownProposal) {
 		t.Fatalf("vote on unknown proposal: %v", err)
@@ -64,7 +65,7 @@ func TestGovernanceFlow(t *testing.T) {
 	}
 	// 3 of 4 equal weights approve: early approval everywhere.
 	for _, n := range nodes {
-		waitFor(t, 10*time.Second, "approved everywhere", func() bool {
+		testutil.WaitFor(t, 10*time.Second, "approved everywhere", func() bool {
 			a := n.svc.Approved(time.Now())
 			return len(a) == 1 && a[0].ID == pid
 		})
@@ -97,7 +98,7 @@ func TestGovernanceFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range nodes {
-		waitFor(t, 10*time.Second, "entry final everywhere", func() bool { return len(n.svc.ExecutionLog()) == 1 })
+		testutil.WaitFor(t, 10*time.Second, "entry final everywhere", func() bool { return len(n.svc.ExecutionLog()) == 1 })
 		if got := n.svc.ExecutionLog()[0]; got != e {
 			t.Fatalf("entry %+v, want %+v", got, e)
 		}
@@ -130,7 +131,7 @@ func TestGovernanceFlow(t *testing.T) {
 		}
 	}
 	for _, n := range nodes {
-		waitFor(t, 10*time.Second, "reports everywhere", func() bool {
+		testutil.WaitFor(t, 10*time.Second, "reports everywhere", func() bool {
 			r := n.svc.Reports(1)
 			return len(r[post]) == 3 && len(r["bb"+post[2:]]) == 1
 		})

@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
 // tamper rewrites the k-th reply (0-based, per request type) to a request
@@ -344,7 +345,7 @@ func TestSyncServerRejectsBadRequests(t *testing.T) {
 	}
 	for name, req := range cases {
 		t.Run(name, func(t *testing.T) {
-			waitFor(t, 5*time.Second, "no session left", idle)
+			testutil.WaitFor(t, 5*time.Second, "no session left", idle)
 			c, err := openSession(context.Background(), bareHost(t, newKey(t), n), n.id)
 			if err != nil {
 				t.Fatal(err)
@@ -366,7 +367,7 @@ func TestSyncServerRejectsBadRequests(t *testing.T) {
 	}
 	// An oversize frame ends the session; the next one is served.
 	h := bareHost(t, newKey(t), n)
-	waitFor(t, 5*time.Second, "no session left", idle)
+	testutil.WaitFor(t, 5*time.Second, "no session left", idle)
 	c, err := openSession(context.Background(), h, n.id)
 	if err != nil {
 		t.Fatal(err)
@@ -377,7 +378,7 @@ func TestSyncServerRejectsBadRequests(t *testing.T) {
 		t.Fatal("oversize frame answered")
 	}
 	c.str.Close()
-	waitFor(t, 5*time.Second, "a good session after the bad ones", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "a good session after the bad ones", func() bool {
 		c, err := openSession(context.Background(), h, n.id)
 		if err != nil {
 			return false

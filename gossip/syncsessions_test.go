@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
 // bareHost starts a host with no gossip service, connected to n.
@@ -119,7 +120,7 @@ func TestSyncMemberEvictsOldestNonMember(t *testing.T) {
 	if !c.served() {
 		t.Fatal("member's session refused")
 	}
-	waitFor(t, 5*time.Second, "oldest Sybil session ended", sybils[0].dead)
+	testutil.WaitFor(t, 5*time.Second, "oldest Sybil session ended", sybils[0].dead)
 	for _, s := range sybils[1:] {
 		if !s.served() {
 			t.Fatal("a newer Sybil session was ended")
