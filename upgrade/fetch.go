@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/synapse-p2p/synapse-p2p/internal/atomicfile"
 )
 
 // IPFSFetchFunc fetches ipfs://<cid> content (bitswap); maxSize caps the
@@ -328,12 +330,11 @@ func (f *fetcher) download(ctx context.Context, src source, p Package, h, dst st
 		return interrupted(ctx, err, 0)
 	}
 	defer rc.Close()
-	tmp, err := os.CreateTemp(f.cacheDir, tmpPrefix+"download-*")
+	tmp, err := atomicfile.Create(dst, 0o600)
 	if err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	defer tmp.Close()
+	defer tmp.Discard() // no-op after the commit
 	hasher := sha256.New()
 	body := &progressReader{r: rc, idle: idle, every: f.idle}
 	n, err := io.Copy(io.MultiWriter(tmp, hasher), io.LimitReader(body, limit+1))
@@ -351,13 +352,7 @@ func (f *fetcher) download(ctx context.Context, src source, p Package, h, dst st
 	if got := hex.EncodeToString(hasher.Sum(nil)); got != h {
 		return fmt.Errorf("%w: sha256 is %s", ErrHashMismatch, got)
 	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
+	if err := tmp.Commit(); err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/atomicfile"
 )
 
 // Isolation selects where guest code runs.
@@ -236,7 +237,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	st.removeTemps(filepath.Join(dir, cacheDir))
+	if err := atomicfile.RemoveTemps(filepath.Join(dir, cacheDir)); err != nil {
+		return nil, fmt.Errorf("upgrade: %w", err)
+	}
 	mctx, cancel := context.WithCancel(context.Background())
 	log := deps.Logger.With("component", "upgrade")
 	m := &Manager{
