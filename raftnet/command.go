@@ -9,9 +9,8 @@ import (
 	"math"
 	"slices"
 
-	"github.com/fxamacker/cbor/v2"
-
 	"github.com/synapse-p2p/synapse-p2p/execlog"
+	"github.com/synapse-p2p/synapse-p2p/internal/cborx"
 )
 
 // MaxCommandSize bounds an encoded raft command; larger ones are rejected.
@@ -88,21 +87,8 @@ type command struct {
 	Set    *Set    `cbor:"set,omitempty"`
 }
 
-var detDec = func() cbor.DecMode {
-	m, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		MaxArrayElements:  4096,
-		MaxMapPairs:       64,
-		MaxNestedLevels:   8,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-	}.DecMode()
-	if err != nil {
-		panic(err) // static options; cannot fail
-	}
-	return m
-}()
+// detDec decodes raft commands strictly (internal/cborx).
+var detDec = cborx.Strict(cborx.Limits{MaxArrayElements: 4096, MaxMapPairs: 64, MaxNestedLevels: 8})
 
 // VoteDigest is hex SHA-256 of the concatenation of the sorted vote IDs.
 func VoteDigest(sortedIDs []string) string {
@@ -268,18 +254,4 @@ func decodeRatify(b []byte) (Ratify, error) {
 
 // snapDec decodes snapshots: like detDec, without the array bound (a
 // snapshot holds every entry).
-var snapDec = func() cbor.DecMode {
-	m, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		MaxArrayElements:  math.MaxInt32,
-		MaxMapPairs:       64,
-		MaxNestedLevels:   8,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}()
+var snapDec = cborx.Strict(cborx.Limits{MaxArrayElements: math.MaxInt32, MaxMapPairs: 64, MaxNestedLevels: 8})

@@ -5,10 +5,9 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/fxamacker/cbor/v2"
-
 	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/cborx"
 )
 
 // Entry is one execution-log entry as docs/data-model.md defines it. Every
@@ -17,13 +16,8 @@ import (
 // shared with gossip through execlog.
 type Entry = execlog.Entry
 
-var detEnc = func() cbor.EncMode {
-	m, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err) // static options; cannot fail
-	}
-	return m
-}()
+// detEnc is the deterministic encoding of commands and snapshots.
+var detEnc = cborx.Enc
 
 var packageHashRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
