@@ -257,21 +257,8 @@ func TestDownloadDeadline(t *testing.T) {
 			t.Errorf("deadline(%v, %d B, %d B/s) = %v, want %v", tc.base, tc.size, tc.rate, got, tc.want)
 		}
 	}
-	cfg := Config{DataDir: "x"}
-	for _, bad := range []Config{
-		{DataDir: "x", DownloadBaseTimeout: -1},
-		{DataDir: "x", DownloadIdleTimeout: -1},
-		{DataDir: "x", DownloadMinRate: -1},
-		{DataDir: "x", DownloadMinRate: MinDownloadMinRate - 1},
-	} {
-		if err := bad.Validate(); err == nil {
-			t.Errorf("%+v accepted", bad)
-		}
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	d := cfg.withDefaults()
+	// Validate's download checks are in TestConfigValidate.
+	d := Config{DataDir: "x"}.withDefaults()
 	if d.DownloadBaseTimeout != 30*time.Second || d.DownloadMinRate != 64<<10 || d.DownloadIdleTimeout != 30*time.Second {
 		t.Fatalf("defaults %+v", d)
 	}

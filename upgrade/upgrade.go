@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -149,23 +150,44 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate checks a Config (zero values mean defaults).
+// ErrInvalidConfig wraps every error of Config.Validate (and so of New for
+// a bad Config); the message names the JSON key of the bad field.
+var ErrInvalidConfig = errors.New("upgrade: invalid config")
+
+// Validate checks a Config (zero values mean defaults). Errors wrap
+// ErrInvalidConfig and name the field's JSON key.
 func (c Config) Validate() error {
+	bad := func(key, f string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, key, fmt.Sprintf(f, a...))
+	}
+	if c.DataDir == "" {
+		return bad("data_dir", "is required")
+	}
+	for _, v := range []struct {
+		key string
+		neg bool
+	}{
+		{"max_package_bytes", c.MaxPackageBytes < 0},
+		{"timeout", c.Timeout < 0},
+		{"max_output_bytes", c.MaxOutputBytes < 0},
+		{"download_base_timeout", c.DownloadBaseTimeout < 0},
+		{"download_min_rate", c.DownloadMinRate < 0},
+		{"download_idle_timeout", c.DownloadIdleTimeout < 0},
+	} {
+		if v.neg {
+			return bad(v.key, "must not be negative")
+		}
+	}
 	switch {
-	case c.DataDir == "":
-		return errors.New("upgrade: config: data_dir is required")
-	case c.MaxPackageBytes < 0, c.Timeout < 0, c.MaxOutputBytes < 0,
-		c.DownloadBaseTimeout < 0, c.DownloadMinRate < 0, c.DownloadIdleTimeout < 0:
-		return errors.New("upgrade: config: limits must not be negative")
 	case c.DownloadMinRate != 0 && c.DownloadMinRate < MinDownloadMinRate:
-		return fmt.Errorf("upgrade: config: download_min_rate %d B/s is below %d B/s (the deadline of a large package would be days)",
+		return bad("download_min_rate", "%d B/s is below %d B/s (the deadline of a large package would be days)",
 			c.DownloadMinRate, MinDownloadMinRate)
 	case c.MemoryLimitBytes != 0 && c.MemoryLimitBytes < pageSize:
-		return fmt.Errorf("upgrade: config: memory_limit_bytes %d is below one wasm page", c.MemoryLimitBytes)
+		return bad("memory_limit_bytes", "%d is below one wasm page", c.MemoryLimitBytes)
 	case c.MemoryLimitBytes > 4<<30:
-		return fmt.Errorf("upgrade: config: memory_limit_bytes %d exceeds 4 GiB (wasm32)", c.MemoryLimitBytes)
+		return bad("memory_limit_bytes", "%d exceeds 4 GiB (wasm32)", c.MemoryLimitBytes)
 	case c.Isolation != IsolationProcess && c.Isolation != IsolationInProcess:
-		return fmt.Errorf("upgrade: config: unknown isolation %d", c.Isolation)
+		return bad("isolation", "unknown isolation %d", c.Isolation)
 	}
 	return nil
 }
@@ -182,7 +204,8 @@ type Deps struct {
 	// hand long work to a goroutine. The file stays until the cache is
 	// cleared; it is not called for a package already in the cache.
 	OnVerified func(ctx context.Context, sha256hex, path string)
-	// Logger defaults to slog.Default().
+	// Logger receives the executor's logs (it adds component=upgrade);
+	// nil discards them, as in every other component.
 	Logger *slog.Logger
 	// Now stamps history entries (default time.Now). History is local, not
 	// replicated state.
@@ -221,7 +244,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Manager, error) {
 		return nil, errNoChildHook
 	}
 	if deps.Logger == nil {
-		deps.Logger = slog.Default()
+		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
