@@ -29,15 +29,7 @@ const TempPrefix = ".tmp-"
 // directory sync failed: the new content is in place but may not survive
 // a crash.
 func WriteFile(path string, data []byte, perm fs.FileMode) error {
-	f, err := Create(path, perm)
-	if err != nil {
-		return err
-	}
-	defer f.Discard()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	return f.Commit()
+	return write(path, data, perm, os.Rename)
 }
 
 // WriteFileNew creates path with data, mode perm, and fails with an error
@@ -45,6 +37,10 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 // the identity key is written this way). The file appears whole or not at
 // all.
 func WriteFileNew(path string, data []byte, perm fs.FileMode) error {
+	return write(path, data, perm, os.Link)
+}
+
+func write(path string, data []byte, perm fs.FileMode, place func(oldpath, newpath string) error) error {
 	f, err := Create(path, perm)
 	if err != nil {
 		return err
@@ -53,7 +49,7 @@ func WriteFileNew(path string, data []byte, perm fs.FileMode) error {
 	if _, err := f.Write(data); err != nil {
 		return err
 	}
-	return f.commit(os.Link)
+	return f.commit(place)
 }
 
 // File is a file being written that appears at its path only on Commit;

@@ -24,13 +24,27 @@ func noTemps(t *testing.T, dir string) {
 	}
 }
 
-func readFile(t *testing.T, path string) string {
+// oldFile creates a file name holding "old" in a new directory.
+func oldFile(t *testing.T, name string) (dir, path string) {
+	t.Helper()
+	dir = t.TempDir()
+	path = filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, path
+}
+
+// wantContent fails the test unless path holds want.
+func wantContent(t *testing.T, path, want string) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	if string(b) != want {
+		t.Fatalf("%s holds %q, want %q", path, b, want)
+	}
 }
 
 func mode(t *testing.T, path string) fs.FileMode {
@@ -66,9 +80,7 @@ func TestWriteFile(t *testing.T) {
 			if err := WriteFile(path, []byte(c.data), c.perm); err != nil {
 				t.Fatal(err)
 			}
-			if got := readFile(t, path); got != c.data {
-				t.Fatalf("content %q, want %q", got, c.data)
-			}
+			wantContent(t, path, c.data)
 			if runtime.GOOS != "windows" {
 				if got := mode(t, path); got != c.perm {
 					t.Fatalf("mode %v, want %v", got, c.perm)
@@ -115,20 +127,14 @@ func TestWriteFileErrors(t *testing.T) {
 		if err := WriteFile(path, []byte("new"), 0o644); err == nil {
 			t.Fatal("replaced a non-empty directory")
 		}
-		if got := readFile(t, filepath.Join(path, "keep")); got != "old" {
-			t.Fatalf("old content changed: %q", got)
-		}
+		wantContent(t, filepath.Join(path, "keep"), "old")
 		noTemps(t, dir)
 	})
 	t.Run("read-only directory", func(t *testing.T) {
 		if runtime.GOOS == "windows" || os.Geteuid() == 0 {
 			t.Skip("needs unix permissions enforced (not root)")
 		}
-		dir := t.TempDir()
-		path := filepath.Join(dir, "f")
-		if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		dir, path := oldFile(t, "f")
 		if err := os.Chmod(dir, 0o555); err != nil {
 			t.Fatal(err)
 		}
@@ -136,9 +142,7 @@ func TestWriteFileErrors(t *testing.T) {
 		if err := WriteFile(path, []byte("new"), 0o644); !errors.Is(err, fs.ErrPermission) {
 			t.Fatalf("err = %v, want ErrPermission", err)
 		}
-		if got := readFile(t, path); got != "old" {
-			t.Fatalf("old content changed: %q", got)
-		}
+		wantContent(t, path, "old")
 		noTemps(t, dir)
 	})
 }
@@ -149,9 +153,7 @@ func TestWriteFileNew(t *testing.T) {
 	if err := WriteFileNew(path, []byte("key1"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got := readFile(t, path); got != "key1" {
-		t.Fatalf("content %q", got)
-	}
+	wantContent(t, path, "key1")
 	if runtime.GOOS != "windows" {
 		if got := mode(t, path); got != 0o600 {
 			t.Fatalf("mode %v, want 0600", got)
@@ -161,18 +163,12 @@ func TestWriteFileNew(t *testing.T) {
 	if !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("second write: err = %v, want ErrExist", err)
 	}
-	if got := readFile(t, path); got != "key1" {
-		t.Fatalf("existing file replaced: %q", got)
-	}
+	wantContent(t, path, "key1")
 	noTemps(t, dir)
 }
 
 func TestFileDiscard(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "pkg.wasm")
-	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, path := oldFile(t, "pkg.wasm")
 	f, err := Create(path, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -182,9 +178,7 @@ func TestFileDiscard(t *testing.T) {
 	}
 	f.Discard()
 	f.Discard() // twice is fine
-	if got := readFile(t, path); got != "old" {
-		t.Fatalf("discarded write changed the file: %q", got)
-	}
+	wantContent(t, path, "old")
 	noTemps(t, dir)
 	if err := f.Commit(); err == nil {
 		t.Fatal("Commit after Discard succeeded")
@@ -211,9 +205,7 @@ func TestFileCommitStreamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Discard() // no-op after Commit
-	if got := readFile(t, path); got != "abc" {
-		t.Fatalf("content %q", got)
-	}
+	wantContent(t, path, "abc")
 	if err := f.Commit(); err == nil {
 		t.Fatal("second Commit succeeded")
 	}
@@ -242,9 +234,7 @@ func TestRemoveTemps(t *testing.T) {
 		t.Fatal(err)
 	}
 	noTemps(t, dir)
-	if got := readFile(t, path); got != "kept" {
-		t.Fatalf("content %q", got)
-	}
+	wantContent(t, path, "kept")
 	if err := RemoveTemps(filepath.Join(dir, "missing")); err != nil {
 		t.Fatalf("missing dir: %v", err)
 	}

@@ -69,12 +69,9 @@ func Build(ctx context.Context, name, outDir string) (string, error) {
 			return "", fmt.Errorf("examplebuild: example sources: %w", err)
 		}
 	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return "", fmt.Errorf("examplebuild: %w", err)
-	}
-	out, err := filepath.Abs(filepath.Join(outDir, name+".wasm"))
+	out, err := outPath(outDir, name)
 	if err != nil {
-		return "", fmt.Errorf("examplebuild: %w", err)
+		return "", err
 	}
 	args := []string{"build", "-trimpath", "-o", out}
 	if !upgrades.Command(name) {
@@ -98,14 +95,23 @@ func writePrebuilt(name, outDir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("examplebuild: %w", err)
 	}
+	out, err := outPath(outDir, name)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		return "", fmt.Errorf("examplebuild: %w", err)
+	}
+	return out, nil
+}
+
+// outPath creates outDir and returns the absolute path of name's .wasm in it.
+func outPath(outDir, name string) (string, error) {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return "", fmt.Errorf("examplebuild: %w", err)
 	}
 	out, err := filepath.Abs(filepath.Join(outDir, name+".wasm"))
 	if err != nil {
-		return "", fmt.Errorf("examplebuild: %w", err)
-	}
-	if err := os.WriteFile(out, b, 0o644); err != nil {
 		return "", fmt.Errorf("examplebuild: %w", err)
 	}
 	return out, nil
