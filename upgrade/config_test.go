@@ -28,7 +28,7 @@ func TestConfigValidate(t *testing.T) {
 		{"max_output_bytes", Config{DataDir: "x", MaxOutputBytes: -1}},
 		{"download_base_timeout", Config{DataDir: "x", DownloadBaseTimeout: -1}},
 		{"download_min_rate", Config{DataDir: "x", DownloadMinRate: -1}},
-		{"download_min_rate", Config{DataDir: "x", DownloadMinRate: MinDownloadMinRate - 1}},
+		{"download_min_rate", Config{DataDir: "x", DownloadMinRate: minDownloadMinRate - 1}},
 		{"download_idle_timeout", Config{DataDir: "x", DownloadIdleTimeout: -1}},
 		{"memory_limit_bytes", Config{DataDir: "x", MemoryLimitBytes: pageSize - 1}},
 		{"memory_limit_bytes", Config{DataDir: "x", MemoryLimitBytes: 4<<30 + 1}},

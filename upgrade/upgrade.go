@@ -55,7 +55,7 @@ type Config struct {
 	// max_output_bytes, fuel; see genesis.Limits), so every node decides
 	// alike. The three caps below are only this node's safety caps: when
 	// a network limit exceeds one, Execute and Test fail transiently
-	// (ErrTransient and ErrLocalCap, naming the field to raise) and never
+	// (errTransient and errLocalCap, naming the field to raise) and never
 	// commit an outcome the rest of the network would not reproduce.
 
 	// MaxPackageBytes caps a package download (default 64 MiB, the
@@ -105,16 +105,16 @@ type Config struct {
 
 // Defaults: the caps equal the network's default limits.
 const (
-	DefaultMaxPackageBytes  = genesis.DefaultMaxPackageBytes
-	DefaultMemoryLimitBytes = genesis.DefaultMemoryPages * pageSize
-	DefaultTimeout          = 5 * time.Minute
-	DefaultMaxOutputBytes   = genesis.DefaultMaxOutputBytes
+	defaultMaxPackageBytes  = genesis.DefaultMaxPackageBytes
+	defaultMemoryLimitBytes = genesis.DefaultMemoryPages * pageSize
+	defaultTimeout          = 5 * time.Minute
+	defaultMaxOutputBytes   = genesis.DefaultMaxOutputBytes
 
-	DefaultDownloadBaseTimeout = 30 * time.Second
-	DefaultDownloadMinRate     = 64 << 10 // bytes per second
-	DefaultDownloadIdleTimeout = 30 * time.Second
-	// MinDownloadMinRate is the lowest DownloadMinRate Validate accepts.
-	MinDownloadMinRate = 1 << 10
+	defaultDownloadBaseTimeout = 30 * time.Second
+	defaultDownloadMinRate     = 64 << 10 // bytes per second
+	defaultDownloadIdleTimeout = 30 * time.Second
+	// minDownloadMinRate is the lowest DownloadMinRate Validate accepts.
+	minDownloadMinRate = 1 << 10
 )
 
 // DefaultConfig returns a Config with every default set (DataDir empty).
@@ -124,25 +124,25 @@ func DefaultConfig() Config {
 
 func (c Config) withDefaults() Config {
 	if c.MaxPackageBytes == 0 {
-		c.MaxPackageBytes = DefaultMaxPackageBytes
+		c.MaxPackageBytes = defaultMaxPackageBytes
 	}
 	if c.MemoryLimitBytes == 0 {
-		c.MemoryLimitBytes = DefaultMemoryLimitBytes
+		c.MemoryLimitBytes = defaultMemoryLimitBytes
 	}
 	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
+		c.Timeout = defaultTimeout
 	}
 	if c.MaxOutputBytes == 0 {
-		c.MaxOutputBytes = DefaultMaxOutputBytes
+		c.MaxOutputBytes = defaultMaxOutputBytes
 	}
 	if c.DownloadBaseTimeout == 0 {
-		c.DownloadBaseTimeout = DefaultDownloadBaseTimeout
+		c.DownloadBaseTimeout = defaultDownloadBaseTimeout
 	}
 	if c.DownloadMinRate == 0 {
-		c.DownloadMinRate = DefaultDownloadMinRate
+		c.DownloadMinRate = defaultDownloadMinRate
 	}
 	if c.DownloadIdleTimeout == 0 {
-		c.DownloadIdleTimeout = DefaultDownloadIdleTimeout
+		c.DownloadIdleTimeout = defaultDownloadIdleTimeout
 	}
 	if c.CompilationCacheDir == "" && c.DataDir != "" {
 		c.CompilationCacheDir = filepath.Join(c.DataDir, "upgrades", wasmCache)
@@ -179,9 +179,9 @@ func (c Config) Validate() error {
 		}
 	}
 	switch {
-	case c.DownloadMinRate != 0 && c.DownloadMinRate < MinDownloadMinRate:
+	case c.DownloadMinRate != 0 && c.DownloadMinRate < minDownloadMinRate:
 		return bad("download_min_rate", "%d B/s is below %d B/s (the deadline of a large package would be days)",
-			c.DownloadMinRate, MinDownloadMinRate)
+			c.DownloadMinRate, minDownloadMinRate)
 	case c.MemoryLimitBytes != 0 && c.MemoryLimitBytes < pageSize:
 		return bad("memory_limit_bytes", "%d is below one wasm page", c.MemoryLimitBytes)
 	case c.MemoryLimitBytes > 4<<30:
@@ -307,7 +307,7 @@ func (m *Manager) begin(ctx context.Context) (context.Context, func(), error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return nil, nil, fmt.Errorf("%w: %w", ErrTransient, ErrClosed)
+		return nil, nil, fmt.Errorf("%w: %w", errTransient, errClosed)
 	}
 	m.wg.Add(1)
 	ctx, cancel := context.WithCancel(ctx)
