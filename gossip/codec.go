@@ -13,7 +13,10 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/synapse-p2p/synapse-p2p/execlog"
+
+	"github.com/synapse-p2p/synapse-p2p/internal/cborx"
 )
 
 // Wire constants of the op format (docs/protocols.md).
@@ -133,28 +136,8 @@ type reportBody struct {
 }
 
 var (
-	encMode = func() cbor.EncMode {
-		m, err := cbor.CoreDetEncOptions().EncMode()
-		if err != nil {
-			panic(err)
-		}
-		return m
-	}()
-	decMode = func() cbor.DecMode {
-		m, err := cbor.DecOptions{
-			DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-			ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-			MaxNestedLevels:   8,
-			MaxArrayElements:  4096,
-			MaxMapPairs:       64,
-			IndefLength:       cbor.IndefLengthForbidden,
-			TagsMd:            cbor.TagsForbidden,
-		}.DecMode()
-		if err != nil {
-			panic(err)
-		}
-		return m
-	}()
+	encMode = cborx.Enc
+	decMode = cborx.Strict(cborx.Limits{MaxArrayElements: 4096, MaxMapPairs: 64, MaxNestedLevels: 8})
 )
 
 // decodeStrict decodes b into v and checks that re-encoding gives back

@@ -10,9 +10,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/synapse-p2p/synapse-p2p/internal/cborx"
 )
 
 // Sync protocol bounds (docs/protocols.md).
@@ -53,21 +54,7 @@ type syncReply struct {
 	Err  string   `cbor:"err,omitempty"`
 }
 
-var syncDec = func() cbor.DecMode {
-	m, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		MaxNestedLevels:   4,
-		MaxArrayElements:  maxIDsPerReply,
-		MaxMapPairs:       16,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}()
+var syncDec = cborx.Strict(cborx.Limits{MaxArrayElements: maxIDsPerReply, MaxMapPairs: 16, MaxNestedLevels: 4})
 
 // Sync session errors.
 var (

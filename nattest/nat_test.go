@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
+	"github.com/synapse-p2p/synapse-p2p/internal/examplebuild"
 	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
-	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
 // swarm is the three daemons of one topology.
@@ -165,7 +165,7 @@ func (s *swarm) waitPrivateWithRelay(t *testing.T) {
 func (s *swarm) runUpgrade(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	pkg, err := upgrade.BuildExample(ctx, "add-feature-flag", t.TempDir())
+	pkg, err := examplebuild.Build(ctx, "add-feature-flag", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/synapse-p2p/synapse-p2p/bitswap"
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
+	"github.com/synapse-p2p/synapse-p2p/internal/atomicfile"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
 	"github.com/synapse-p2p/synapse-p2p/raftnet"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
@@ -246,7 +247,7 @@ func (c Config) Write() error {
 	if err != nil {
 		return fmt.Errorf("config: encode: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(c.DataDir, ConfigFile), append(b, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(c.DataDir, ConfigFile), append(b, '\n'), 0o644)
 }
 
 func splitList(v string) []string {

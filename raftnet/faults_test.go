@@ -318,9 +318,11 @@ func TestNewValidatesDeps(t *testing.T) {
 		"no validators": {Host: h, Governance: g},
 		"empty set":     {Host: h, Governance: g, Validators: func() []peer.ID { return nil }},
 	} {
-		if _, err := New(context.Background(), cfg, d); !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("%s: err = %v", name, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			if _, err := New(context.Background(), cfg, d); !errors.Is(err, ErrInvalidConfig) {
+				t.Errorf("err = %v", err)
+			}
+		})
 	}
 	bad := cfg
 	bad.Dir = ""
@@ -337,7 +339,7 @@ func TestNewValidatesDeps(t *testing.T) {
 	if err := c.nodes[0].svc.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.nodes[0].svc.Start(context.Background()); !errors.Is(err, ErrClosed) {
+	if err := c.nodes[0].svc.Start(context.Background()); !errors.Is(err, errClosed) {
 		t.Errorf("Start after Close: %v", err)
 	}
 }

@@ -103,7 +103,7 @@ func (s *Service) startRaft() error {
 		return nil
 	}
 	if s.ctx.Err() != nil {
-		return ErrClosed
+		return errClosed
 	}
 	if err := os.MkdirAll(filepath.Join(s.cfg.Dir, "wal"), 0o700); err != nil {
 		return fmt.Errorf("raftnet: %w", err)

@@ -116,8 +116,8 @@ type Deps struct {
 	WrapConn func(remote peer.ID, c net.Conn) net.Conn
 }
 
-// ErrClosed is returned by Start after Close.
-var ErrClosed = errors.New("raftnet: closed")
+// errClosed is returned by Start after Close.
+var errClosed = errors.New("raftnet: closed")
 
 // Service runs (or, on a non-validator, waits to run) raft for one node.
 type Service struct {
@@ -212,7 +212,7 @@ func (s *Service) Start(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return ErrClosed
+		return errClosed
 	}
 	if s.started {
 		s.mu.Unlock()
@@ -350,7 +350,7 @@ func (s *Service) allowPeer(p peer.ID) bool {
 func (s *Service) handleStream(st network.Stream) {
 	p := st.Conn().RemotePeer()
 	if !s.allowPeer(p) {
-		s.log.Debug("refused raft stream", "peer", p, "err", ErrNotValidator)
+		s.log.Debug("refused raft stream", "peer", p, "err", errNotValidator)
 		st.Reset()
 		return
 	}

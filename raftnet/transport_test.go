@@ -41,7 +41,7 @@ func TestStreamLayerDialAndAccept(t *testing.T) {
 		t.Fatal("dial of a malformed address succeeded")
 	}
 	blocked := newStreamLayer(a.Host, proto, func(peer.ID) bool { return false }, nil)
-	if _, err := blocked.Dial(raft.ServerAddress(b.ID().String()), time.Second); !errors.Is(err, ErrNotValidator) {
+	if _, err := blocked.Dial(raft.ServerAddress(b.ID().String()), time.Second); !errors.Is(err, errNotValidator) {
 		t.Fatalf("blocked dial: %v", err)
 	}
 

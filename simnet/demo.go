@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
-	"github.com/synapse-p2p/synapse-p2p/upgrade"
+	"github.com/synapse-p2p/synapse-p2p/internal/examplebuild"
 )
 
 // Stages of the demo timeline, in order.
@@ -87,7 +87,7 @@ func (n *Net) RunDemo(ctx context.Context, opts DemoOptions) (DemoResult, error)
 			return DemoResult{}, err
 		}
 		defer os.RemoveAll(dir)
-		if opts.Package, err = upgrade.BuildExample(ctx, example, dir); err != nil {
+		if opts.Package, err = examplebuild.Build(ctx, example, dir); err != nil {
 			return DemoResult{}, fmt.Errorf("simnet: build example package: %w", err)
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
+	"github.com/synapse-p2p/synapse-p2p/internal/examplebuild"
 	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 	"github.com/synapse-p2p/synapse-p2p/node"
 	"github.com/synapse-p2p/synapse-p2p/simnet"
@@ -49,7 +50,7 @@ func example(t testing.TB, name string) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	p, err := upgrade.BuildExample(ctx, name, buildDir)
+	p, err := examplebuild.Build(ctx, name, buildDir)
 	if err != nil {
 		t.Fatalf("build %s: %v", name, err)
 	}

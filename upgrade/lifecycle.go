@@ -22,7 +22,7 @@ func (m *Manager) orderLocked(seq uint64) (*snapshot, *Result, error) {
 	snap := m.current()
 	switch {
 	case snap == nil:
-		return nil, nil, ErrNoState
+		return nil, nil, errNoState
 	case seq <= snap.LastSeq:
 		r := Result{Seq: seq, AlreadyExecuted: true, Version: snap.Version, PostStateSHA256: snap.StateSHA256}
 		for _, h := range snap.History {
@@ -35,7 +35,7 @@ func (m *Manager) orderLocked(seq uint64) (*snapshot, *Result, error) {
 	case snap.Paused:
 		return nil, nil, ErrPaused
 	case seq != snap.LastSeq+1:
-		return nil, nil, fmt.Errorf("%w: got seq %d, next is %d", ErrSeqGap, seq, snap.LastSeq+1)
+		return nil, nil, fmt.Errorf("%w: got seq %d, next is %d", errSeqGap, seq, snap.LastSeq+1)
 	}
 	return snap, nil, nil
 }
@@ -128,7 +128,7 @@ func deref(r *Result) Result {
 func (m *Manager) PreStateOf(target uint64) ([]byte, error) {
 	snap := m.current()
 	if snap == nil {
-		return nil, ErrNoState
+		return nil, errNoState
 	}
 	h, ok := runAt(snap, target)
 	if !ok {
@@ -255,7 +255,7 @@ func withVersion(state []byte, version string) ([]byte, string, error) {
 // Replay runs package p on state (at version) without touching the
 // store — the same run Execute makes — and returns the new canonical
 // state and its hash. A node that lacks a backup recomputes an old state
-// this way from the log. Deterministic failures are *PackageError.
+// this way from the log. Deterministic failures are *packageError.
 func (m *Manager) Replay(ctx context.Context, state []byte, version string, p Package) ([]byte, string, error) {
 	canon, sum, err := canonicalState(state)
 	if err != nil {

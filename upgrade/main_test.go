@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/examplebuild"
 	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
@@ -66,7 +67,7 @@ func example(t testing.TB, name string) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	p, err := BuildExample(ctx, name, exampleDir)
+	p, err := examplebuild.Build(ctx, name, exampleDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 
 // Void executes a void execution-log entry: nothing runs and the state
 // stays, but the seq advances and history records it, exactly as on every
-// other node. The same ordering rules as Execute apply (ErrSeqGap,
+// other node. The same ordering rules as Execute apply (errSeqGap,
 // AlreadyExecuted, ErrPaused).
 func (m *Manager) Void(ctx context.Context, seq uint64, entryHash string) (Result, error) {
 	_, done, err := m.begin(ctx)
@@ -21,13 +21,13 @@ func (m *Manager) Void(ctx context.Context, seq uint64, entryHash string) (Resul
 	snap := m.current()
 	switch {
 	case snap == nil:
-		return Result{}, ErrNoState
+		return Result{}, errNoState
 	case seq <= snap.LastSeq:
 		return Result{Seq: seq, AlreadyExecuted: true, Version: snap.Version, PostStateSHA256: snap.StateSHA256}, nil
 	case snap.Paused:
 		return Result{}, ErrPaused
 	case seq != snap.LastSeq+1:
-		return Result{}, fmt.Errorf("%w: got seq %d, next is %d", ErrSeqGap, seq, snap.LastSeq+1)
+		return Result{}, fmt.Errorf("%w: got seq %d, next is %d", errSeqGap, seq, snap.LastSeq+1)
 	}
 	next := *snap
 	next.LastSeq = seq
@@ -52,7 +52,7 @@ func (m *Manager) Halt(reason string) error {
 	defer m.execMu.Unlock()
 	snap := m.current()
 	if snap == nil {
-		return ErrNoState
+		return errNoState
 	}
 	if snap.Paused && snap.PausedReason == reason {
 		return nil

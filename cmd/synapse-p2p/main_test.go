@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/synapse-p2p/synapse-p2p/internal/examplebuild"
 	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
@@ -363,7 +364,7 @@ func TestCLIUpgradeFlow(t *testing.T) {
 	api := strings.TrimPrefix(d.api, "http://")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	pkg, err := upgrade.BuildExample(ctx, "add-feature-flag", t.TempDir())
+	pkg, err := examplebuild.Build(ctx, "add-feature-flag", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

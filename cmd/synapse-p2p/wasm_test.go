@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/examplebuild"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
@@ -28,11 +29,11 @@ func TestWasmCommand(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	flag, err := upgrade.BuildExample(ctx, "add-feature-flag", dir)
+	flag, err := examplebuild.Build(ctx, "add-feature-flag", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	evil, err := upgrade.BuildExample(ctx, "hostile-import", dir)
+	evil, err := examplebuild.Build(ctx, "hostile-import", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestWasmInfoBothLanguages(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.example, func(t *testing.T) {
-			path, err := upgrade.BuildExample(ctx, c.example, dir)
+			path, err := examplebuild.Build(ctx, c.example, dir)
 			if err != nil {
 				t.Fatal(err)
 			}
