@@ -60,23 +60,15 @@ func (m *Manager) Execute(ctx context.Context, e Entry) (Result, error) {
 	}
 	m.execMu.Lock()
 	defer m.execMu.Unlock()
-	snap := m.current()
-	switch {
-	case snap == nil:
-		return Result{}, errNoState
-	case e.Seq <= snap.LastSeq:
-		r := Result{Seq: e.Seq, ProposalID: e.ProposalID, AlreadyExecuted: true}
-		for _, h := range snap.History {
-			if h.Event == EventUpgrade && h.Seq == e.Seq {
-				r.ProposalID, r.Success, r.Version, r.PreviousVersion = h.ProposalID, h.Success, h.Version, h.PreviousVersion
-				r.PostStateSHA256, r.ErrorClass, r.Error, r.FuelUsed = h.PostStateSHA256, h.ErrorClass, h.Error, h.FuelUsed
-			}
+	snap, already, err := m.orderLocked(e.Seq)
+	if err != nil {
+		return Result{}, err
+	}
+	if already != nil {
+		if already.ProposalID == "" {
+			already.ProposalID = e.ProposalID
 		}
-		return r, nil
-	case snap.Paused:
-		return Result{}, ErrPaused
-	case e.Seq != snap.LastSeq+1:
-		return Result{}, fmt.Errorf("%w: got seq %d, next is %d", errSeqGap, e.Seq, snap.LastSeq+1)
+		return *already, nil
 	}
 	start := time.Now()
 	newState, newSum, _, fuelUsed, err := m.apply(ctx, snap, e.Package)
@@ -315,13 +307,11 @@ type RollbackResult struct {
 // (persisted) until Resume: this node now deliberately differs from the
 // execution log.
 func (m *Manager) Rollback(ctx context.Context, proposalID string) (RollbackResult, error) {
-	_, done, err := m.begin(ctx)
+	_, done, err := m.exclusive(ctx)
 	if err != nil {
 		return RollbackResult{}, err
 	}
 	defer done()
-	m.execMu.Lock()
-	defer m.execMu.Unlock()
 	snap := m.current()
 	if snap == nil {
 		return RollbackResult{}, errNoState

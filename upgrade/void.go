@@ -2,7 +2,6 @@ package upgrade
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -11,36 +10,17 @@ import (
 // other node. The same ordering rules as Execute apply (errSeqGap,
 // AlreadyExecuted, ErrPaused).
 func (m *Manager) Void(ctx context.Context, seq uint64, entryHash string) (Result, error) {
-	_, done, err := m.begin(ctx)
+	_, done, err := m.exclusive(ctx)
 	if err != nil {
 		return Result{}, err
 	}
 	defer done()
-	m.execMu.Lock()
-	defer m.execMu.Unlock()
-	snap := m.current()
-	switch {
-	case snap == nil:
-		return Result{}, errNoState
-	case seq <= snap.LastSeq:
-		return Result{Seq: seq, AlreadyExecuted: true, Version: snap.Version, PostStateSHA256: snap.StateSHA256}, nil
-	case snap.Paused:
-		return Result{}, ErrPaused
-	case seq != snap.LastSeq+1:
-		return Result{}, fmt.Errorf("%w: got seq %d, next is %d", errSeqGap, seq, snap.LastSeq+1)
+	snap, already, err := m.orderLocked(seq)
+	if err != nil || already != nil {
+		return deref(already), err
 	}
-	next := *snap
-	next.LastSeq = seq
-	next.History = append(append([]HistoryEntry{}, snap.History...), HistoryEntry{
-		Event: EventVoid, Seq: seq, EntryHash: entryHash, Version: snap.Version, PreviousVersion: snap.Version,
-		ExecutedAt: m.deps.Now().UTC().Format(time.RFC3339Nano), Success: true,
-		Result: "void entry: the validators voided this seq", PostStateSHA256: snap.StateSHA256,
-	})
-	if err := m.commit(&next); err != nil {
-		return Result{}, err
-	}
-	m.log.Info("void entry", "seq", seq)
-	return Result{Seq: seq, Success: true, Version: snap.Version, PreviousVersion: snap.Version, PostStateSHA256: snap.StateSHA256}, nil
+	return m.commitNoChange(snap, Entry{Seq: seq, EntryHash: entryHash},
+		HistoryEntry{Event: EventVoid, Success: true, Result: "void entry: the validators voided this seq"})
 }
 
 // Halt pauses the executor with reason (persisted, shown by Status) and
