@@ -159,7 +159,8 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Fatalf("/metrics: %d", resp.StatusCode)
 	}
 	b, _ := io.ReadAll(resp.Body)
-	for _, want := range []string{"go_goroutines", "synapse_last_executed_seq 0", "synapse_final_seq 0", "synapse_gossip_ops", "synapse_raft_leader", "synapse_executor_paused 0"} {
+	for _, want := range []string{"go_goroutines", "synapse_last_executed_seq 0", "synapse_final_seq 0", "synapse_gossip_ops", "synapse_raft_leader", "synapse_executor_paused 0",
+		"synapse_raft_leader_changes_total", "synapse_raft_heartbeat_lag_seconds", "synapse_raft_term"} {
 		if !strings.Contains(string(b), want) {
 			t.Fatalf("/metrics lacks %q: %.300s", want, b)
 		}
