@@ -3,15 +3,23 @@ package simnet_test
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/node"
 	"github.com/synapse-p2p/synapse-p2p/simnet"
+	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
 // setVersionGuest is the hand-written WAT guest of the scale harnesses
@@ -35,17 +43,45 @@ func BenchmarkDemo(b *testing.B) {
 					pkg = example(b, "add-feature-flag")
 				}
 				for i := 0; i < b.N; i++ {
-					benchDemo(b, n, pkg)
+					benchDemo(b, n, pkg, nil)
 				}
 			})
 		}
 	}
 }
 
-func benchDemo(b *testing.B, n int, pkg string) {
+// BenchmarkRaftUnderLoad is the scenario: 100 nodes, 3 validators,
+// node 0 (a validator) proposes the 3.3 MB Go-built package and 99 nodes
+// fetch it. "before" restores what the node did before: LAN raft timeouts
+// (500/500/250 ms), no serving cap on validators, every prefetch at once;
+// "after" is the current defaults (2 s/2 s/1 s, 8 MiB/s, 3 s spread).
+//
+//	go test ./simnet -run '^$' -bench RaftUnderLoad -benchtime 1x -timeout 60m
+func BenchmarkRaftUnderLoad(b *testing.B) {
+	before := func(_ int, c *node.Config) {
+		c.Raft.HeartbeatTimeout, c.Raft.ElectionTimeout = 500*time.Millisecond, 500*time.Millisecond
+		c.Raft.LeaderLeaseTimeout = 250 * time.Millisecond
+		c.Bitswap.ValidatorServeRate = 0
+		c.Bitswap.ValidatorServeWorkers = c.Bitswap.ServeWorkers
+		c.PrefetchSpread = 0
+	}
+	for _, v := range []struct {
+		name string
+		tune func(int, *node.Config)
+	}{{"before", before}, {"after", nil}} {
+		b.Run(v.name, func(b *testing.B) {
+			pkg := example(b, "add-feature-flag")
+			for i := 0; i < b.N; i++ {
+				benchDemo(b, 100, pkg, v.tune)
+			}
+		})
+	}
+}
+
+func benchDemo(b *testing.B, n int, pkg string, tune func(int, *node.Config)) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	net, err := simnet.Start(ctx, simnet.Config{Nodes: n, Validators: 3, APIBasePort: -1, VotingPeriod: 60})
+	net, err := simnet.Start(ctx, simnet.Config{Nodes: n, Validators: 3, APIBasePort: -1, VotingPeriod: 60, Tune: tune})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -122,4 +158,71 @@ func rssBytes() int64 {
 		}
 	}
 	return 0
+}
+
+// BenchmarkGuestCPU is the CPU one execution of an upgrade package costs,
+// on the genesis state of a 100-node devnet: the Go-built add-feature-flag
+// against the hand-written set-version guest, in process (compiled once,
+// from the compilation cache) and in a sandbox child process (the
+// default). cpu_ms/exec counts this process and its children (user +
+// system).
+//
+//	go test ./simnet -run '^$' -bench GuestCPU -benchtime 20x
+func BenchmarkGuestCPU(b *testing.B) {
+	state := devnetState(b, 100)
+	for _, g := range []struct{ name, pkg string }{{"wat", setVersionGuest}, {"go", ""}} {
+		for _, iso := range []upgrade.Isolation{upgrade.IsolationInProcess, upgrade.IsolationProcess} {
+			b.Run(fmt.Sprintf("guest=%s/%s", g.name, iso), func(b *testing.B) {
+				pkg := g.pkg
+				if pkg == "" {
+					pkg = example(b, "add-feature-flag")
+				}
+				cfg := upgrade.DefaultConfig()
+				cfg.Isolation = iso
+				cfg.CompilationCacheDir = b.TempDir()
+				if _, err := upgrade.Run(context.Background(), cfg, pkg, state); err != nil { // compile, fill the cache
+					b.Fatal(err)
+				}
+				cpu0 := cpuTime()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := upgrade.Run(context.Background(), cfg, pkg, state); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu_ms/exec")
+			})
+		}
+	}
+}
+
+// devnetState is the initial network state of an n-node devnet genesis.
+func devnetState(b *testing.B, n int) []byte {
+	ids := make([]peer.ID, n)
+	for i := range ids {
+		k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i], _ = peer.IDFromPrivateKey(k)
+	}
+	g, err := genesis.Devnet("bench", ids, 3, 60)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := g.InitialState()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st
+}
+
+// cpuTime is the user + system CPU time of this process and its waited-for
+// children.
+func cpuTime() time.Duration {
+	var self, kids syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
+	return time.Duration(self.Utime.Nano() + self.Stime.Nano() + kids.Utime.Nano() + kids.Stime.Nano())
 }

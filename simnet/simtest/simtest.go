@@ -62,14 +62,21 @@ type Config struct {
 	// (default 20 Mbit/s).
 	BitsPerSecond int
 	// Bootstrap is how many random other nodes each node keeps as
-	// bootstrap peers (default 3); discovery adds more up to ConnLow.
+	// bootstrap peers (default 3), the first of them a DHT server (as a
+	// real network's bootstrap nodes are); discovery adds more up to
+	// ConnLow.
 	Bootstrap int
 	// ConnLow and ConnHigh are the connection manager's watermarks
-	// (default 8 and 32).
+	// (default 8 and 64). ConnHigh leaves room for the nodes many others
+	// picked as bootstrap peers: with 20, trimming pushed nodes below
+	// ConnLow, they redialled, and 300 nodes spent their CPU on handshakes.
 	ConnLow, ConnHigh int
 	// DHTServerEvery makes every k-th node (and every validator) a DHT
 	// server; the others are DHT clients, as nodes behind NAT would be
-	// (default 10).
+	// (default: max(10, Nodes/10), about 10 servers besides the
+	// validators). Every node ends up connected to most DHT servers (its
+	// lookups dial the closest ones), so their number sets the
+	// connections — handshakes, QUIC state and goroutines — per node.
 	DHTServerEvery int
 	// VotingPeriod is the governance voting period in seconds (default
 	// 600: proposals pass early, once approval exceeds half the weight).
@@ -110,10 +117,10 @@ func (c *Config) defaults() error {
 		c.ConnLow = 8
 	}
 	if c.ConnHigh == 0 {
-		c.ConnHigh = 32
+		c.ConnHigh = 64
 	}
 	if c.DHTServerEvery == 0 {
-		c.DHTServerEvery = 10
+		c.DHTServerEvery = max(10, c.Nodes/10)
 	}
 	if c.VotingPeriod == 0 {
 		c.VotingPeriod = 600
@@ -249,10 +256,10 @@ func (n *Net) nodeConfig(i int, key crypto.PrivKey, genesisPath string, ids []pe
 	c.P2P.NATPortMap = false
 	c.P2P.ConnLow, c.P2P.ConnHigh = cfg.ConnLow, cfg.ConnHigh
 	c.P2P.DHTMode = p2p.DHTModeClient
-	if i < cfg.Validators || i%cfg.DHTServerEvery == 0 {
+	if n.dhtServer(i) {
 		c.P2P.DHTMode = p2p.DHTModeServer
 	}
-	for _, j := range pickOthers(rng, cfg.Nodes, i, cfg.Bootstrap) {
+	for _, j := range n.pickBootstrap(rng, i) {
 		c.P2P.Bootstrap = append(c.P2P.Bootstrap, n.Addrs[j]+"/p2p/"+ids[j].String())
 	}
 	// A child process cannot run in a synctest bubble; in process, the
@@ -268,16 +275,22 @@ func (n *Net) nodeConfig(i int, key crypto.PrivKey, genesisPath string, ids []pe
 	return c, nil
 }
 
-// pickOthers picks k distinct indexes in [0, n) other than self.
-func pickOthers(rng *mrand.Rand, n, self, k int) []int {
-	seen := map[int]bool{self: true}
+// dhtServer reports whether node i runs its DHT in server mode: every
+// validator and every DHTServerEvery-th node.
+func (n *Net) dhtServer(i int) bool { return i < n.cfg.Validators || i%n.cfg.DHTServerEvery == 0 }
+
+// pickBootstrap picks node i's bootstrap peers: one DHT server, then
+// random others, all distinct and not i.
+func (n *Net) pickBootstrap(rng *mrand.Rand, i int) []int {
+	seen := map[int]bool{i: true}
 	var out []int
-	for len(out) < k {
-		j := rng.IntN(n)
-		if !seen[j] {
-			seen[j] = true
-			out = append(out, j)
+	for tries := 0; len(out) < n.cfg.Bootstrap; tries++ {
+		j := rng.IntN(n.cfg.Nodes)
+		if seen[j] || (len(out) == 0 && !n.dhtServer(j) && tries < 1000) {
+			continue
 		}
+		seen[j] = true
+		out = append(out, j)
 	}
 	return out
 }
@@ -294,7 +307,18 @@ func (n *Net) WaitFormed(ctx context.Context, minPeers int) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("simtest: network not formed: %w", ctx.Err())
+			lonely := 0
+			for _, nd := range n.Nodes {
+				if len(nd.Host().Network().Peers()) < minPeers {
+					lonely++
+				}
+			}
+			var leaders []string
+			for i := 0; i < n.cfg.Validators; i++ {
+				leaders = append(leaders, n.Nodes[i].Raft().Leader().String())
+			}
+			return fmt.Errorf("simtest: network not formed (%d nodes with fewer than %d peers; validators follow %v): %w",
+				lonely, minPeers, leaders, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
