@@ -1,6 +1,7 @@
 package bitswap
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -133,13 +134,16 @@ func (c Config) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON reads durations as Go duration strings; fields that are
-// absent keep their current value.
+// absent keep their current value and unknown fields are an error (as in
+// the rest of config.json: a typo must not be ignored silently).
 func (c *Config) UnmarshalJSON(b []byte) error {
 	j := configJSON{MaxFetchBytes: c.MaxFetchBytes, ServeWorkers: c.ServeWorkers,
 		ValidatorServeWorkers: c.ValidatorServeWorkers, ServeRate: c.ServeRate,
 		ValidatorServeRate: c.ValidatorServeRate}
-	if err := json.Unmarshal(b, &j); err != nil {
-		return err
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
 	for _, f := range []struct {
 		name string

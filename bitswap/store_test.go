@@ -217,6 +217,15 @@ func TestConfig(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"provider_search_delay":"soon"}`), &c); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("bad duration err = %v", err)
 	}
+	// A typo is an error, not a silently ignored field (found by node's
+	// FuzzLoadConfig); absent fields keep their value.
+	c = DefaultConfig()
+	if err := json.Unmarshal([]byte(`{"max_fetch_byte":1}`), &c); !errors.Is(err, ErrInvalidConfig) || c.MaxFetchBytes != DefaultMaxFetchBytes {
+		t.Fatalf("unknown field: err = %v, cap %d", err, c.MaxFetchBytes)
+	}
+	if err := json.Unmarshal([]byte(`{"max_fetch_bytes":7}`), &c); err != nil || c.MaxFetchBytes != 7 || c.ReprovideInterval != DefaultReprovideInterval {
+		t.Fatalf("partial section: %+v, %v", c, err)
+	}
 	if _, err := New(context.Background(), DefaultConfig(), Deps{}); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("New without deps: %v", err)
 	}

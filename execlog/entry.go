@@ -35,6 +35,31 @@ type Entry struct {
 	PackageSize   int64  `json:"package_size" cbor:"package_size"`
 	PrevEntryHash string `json:"prev_entry_hash" cbor:"prev_entry_hash"`
 	Void          bool   `json:"void,omitempty" cbor:"void,omitempty"`
+	// Action is what the entry does: "" runs the proposal's package now —
+	// or, with ActivateAt/ActivateAfter, schedules it — ActionActivate runs
+	// the package scheduled at Target, ActionCancel cancels it, and
+	// ActionRollback restores the state from before the upgrade at Target
+	// under Version (docs/governance.md, "The life of an upgrade").
+	Action string `json:"action,omitempty" cbor:"action,omitempty"`
+	// Target is the seq of the entry an activate, cancel or rollback
+	// entry acts on (0 for a cancel of a proposal that never got one).
+	Target uint64 `json:"target,omitempty" cbor:"target,omitempty"`
+	// ActivateAt (unix seconds) or ActivateAfter (seconds after the entry
+	// became final on a node) schedule an upgrade instead of running it.
+	ActivateAt    int64 `json:"activate_at,omitempty" cbor:"activate_at,omitempty"`
+	ActivateAfter int64 `json:"activate_after_seconds,omitempty" cbor:"activate_after_seconds,omitempty"`
+}
+
+// Entry actions.
+const (
+	ActionActivate = "activate"
+	ActionCancel   = "cancel"
+	ActionRollback = "rollback"
+)
+
+// Scheduled reports whether e schedules its upgrade instead of running it.
+func (e Entry) Scheduled() bool {
+	return !e.Void && e.Action == "" && (e.ActivateAt != 0 || e.ActivateAfter != 0)
 }
 
 // VoidEntry is the void entry at seq chained onto prev.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 )
 
 // Canonical returns the canonical JSON form of a JSON document: object keys
@@ -19,7 +20,7 @@ func Canonical(doc []byte) ([]byte, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("genesis: canonical JSON: %w", err)
 	}
-	if dec.More() {
+	if !atEOF(dec) {
 		return nil, fmt.Errorf("genesis: canonical JSON: trailing data after the document")
 	}
 	var buf bytes.Buffer
@@ -40,4 +41,12 @@ func CanonicalHash(doc []byte) (string, error) {
 	}
 	sum := sha256.Sum256(c)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// atEOF reports whether dec has nothing but white space left after the
+// value it decoded. Decoder.More cannot tell: it reports false before a
+// stray ']' or '}'.
+func atEOF(dec *json.Decoder) bool {
+	_, err := dec.Token()
+	return err == io.EOF
 }

@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -19,14 +21,18 @@ import (
 // Errors returned by Parse and Validate. Each kind of invalid genesis has its
 // own sentinel so callers and tests can tell them apart.
 var (
-	ErrSyntax        = errors.New("genesis: not valid JSON")
-	ErrUnknownField  = errors.New("genesis: unknown field")
-	ErrMissingName   = errors.New("genesis: missing name")
-	ErrMissingVer    = errors.New("genesis: missing version")
-	ErrBadVersion    = errors.New("genesis: version is not a semantic version")
-	ErrNoValidators  = errors.New("genesis: no validators")
-	ErrBadPeerID     = errors.New("genesis: invalid peer ID")
-	ErrDupValidator  = errors.New("genesis: duplicate validator")
+	ErrSyntax       = errors.New("genesis: not valid JSON")
+	ErrUnknownField = errors.New("genesis: unknown field")
+	ErrMissingName  = errors.New("genesis: missing name")
+	ErrMissingVer   = errors.New("genesis: missing version")
+	ErrBadVersion   = errors.New("genesis: version is not a semantic version")
+	ErrNoValidators = errors.New("genesis: no validators")
+	ErrBadPeerID    = errors.New("genesis: invalid peer ID")
+	ErrDupValidator = errors.New("genesis: duplicate validator")
+	// ErrDupReputation: two reputation keys name one peer (a peer ID can
+	// be spelled as base58 or as a CID); which value counts would depend
+	// on map order.
+	ErrDupReputation = errors.New("genesis: two reputation entries for one peer")
 	ErrBadReputation = errors.New("genesis: invalid reputation")
 	ErrBadGovernance = errors.New("genesis: invalid governance parameters")
 	ErrBadState      = errors.New("genesis: invalid initial state")
@@ -120,7 +126,7 @@ func Parse(b []byte) (*Genesis, error) {
 		}
 		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
 	}
-	if dec.More() {
+	if !atEOF(dec) {
 		return nil, fmt.Errorf("%w: trailing data after the document", ErrSyntax)
 	}
 	if err := g.Validate(); err != nil {
@@ -143,20 +149,30 @@ func (g *Genesis) Validate() error {
 	if len(g.Validators) == 0 {
 		return ErrNoValidators
 	}
-	seen := map[string]bool{}
+	// Peers are compared by decoded ID: one peer spelled as base58 and as
+	// a CID is one peer, and RulesFromState reads the initial state so.
+	seen := map[peer.ID]string{}
 	for _, v := range g.Validators {
-		if _, err := peer.Decode(v); err != nil {
+		id, err := peer.Decode(v)
+		if err != nil {
 			return fmt.Errorf("%w: validator %q: %v", ErrBadPeerID, v, err)
 		}
-		if seen[v] {
-			return fmt.Errorf("%w: %s", ErrDupValidator, v)
+		if prev, dup := seen[id]; dup {
+			return fmt.Errorf("%w: %s (listed as %s too)", ErrDupValidator, v, prev)
 		}
-		seen[v] = true
+		seen[id] = v
 	}
-	for p, r := range g.Reputation {
-		if _, err := peer.Decode(p); err != nil {
+	reps := map[peer.ID]string{}
+	for _, p := range slices.Sorted(maps.Keys(g.Reputation)) {
+		r := g.Reputation[p]
+		id, err := peer.Decode(p)
+		if err != nil {
 			return fmt.Errorf("%w: reputation key %q: %v", ErrBadPeerID, p, err)
 		}
+		if prev, dup := reps[id]; dup {
+			return fmt.Errorf("%w: %s and %s", ErrDupReputation, prev, p)
+		}
+		reps[id] = p
 		if r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
 			return fmt.Errorf("%w: %s has %v (want a finite number ≥ 0)", ErrBadReputation, p, r)
 		}

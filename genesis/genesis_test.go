@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -84,6 +85,8 @@ func TestParseInvalid(t *testing.T) {
 	}{
 		{name: "syntax", raw: `{"name": `, want: genesis.ErrSyntax},
 		{name: "trailing", raw: `{} {}`, want: genesis.ErrSyntax},
+		{name: "trailing bracket", raw: `{}]`, want: genesis.ErrSyntax},
+		{name: "trailing brace", raw: `{} }`, want: genesis.ErrSyntax},
 		{name: "unknown field", mutate: func(d map[string]any) { d["validatorz"] = []any{} }, want: genesis.ErrUnknownField},
 		{name: "missing name", mutate: func(d map[string]any) { delete(d, "name") }, want: genesis.ErrMissingName},
 		{name: "missing version", mutate: func(d map[string]any) { delete(d, "version") }, want: genesis.ErrMissingVer},
@@ -94,6 +97,14 @@ func TestParseInvalid(t *testing.T) {
 			v := d["validators"].([]any)[0]
 			d["validators"] = []any{v, v}
 		}, want: genesis.ErrDupValidator},
+		{name: "validator spelled twice", mutate: func(d map[string]any) {
+			v := d["validators"].([]any)[0].(string)
+			d["validators"] = []any{v, asCID(t, v)}
+		}, want: genesis.ErrDupValidator},
+		{name: "reputation spelled twice", mutate: func(d map[string]any) {
+			v := d["validators"].([]any)[0].(string)
+			d["reputation"] = map[string]any{v: 1, asCID(t, v): 2}
+		}, want: genesis.ErrDupReputation},
 		{name: "bad reputation key", mutate: func(d map[string]any) { d["reputation"] = map[string]any{"bob": 1} }, want: genesis.ErrBadPeerID},
 		{name: "negative reputation", mutate: func(d map[string]any) {
 			d["reputation"] = map[string]any{d["validators"].([]any)[0].(string): -1}
@@ -120,6 +131,44 @@ func TestParseInvalid(t *testing.T) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// asCID spells peer ID s as a CID, which peer.Decode also accepts.
+func asCID(t *testing.T, s string) string {
+	id, err := peer.Decode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := peer.ToCid(id).String()
+	if c == s {
+		t.Fatal("CID spelling equals the base58 one")
+	}
+	return c
+}
+
+// TestRulesFromStateOneSpellingPerPeer: one peer spelled as base58 and as a
+// CID in global.reputation is refused; otherwise the weight that counted
+// would depend on map order, and nodes could disagree on a tally.
+func TestRulesFromStateOneSpellingPerPeer(t *testing.T) {
+	v := newID(t)
+	doc := `{"global":{"version":"1.0.0","validators":["` + v + `"],` +
+		`"reputation":{"` + v + `":1,"` + asCID(t, v) + `":100},` +
+		`"governance":{"quorum":0.5,"voting_period_seconds":60}}}`
+	for range 20 {
+		if _, err := genesis.RulesFromState([]byte(doc)); !errors.Is(err, genesis.ErrDupReputation) {
+			t.Fatalf("err = %v, want ErrDupReputation", err)
+		}
+	}
+	// A CID spelling alone is the same peer as its base58 form.
+	one := strings.Replace(doc, `"`+v+`":1,`, "", 1)
+	r, err := genesis.RulesFromState([]byte(one))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := peer.Decode(v)
+	if r.Reputation[id] != 100 {
+		t.Fatalf("reputation %v", r.Reputation)
 	}
 }
 
@@ -162,8 +211,13 @@ func TestCanonical(t *testing.T) {
 	if got, want := string(x), `{"a":[{"y":2,"z":1}],"b":1.50}`; got != want {
 		t.Fatalf("canonical %s, want %s", got, want)
 	}
-	if _, err := genesis.Canonical([]byte(`{} x`)); err == nil {
-		t.Fatal("trailing data accepted")
+	for _, bad := range []string{`{} x`, `{}]`, `{"a":1}}`, `[] ]`} {
+		if _, err := genesis.Canonical([]byte(bad)); err == nil {
+			t.Fatalf("trailing data accepted: %s", bad)
+		}
+	}
+	if _, err := genesis.Canonical([]byte(" {} \n\t")); err != nil {
+		t.Fatalf("trailing white space refused: %v", err)
 	}
 }
 
@@ -238,6 +292,20 @@ func TestFinalityNeeded(t *testing.T) {
 	g.FinalityThreshold = 0.75
 	if got := g.FinalityNeeded(4); got != 4 {
 		t.Fatalf("threshold 0.75 of 4 needs %d, want 4", got)
+	}
+	// A threshold a hair below 1 asks all n validators, never n+1 (the
+	// rounding to 1e-9 used to push it past n: no entry could be final).
+	for _, th := range []float64{0.9999999999, 0.99999999999999, math.Nextafter(1, 0)} {
+		g := genesis.DefaultGovernance()
+		g.FinalityThreshold = th
+		if err := g.Validate(); err != nil {
+			t.Fatalf("threshold %v refused: %v", th, err)
+		}
+		for _, n := range []int{1, 2, 3, 4, 10, 1000} {
+			if got := g.FinalityNeeded(n); got != n {
+				t.Fatalf("threshold %v: FinalityNeeded(%d) = %d, want %d", th, n, got, n)
+			}
+		}
 	}
 	for _, bad := range []float64{0.5, 0.4, 1, 1.5} {
 		g := genesis.DefaultGovernance()

@@ -24,12 +24,16 @@ func (g Governance) Threshold() float64 {
 //
 // The product is rounded to 1e-9 before the floor so that 2/3·3, which is
 // not exact in binary, counts as 2; every node computes the same integer.
+// The rounding can only raise k, never below what safety needs; since the
+// threshold is below 1 the exact k is at most n, so the result is capped
+// at n (a threshold such as 0.9999999999 would otherwise ask n+1 of n
+// validators, and no entry could ever become final).
 func (g Governance) FinalityNeeded(n int) int {
 	if n <= 0 {
 		return 1
 	}
 	x := float64(g.Threshold()) * float64(n)
-	return int(math.Floor(x+1e-9)) + 1
+	return min(int(math.Floor(x+1e-9))+1, n)
 }
 
 // MaxFaulty is the number of byzantine validators f = ⌊(n−1)/3⌋ that a set

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -59,11 +61,20 @@ func RulesFromState(state []byte) (Rules, error) {
 		r.Validators = append(r.Validators, id)
 	}
 	sort.Slice(r.Validators, func(i, j int) bool { return r.Validators[i] < r.Validators[j] })
-	for s, v := range g.Reputation {
+	// Keys in sorted order, so the error (if any) does not depend on map
+	// order; two spellings of one peer are refused, or the value that
+	// counts would.
+	spelled := map[peer.ID]string{}
+	for _, s := range slices.Sorted(maps.Keys(g.Reputation)) {
+		v := g.Reputation[s]
 		id, err := peer.Decode(s)
 		if err != nil {
 			return Rules{}, fmt.Errorf("%w: global.reputation %q: %v", ErrBadPeerID, s, err)
 		}
+		if prev, dup := spelled[id]; dup {
+			return Rules{}, fmt.Errorf("%w: global.reputation has %s and %s", ErrDupReputation, prev, s)
+		}
+		spelled[id] = s
 		if !(v >= 0) {
 			return Rules{}, fmt.Errorf("%w: %s has %v", ErrBadReputation, s, v)
 		}

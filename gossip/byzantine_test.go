@@ -141,7 +141,13 @@ func TestByzantineVoteFlooder(t *testing.T) {
 	})
 	// Sync brings every node to the flooder's latest vote.
 	for _, n := range nodes[1:] {
-		if _, err := n.svc.SyncWith(ctx, rogue.id); err != nil {
+		// The periodic sync may hold the flooder's session slot: retry.
+		var err error
+		waitFor(t, 10*time.Second, "a sync session with the flooder", func() bool {
+			_, err = n.svc.SyncWith(ctx, rogue.id)
+			return !errors.Is(err, ErrSyncRefused)
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 		v, _ := n.svc.Proposal(pid, time.Now())

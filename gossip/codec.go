@@ -88,13 +88,23 @@ type wireOp struct {
 
 // Bodies, one per kind (docs/data-model.md).
 type proposalBody struct {
-	Type        string `cbor:"type"`
-	Title       string `cbor:"title"`
-	Description string `cbor:"description"`
-	Version     string `cbor:"version"`
-	PackageURL  string `cbor:"package_url"`
-	PackageHash string `cbor:"package_hash"`
-	PackageSize int64  `cbor:"package_size"`
+	Type          string `cbor:"type"`
+	Title         string `cbor:"title"`
+	Description   string `cbor:"description"`
+	Version       string `cbor:"version"`
+	PackageURL    string `cbor:"package_url"`
+	PackageHash   string `cbor:"package_hash"`
+	PackageSize   int64  `cbor:"package_size"`
+	Target        string `cbor:"target,omitempty"`
+	ActivateAt    int64  `cbor:"activate_at,omitempty"`
+	ActivateAfter int64  `cbor:"activate_after_seconds,omitempty"`
+}
+
+// wire is the CBOR body of b.
+func (b ProposalBody) wire() proposalBody {
+	return proposalBody{Type: b.Type, Title: b.Title, Description: b.Description, Version: b.Version,
+		PackageURL: b.PackageURL, PackageHash: b.PackageHash, PackageSize: b.PackageSize,
+		Target: b.Target, ActivateAt: b.ActivateAt, ActivateAfter: b.ActivateAfter}
 }
 
 type voteBody struct {
@@ -266,16 +276,23 @@ func (op *Op) decodeBody(b []byte) error {
 		if err := decodeStrict(b, &p); err != nil {
 			return err
 		}
-		if p.Type != "code_upgrade" {
+		switch p.Type {
+		case TypeCodeUpgrade, TypeCancel, TypeRollback:
+		default:
 			return fmt.Errorf("%w: proposal type %q", ErrUnknownKind, p.Type)
 		}
-		body := ProposalBody{Title: p.Title, Description: p.Description, Version: p.Version,
-			PackageURL: p.PackageURL, PackageHash: p.PackageHash, PackageSize: p.PackageSize}
+		body := ProposalBody{Type: p.Type, Title: p.Title, Description: p.Description, Version: p.Version,
+			PackageURL: p.PackageURL, PackageHash: p.PackageHash, PackageSize: p.PackageSize,
+			Target: p.Target, ActivateAt: p.ActivateAt, ActivateAfter: p.ActivateAfter}
 		if err := body.check(); err != nil {
 			return err
 		}
 		if y := op.TS.Year(); y < 1970 || y > 9999 {
 			return fmt.Errorf("%w: proposal ts %d is outside years 1970..9999", ErrInvalidOp, op.TS.UnixMilli())
+		}
+		if body.ActivateAt != 0 && (body.ActivateAt < op.TS.Unix()-maxClockSkew || body.ActivateAt > op.TS.Unix()+MaxActivationDelay) {
+			return fmt.Errorf("%w: activate_at %d is not within %d s after the proposal's time %d", ErrInvalidOp,
+				body.ActivateAt, MaxActivationDelay, op.TS.Unix())
 		}
 		op.Proposal = &body
 	case KindVote:

@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
@@ -40,12 +41,16 @@ const attestRepublish = 3 * time.Second
 // Slot is what the validators' raft ordered at a seq: a proposal's
 // package, or a void.
 type Slot struct {
-	Void        bool
-	ProposalID  string
-	Version     string
-	PackageURL  string
-	PackageHash string
-	PackageSize int64
+	Void          bool
+	ProposalID    string
+	Version       string
+	PackageURL    string
+	PackageHash   string
+	PackageSize   int64
+	Action        string
+	Target        uint64
+	ActivateAt    int64
+	ActivateAfter int64
 }
 
 // entry builds the execution-log entry of the slot at seq after prev.
@@ -54,7 +59,8 @@ func (sl Slot) entry(seq uint64, prev string) Entry {
 		return VoidEntryAt(seq, prev)
 	}
 	return Entry{Seq: seq, ProposalID: sl.ProposalID, Version: sl.Version, PackageURL: sl.PackageURL,
-		PackageHash: sl.PackageHash, PackageSize: sl.PackageSize, PrevEntryHash: prev}
+		PackageHash: sl.PackageHash, PackageSize: sl.PackageSize, PrevEntryHash: prev,
+		Action: sl.Action, Target: sl.Target, ActivateAt: sl.ActivateAt, ActivateAfter: sl.ActivateAfter}
 }
 
 // VoidEntryAt is the void entry at seq after the entry with hash prev.
@@ -89,8 +95,8 @@ type Progress struct {
 	// Attested: this validator attests the slot's entry.
 	Attested bool
 	// Preparing: this validator is still fetching or dry-running the
-	// package of the slot's entry (the leader does not count a stall
-	// while it prepares).
+	// package of the slot's entry, or its executor is still running the
+	// entries before it (the leader does not count a stall meanwhile).
 	Preparing bool
 	// Ratified is the entry hash this validator signed at seq ("" none).
 	Ratified string
@@ -143,9 +149,15 @@ func (s *Service) judgeLocked(e Entry, r genesis.Rules, now time.Time) (verdict,
 		return verdictUnsignable, err.Error()
 	}
 	for _, f := range s.finalLog {
-		if f.ProposalID == e.ProposalID && f.Seq < e.Seq {
+		if f.ProposalID == e.ProposalID && f.Action == e.Action && f.Seq < e.Seq {
 			return verdictUnsignable, fmt.Sprintf("proposal %s is already entry %d", e.ProposalID, f.Seq)
 		}
+	}
+	if v, why := s.judgeLifecycleLocked(e, now); v != verdictOK {
+		return v, why
+	}
+	if e.Action == execlog.ActionActivate {
+		return verdictOK, "" // approved when it was scheduled; its time is checked above
 	}
 	v := s.st.proposalView(ps, r, nil, now)
 	switch v.Status {
@@ -176,6 +188,7 @@ func (s *Service) Endorse(ctx context.Context, seq uint64, slot *Slot, prepare f
 	r, known := s.rulesFor(seq)
 	if !known {
 		p.Waiting = fmt.Sprintf("entry %d has not executed here, so the rules of entry %d are unknown", seq-1, seq)
+		p.Preparing = true // catching up is not a stall
 		return p, nil
 	}
 	if !r.IsValidator(s.self) {
@@ -200,8 +213,8 @@ func (s *Service) Endorse(ctx context.Context, seq uint64, slot *Slot, prepare f
 	}
 	ready := map[string]Readiness{}
 	readiness := func(e Entry) Readiness {
-		if e.Void {
-			return Readiness{Ready: true}
+		if e.Void || e.Action == execlog.ActionCancel {
+			return Readiness{Ready: true} // nothing to run
 		}
 		h := e.Hash()
 		if rd, ok := ready[h]; ok {

@@ -56,30 +56,67 @@ func (s *Service) publishLocked(ctx context.Context, kind string, deps []OpID, b
 	return op, nil
 }
 
-// PublishProposal signs and publishes a code-upgrade proposal and returns
-// its proposal ID. ErrNotEligible if this node may not propose,
-// ErrPackageTooLarge above the network's package limit, ErrStaleVersion
-// for a version not above the network's; a body that fails the schema
-// wraps ErrInvalidOp.
+// PublishProposal signs and publishes a proposal — a code upgrade (Type
+// "" or TypeCodeUpgrade, maybe scheduled), a cancel or a rollback — and
+// returns its proposal ID. The target of a cancel or rollback may be given
+// in any form ResolveProposal accepts. ErrNotEligible if this node may not
+// propose, ErrPackageTooLarge above the network's package limit,
+// ErrStaleVersion for a version not above the network's,
+// ErrUnknownProposal/ErrAmbiguousProposal for a target; a body that fails
+// the schema wraps ErrInvalidOp.
 func (s *Service) PublishProposal(ctx context.Context, b ProposalBody) (string, error) {
+	if b.Type == "" {
+		b.Type = TypeCodeUpgrade
+	}
+	rules := s.deps.Rules()
+	if b.Target != "" {
+		canon, err := s.ResolveProposal(b.Target)
+		if err != nil {
+			return "", err
+		}
+		s.mu.RLock()
+		target := s.st.proposals[canon]
+		s.mu.RUnlock()
+		if target == nil || target.op.Proposal.Type != TypeCodeUpgrade {
+			return "", fmt.Errorf("%w: the target of a %s must be a code upgrade", ErrInvalidOp, b.Type)
+		}
+		s.mu.RLock()
+		f := s.factsLocked()
+		s.mu.RUnlock()
+		ran, hasRun := f.ran[canon]
+		switch {
+		case b.Type == TypeCancel && hasRun:
+			return "", fmt.Errorf("%w: too late to cancel: proposal %s already ran in entry %d (propose a rollback)", ErrInvalidOp, canon, ran)
+		case b.Type == TypeCancel && f.cancelled[canon] != 0:
+			return "", fmt.Errorf("%w: proposal %s was already cancelled by entry %d", ErrInvalidOp, canon, f.cancelled[canon])
+		case b.Type == TypeRollback && !hasRun:
+			return "", fmt.Errorf("%w: proposal %s has not run, so there is nothing to roll back", ErrInvalidOp, canon)
+		case b.Type == TypeRollback && ran != f.lastRun:
+			return "", fmt.Errorf("%w: only the latest upgrade (entry %d) can be rolled back; proposal %s ran in entry %d", ErrInvalidOp, f.lastRun, canon, ran)
+		}
+		b.Target = canon
+	}
 	if err := b.check(); err != nil {
 		return "", err
 	}
-	rules := s.deps.Rules()
 	if !eligible(s.self, rules) && !rules.IsValidator(s.self) {
 		return "", ErrNotEligible
 	}
 	if max := rules.Governance.Limits.WithDefaults().MaxPackageBytes; b.PackageSize > max {
 		return "", fmt.Errorf("%w: %d bytes, the network allows %d (limits.max_package_bytes)", ErrPackageTooLarge, b.PackageSize, max)
 	}
-	if rules.Version != "" && genesis.CompareVersions(b.Version, rules.Version) <= 0 {
+	if b.Version != "" && rules.Version != "" && genesis.CompareVersions(b.Version, rules.Version) <= 0 {
 		return "", fmt.Errorf("%w: %s is not newer than %s", ErrStaleVersion, b.Version, rules.Version)
+	}
+	if b.ActivateAt != 0 {
+		now := s.now().Unix()
+		if b.ActivateAt < now || b.ActivateAt > now+MaxActivationDelay {
+			return "", fmt.Errorf("%w: activate_at must lie between now and 30 days ahead", ErrInvalidOp)
+		}
 	}
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
-	op, err := s.publishLocked(ctx, KindProposal, nil, proposalBody{Type: "code_upgrade", Title: b.Title,
-		Description: b.Description, Version: b.Version, PackageURL: b.PackageURL,
-		PackageHash: b.PackageHash, PackageSize: b.PackageSize})
+	op, err := s.publishLocked(ctx, KindProposal, nil, b.wire())
 	if err != nil {
 		return "", err
 	}

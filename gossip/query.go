@@ -65,9 +65,12 @@ func (s *Service) Proposals(now time.Time) []ProposalView {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	final := s.finalSeqsLocked()
+	facts := s.factsLocked()
 	out := make([]ProposalView, 0, len(s.st.proposals))
 	for _, ps := range s.st.proposals {
-		out = append(out, s.st.proposalView(ps, rules, final, now))
+		v := s.st.proposalView(ps, rules, final, now)
+		facts.status(&v)
+		out = append(out, v)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
@@ -89,7 +92,10 @@ func (s *Service) Proposal(id string, now time.Time) (ProposalView, error) {
 	if err != nil {
 		return ProposalView{}, err
 	}
-	return s.st.proposalView(ps, rules, s.finalSeqsLocked(), now), nil
+	v := s.st.proposalView(ps, rules, s.finalSeqsLocked(), now)
+	f := s.factsLocked()
+	f.status(&v)
+	return v, nil
 }
 
 // Approved lists proposals decided "approved" at now (voting period from

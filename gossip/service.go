@@ -94,6 +94,7 @@ type Service struct {
 	dropped  map[OpID]bool   // IDs superseded on arrival or evicted (by content, safe to skip)
 	evidence map[string]bool // conflicts already logged
 	attests  map[uint64]map[peer.ID]*Op
+	finalAt  map[uint64]time.Time // when each entry became final here (local)
 	endorse  endorseState
 
 	writeMu sync.Mutex // one addOps at a time: memory and disk change in the same order
@@ -170,6 +171,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		dropped:   map[OpID]bool{},
 		evidence:  map[string]bool{},
 		attests:   map[uint64]map[peer.ID]*Op{},
+		finalAt:   map[uint64]time.Time{},
 		endorse:   newEndorseState(),
 		orphans:   newOrphanPool(cfg.OrphanMax, cfg.OrphanTTL),
 		syncQ:     make(chan peer.ID, 64),
@@ -249,6 +251,9 @@ func (s *Service) load(ctx context.Context) error {
 	}
 	if err := s.st.writeOps(ctx, nil, time.Time{}, drop); err != nil {
 		return fmt.Errorf("gossip: drop ops beyond the bounds: %w", err)
+	}
+	for seq, at := range l.finalAt {
+		s.finalAt[seq] = at
 	}
 	s.mu.Lock()
 	s.updateFinalLocked()
@@ -435,6 +440,13 @@ func (s *Service) deriveFinalLocked(prefix []Entry) []Event {
 			break
 		}
 		s.st.final[e.Seq] = h
+		if _, ok := s.finalAt[e.Seq]; !ok {
+			at := s.now()
+			s.finalAt[e.Seq] = at
+			if err := s.st.persistFinalAt(s.ctx, e.Seq, at); err != nil {
+				s.log.Error("persist final time", "seq", e.Seq, "err", err)
+			}
+		}
 		events = append(events, Event{Kind: EntryFinal, Seq: e.Seq, ProposalID: e.ProposalID})
 		if e.ProposalID != "" {
 			events = append(events, Event{Kind: ProposalChanged, ProposalID: e.ProposalID})

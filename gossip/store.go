@@ -372,9 +372,10 @@ type badRecord struct {
 
 // loaded is what load read: ops in dependency order and bad records.
 type loaded struct {
-	ops  []*Op
-	seen map[OpID]time.Time
-	bad  []badRecord
+	ops     []*Op
+	seen    map[OpID]time.Time
+	bad     []badRecord
+	finalAt map[uint64]time.Time
 }
 
 // read decodes every stored op, final mark and signing record. Stored ops
@@ -386,7 +387,7 @@ func (st *store) read(ctx context.Context, netID string) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &loaded{seen: map[OpID]time.Time{}}
+	l := &loaded{seen: map[OpID]time.Time{}, finalAt: map[uint64]time.Time{}}
 	for r := range res.Next() {
 		if r.Error != nil {
 			res.Close()
@@ -429,6 +430,23 @@ func (st *store) read(ctx context.Context, netID string) (*loaded, error) {
 		}
 		return string(a.ID[:]) < string(b.ID[:])
 	})
+	fres, err := st.ds.Query(ctx, query.Query{Prefix: finalAtPrefix.String()})
+	if err != nil {
+		return nil, err
+	}
+	for r := range fres.Next() {
+		if r.Error != nil {
+			fres.Close()
+			return nil, r.Error
+		}
+		seq, err := strconv.ParseUint(datastore.NewKey(r.Key).BaseNamespace(), 10, 64)
+		if err != nil || len(r.Value) != 8 {
+			l.bad = append(l.bad, badRecord{r.Key, "not a seq → final time record"})
+			continue
+		}
+		l.finalAt[seq] = time.Unix(0, int64(binary.BigEndian.Uint64(r.Value)))
+	}
+	fres.Close()
 	for _, m := range []struct {
 		prefix datastore.Key
 		into   map[uint64]string

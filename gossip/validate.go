@@ -7,6 +7,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
@@ -135,10 +136,34 @@ func (c Checker) Validate(raw []byte) (*Op, error) {
 	return op, nil
 }
 
-// matchesProposal checks that an entry carries its proposal's package.
+// matchesProposal checks that an entry does what its proposal asks: an
+// upgrade or activate entry carries its code upgrade's package (and an
+// upgrade entry its schedule), a cancel entry names a cancel proposal, a
+// rollback entry a rollback proposal and its version.
 func matchesProposal(e Entry, p *ProposalBody) error {
-	if e.Version != p.Version || e.PackageURL != p.PackageURL || e.PackageHash != p.PackageHash || e.PackageSize != p.PackageSize {
-		return fmt.Errorf("%w: entry %d does not carry the package of proposal %s", ErrInvalidOp, e.Seq, e.ProposalID)
+	bad := func(what string) error {
+		return fmt.Errorf("%w: entry %d %s of proposal %s", ErrInvalidOp, e.Seq, what, e.ProposalID)
+	}
+	switch e.Action {
+	case "", execlog.ActionActivate:
+		switch {
+		case p.Type != TypeCodeUpgrade:
+			return bad("runs a package: not a code upgrade")
+		case e.Version != p.Version || e.PackageURL != p.PackageURL || e.PackageHash != p.PackageHash || e.PackageSize != p.PackageSize:
+			return bad("does not carry the package")
+		case e.Action == "" && (e.ActivateAt != p.ActivateAt || e.ActivateAfter != p.ActivateAfter):
+			return bad("does not carry the schedule")
+		case e.Action == execlog.ActionActivate && !p.Scheduled():
+			return bad("activates an upgrade that is not scheduled")
+		}
+	case execlog.ActionCancel:
+		if p.Type != TypeCancel {
+			return bad("cancels: not a cancel proposal")
+		}
+	case execlog.ActionRollback:
+		if p.Type != TypeRollback || e.Version != p.Version {
+			return bad("rolls back: not this rollback proposal")
+		}
 	}
 	return nil
 }

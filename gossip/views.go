@@ -57,6 +57,9 @@ type ProposalView struct {
 	Tally        Tally     `json:"tally"`
 	Status       string    `json:"status"`
 	Seq          uint64    `json:"seq"` // final entry seq, 0 if none
+	// RunSeq is the seq of the entry that ran a code upgrade's package
+	// (its activate entry when it was scheduled), 0 if none yet.
+	RunSeq uint64 `json:"run_seq,omitempty"`
 }
 
 // Weight is a voter's weight: 1 + log2(1 + reputation).

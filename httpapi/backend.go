@@ -40,6 +40,18 @@ type Node interface {
 	Peers() []peer.AddrInfo
 }
 
+// NetInfo is an optional capability of a Node, found by type assertion:
+// how other nodes reach it and how it is connected to each peer. With it,
+// GET /id adds reachability and relay addresses and GET /peers says per
+// peer whether the connection is direct or relayed and its transport.
+type NetInfo interface {
+	// Reachability is what the node knows of how others reach it.
+	Reachability() Reachability
+	// PeerConns are the connected peers (directly or through a relay)
+	// with their connections, sorted by ID.
+	PeerConns() []PeerJSON
+}
+
 // Deps are the backends of the API. Node is required; a nil capability
 // answers 503 on its endpoints.
 type Deps struct {
@@ -49,6 +61,12 @@ type Deps struct {
 	Packages   Packages
 	// Metrics serves GET /metrics (Prometheus text format).
 	Metrics http.Handler
+	// Events subscribes to the node's change notifications for
+	// GET /events; nil answers 503 there.
+	Events func() (<-chan Event, func())
+	// Fetches lists the package downloads this node runs or recently
+	// finished, for GET /fetches; nil answers 503 there.
+	Fetches func(ctx context.Context) ([]Fetch, error)
 }
 
 // Governance is what the API needs for proposals, votes and the log.

@@ -43,6 +43,10 @@ type Config struct {
 	// answered 429. In config.json: "dry_run_queue_timeout", a Go duration
 	// string such as "30s".
 	DryRunQueueTimeout time.Duration `json:"-"`
+	// MaxEventClients is how many GET /events streams (the dashboard's live
+	// updates) may be open at once; further ones are answered 503 with
+	// Retry-After.
+	MaxEventClients int `json:"max_event_clients"`
 }
 
 // Defaults of Config.
@@ -53,10 +57,12 @@ const (
 	DefaultMaxDryRuns         = 2
 	DefaultDryRunQueue        = 8
 	DefaultDryRunQueueTimeout = 30 * time.Second
+	DefaultMaxEventClients    = 32
 )
 
 // DefaultConfig binds to 127.0.0.1:8000 with 1 MiB JSON bodies, 64 MiB
-// package uploads, 2 concurrent dry runs and 8 waiting for up to 30 s.
+// package uploads, 2 concurrent dry runs and 8 waiting for up to 30 s, and
+// at most 32 event streams.
 func DefaultConfig() Config {
 	return Config{
 		Addr:               DefaultAddr,
@@ -65,6 +71,7 @@ func DefaultConfig() Config {
 		MaxDryRuns:         DefaultMaxDryRuns,
 		DryRunQueue:        DefaultDryRunQueue,
 		DryRunQueueTimeout: DefaultDryRunQueueTimeout,
+		MaxEventClients:    DefaultMaxEventClients,
 	}
 }
 
@@ -95,6 +102,9 @@ func (c Config) Validate() error {
 	}
 	if c.DryRunQueueTimeout <= 0 {
 		return fmt.Errorf("%w: dry_run_queue_timeout %s (want > 0)", ErrInvalidConfig, c.DryRunQueueTimeout)
+	}
+	if c.MaxEventClients < 1 {
+		return fmt.Errorf("%w: max_event_clients %d (want at least 1)", ErrInvalidConfig, c.MaxEventClients)
 	}
 	for _, h := range c.AllowedHosts {
 		if _, err := parseAllowedHost(h); err != nil {

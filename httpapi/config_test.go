@@ -22,7 +22,7 @@ func TestConfigJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"dry_run_queue_timeout":"1.5s"`, `"max_dry_runs":2`, `"dry_run_queue":8`, `"allowed_hosts":["node.example","[fd00::5]:8000"]`} {
+	for _, want := range []string{`"dry_run_queue_timeout":"1.5s"`, `"max_dry_runs":2`, `"dry_run_queue":8`, `"max_event_clients":32`, `"allowed_hosts":["node.example","[fd00::5]:8000"]`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("%s lacks %s", b, want)
 		}
@@ -40,7 +40,8 @@ func TestConfigJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"addr":"127.0.0.1:9000","max_body_bytes":1024,"max_package_bytes":2048}`), &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Addr != "127.0.0.1:9000" || got.MaxDryRuns != 2 || got.DryRunQueue != 8 || got.DryRunQueueTimeout != 30*time.Second {
+	if got.Addr != "127.0.0.1:9000" || got.MaxDryRuns != 2 || got.DryRunQueue != 8 || got.DryRunQueueTimeout != 30*time.Second ||
+		got.MaxEventClients != httpapi.DefaultMaxEventClients {
 		t.Fatalf("partial section: %+v", got)
 	}
 	for _, bad := range []string{
@@ -61,6 +62,7 @@ func TestConfigValidateLimits(t *testing.T) {
 		"no dry runs":        func(c *httpapi.Config) { c.MaxDryRuns = 0 },
 		"negative queue":     func(c *httpapi.Config) { c.DryRunQueue = -1 },
 		"zero queue timeout": func(c *httpapi.Config) { c.DryRunQueueTimeout = 0 },
+		"no event clients":   func(c *httpapi.Config) { c.MaxEventClients = 0 },
 		"empty allowed host": func(c *httpapi.Config) { c.AllowedHosts = []string{""} },
 		"wildcard host":      func(c *httpapi.Config) { c.AllowedHosts = []string{"*.example"} },
 	} {

@@ -6,13 +6,23 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
-// nextSteps is what a proposer is told after proposing.
-var nextSteps = []string{
-	"Community votes on proposal",
-	"If approved, validators ratify",
-	"Upgrade executes automatically",
+// nextSteps is what a proposer of p is told after proposing.
+func nextSteps(p Proposal) []string {
+	steps := []string{"Community votes on proposal", "If approved, validators ratify"}
+	switch {
+	case p.Type == TypeCancel:
+		return append(steps, "The upgrade "+p.Target+" never runs on any node (too_late if it ran first)")
+	case p.Type == TypeRollback:
+		return append(steps, "Every node restores the state from before "+p.Target+" as version "+p.Version)
+	case p.ActivateAt != "":
+		return append(steps, "Every node prepares the upgrade, then executes it at "+p.ActivateAt)
+	case p.ActivateAfterSeconds > 0:
+		return append(steps, fmt.Sprintf("Every node prepares the upgrade, then executes it %d s after ratification", p.ActivateAfterSeconds))
+	}
+	return append(steps, "Upgrade executes automatically")
 }
 
 // NormalizeChoice maps a vote as users write it to "approval" or
@@ -39,6 +49,40 @@ func (s *Server) governance(w http.ResponseWriter, r *http.Request) (Governance,
 // fields, and a package_size that is positive and within the network's
 // limit. node/ calls it too, for proposals that do not come over HTTP.
 func (req ProposeRequest) Validate(lim ProposalLimits) error {
+	switch req.Type {
+	case "", TypeCodeUpgrade:
+	case TypeCancel, TypeRollback:
+		var missing []string
+		if strings.TrimSpace(req.Title) == "" {
+			missing = append(missing, "title")
+		}
+		if strings.TrimSpace(req.Target) == "" {
+			missing = append(missing, "target")
+		}
+		if req.Type == TypeRollback && strings.TrimSpace(req.Version) == "" {
+			missing = append(missing, "version")
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("%w: missing %s", ErrInvalid, strings.Join(missing, ", "))
+		}
+		if req.PackageURL != "" || req.PackageHash != "" || req.PackageSize != 0 || req.ActivateAt != "" || req.ActivateAfterSeconds != 0 {
+			return fmt.Errorf("%w: a %s proposal has no package and no schedule", ErrInvalid, req.Type)
+		}
+		return nil
+	default:
+		return fmt.Errorf("%w: type %q (want code_upgrade, cancel or rollback)", ErrInvalid, req.Type)
+	}
+	if req.ActivateAt != "" && req.ActivateAfterSeconds != 0 {
+		return fmt.Errorf("%w: give activate_at or activate_after_seconds, not both", ErrInvalid)
+	}
+	if req.ActivateAt != "" {
+		if _, err := time.Parse(time.RFC3339, req.ActivateAt); err != nil {
+			return fmt.Errorf("%w: activate_at %q is not an RFC 3339 time (e.g. 2026-12-01T12:00:00Z)", ErrInvalid, req.ActivateAt)
+		}
+	}
+	if req.Target != "" {
+		return fmt.Errorf("%w: a code upgrade has no target", ErrInvalid)
+	}
 	var missing []string
 	for _, f := range []struct{ name, v string }{
 		{"package_hash", req.PackageHash}, {"package_url", req.PackageURL},
@@ -104,7 +148,7 @@ func (s *Server) handlePropose() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusCreated, ProposeResponse{ProposalID: p.ProposalID, Status: p.Status, NextSteps: nextSteps})
+		writeJSON(w, http.StatusCreated, ProposeResponse{ProposalID: p.ProposalID, Type: p.Type, Target: p.Target, Status: p.Status, NextSteps: nextSteps(p)})
 	}
 }
 

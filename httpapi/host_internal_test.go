@@ -130,3 +130,34 @@ func TestHostPolicyInterfaces(t *testing.T) {
 		t.Error("bind host name: wrong decision")
 	}
 }
+
+func TestSameOrigin(t *testing.T) {
+	for _, tc := range []struct {
+		origin, host string
+		want         bool
+	}{
+		{"http://127.0.0.1:8000", "127.0.0.1:8000", true},
+		{"http://LOCALHOST:8000", "localhost:8000", true},
+		{"http://node.example", "node.example", true},
+		{"http://node.example", "node.example:80", true},
+		{"http://node.example:80", "node.example", true},
+		{"https://node.example", "node.example", true}, // behind a TLS proxy passing Host
+		{"https://node.example", "node.example:443", true},
+		{"https://node.example", "node.example:80", false},
+		{"http://[::1]:8000", "[::1]:8000", true},
+		{"http://[::1]:8000", "[::1]:8001", false},
+		{"http://127.0.0.1:8000", "localhost:8000", false},
+		{"ftp://127.0.0.1:8000", "127.0.0.1:8000", false},
+		{"null", "127.0.0.1:8000", false},
+		{"http://user@127.0.0.1:8000", "127.0.0.1:8000", false},
+		{"http://127.0.0.1:8000/", "127.0.0.1:8000", true},
+		{"http://127.0.0.1:8000/path", "127.0.0.1:8000", false},
+		{"http://127.0.0.1:8000?x", "127.0.0.1:8000", false},
+		{"http://", "127.0.0.1:8000", false},
+		{"http://evil.example", "", false},
+	} {
+		if got := sameOrigin(tc.origin, tc.host); got != tc.want {
+			t.Errorf("sameOrigin(%q, %q) = %v, want %v", tc.origin, tc.host, got, tc.want)
+		}
+	}
+}

@@ -104,6 +104,46 @@ func TestProposeRequestValidate(t *testing.T) {
 	}
 }
 
+func TestProposeRequestValidateLifecycle(t *testing.T) {
+	lim := httpapi.ProposalLimits{MaxPackageBytes: 100}
+	up := httpapi.ProposeRequest{Title: "t", Version: "1.2.0", PackageURL: "https://x/y", PackageHash: "ab", PackageSize: 100}
+	at := up
+	at.ActivateAt = "2030-01-02T03:04:05Z"
+	after := up
+	after.ActivateAfterSeconds = 60
+	good := []httpapi.ProposeRequest{
+		at, after,
+		{Type: httpapi.TypeCancel, Title: "stop", Target: "upgrade_20260101_000000_0123456789abcdef0123456789abcdef"},
+		{Type: httpapi.TypeRollback, Title: "undo", Target: "abc", Version: "1.3.0"},
+	}
+	for _, req := range good {
+		if err := req.Validate(lim); err != nil {
+			t.Errorf("%+v: %v", req, err)
+		}
+	}
+	both := at
+	both.ActivateAfterSeconds = 60
+	badTime := up
+	badTime.ActivateAt = "tomorrow"
+	targeted := up
+	targeted.Target = "abc"
+	bad := map[string]httpapi.ProposeRequest{
+		"not both":               both,
+		"not an RFC 3339 time":   badTime,
+		"has no target":          targeted,
+		"missing target":         {Type: httpapi.TypeCancel, Title: "stop"},
+		"missing title, version": {Type: httpapi.TypeRollback, Target: "abc"},
+		"no package and no schedule": {Type: httpapi.TypeCancel, Title: "stop", Target: "abc",
+			PackageURL: "https://x/y", PackageHash: "ab", PackageSize: 1},
+		"want code_upgrade, cancel or rollback": {Type: "revert", Title: "t", Target: "abc"},
+	}
+	for want, req := range bad {
+		if err := req.Validate(lim); !errors.Is(err, httpapi.ErrInvalid) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%+v: %v, want %q", req, err, want)
+		}
+	}
+}
+
 // ExampleProposeRequest_Validate shows the message a proposer gets for a
 // package no node would fetch.
 func ExampleProposeRequest_Validate() {

@@ -114,7 +114,8 @@ func (s *Server) retryAfterSeconds() int {
 // and trailing data rejected. The body must be JSON whatever the content
 // type says, but only application/json, none, or curl's default for -d
 // (application/x-www-form-urlencoded, as in the seed's examples) are taken;
-// browser-originated requests are refused earlier (see mutating).
+// requests from foreign web pages are refused earlier (see mutating), and
+// the dashboard sends application/json.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	switch ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); strings.TrimSpace(strings.ToLower(ct)) {
 	case "", "application/json", "application/x-www-form-urlencoded":

@@ -1,6 +1,8 @@
 // Package httpapi serves a node's REST API: JSON in, JSON out, errors as
 // {"error": "...", "request_id": "..."} with a fitting status. It is a
-// secondary interface; the node works without it.
+// secondary interface; the node works without it. The same server serves
+// the governance dashboard at / (dashboard.go, embedded assets) and its
+// live updates as Server-Sent Events at /events (events.go).
 //
 // Every request passes the same gate (ServeHTTP): a request ID, a Host
 // allow-list against DNS rebinding (hostPolicy), and panic recovery. Mutating
@@ -33,6 +35,14 @@ type Server struct {
 	hosts   *hostPolicy
 	dryRuns *limiter
 	uploads *uploads
+	streams *clientLimit
+	page    *dashboard
+
+	// eventWindow and keepAlive time the event streams (tests shorten them).
+	eventWindow, keepAlive time.Duration
+	// quit closes when the server closes, ending the event streams, which
+	// would otherwise keep a graceful shutdown waiting.
+	quit chan struct{}
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -56,6 +66,12 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 		hosts:   newHostPolicy(cfg),
 		dryRuns: newLimiter(cfg.MaxDryRuns, cfg.DryRunQueue, cfg.DryRunQueueTimeout),
 		uploads: newUploads(maxRememberedUploads),
+		streams: &clientLimit{max: cfg.MaxEventClients},
+		page:    newDashboard(cfg.Token != ""),
+
+		eventWindow: defaultEventWindow,
+		keepAlive:   defaultKeepAlive,
+		quit:        make(chan struct{}),
 	}
 	s.routes()
 	s.srv = &http.Server{
@@ -163,6 +179,7 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.closed = true
 	started := s.ln != nil
+	close(s.quit)
 	s.mu.Unlock()
 	if !started {
 		return nil

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/synapse-p2p/synapse-p2p/bitswap"
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 	"github.com/synapse-p2p/synapse-p2p/gossip"
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
@@ -51,6 +54,28 @@ func (a governanceAPI) Propose(ctx context.Context, req httpapi.ProposeRequest) 
 		return httpapi.Proposal{}, err
 	}
 	cur := n.Rules().Version
+	if req.Type == httpapi.TypeCancel || req.Type == httpapi.TypeRollback {
+		if req.Type == httpapi.TypeRollback && (!genesis.ValidVersion(req.Version) || genesis.CompareVersions(req.Version, cur) <= 0) {
+			return httpapi.Proposal{}, fmt.Errorf("%w: a rollback sets a version higher than the current %s (versions never go down), got %q", httpapi.ErrInvalid, cur, req.Version)
+		}
+		id, err := n.gossip.PublishProposal(ctx, gossip.ProposalBody{Type: req.Type, Title: req.Title,
+			Description: req.Description, Version: req.Version, Target: req.Target})
+		if err != nil {
+			return httpapi.Proposal{}, gossipErr(err)
+		}
+		return a.Proposal(ctx, id)
+	}
+	var activateAt int64
+	if req.ActivateAt != "" {
+		t, _ := time.Parse(time.RFC3339, req.ActivateAt) // Validate checked it
+		if t.Before(time.Now()) || t.After(time.Now().Add(gossip.MaxActivationDelay*time.Second)) {
+			return httpapi.Proposal{}, fmt.Errorf("%w: activate_at must lie between now and 30 days ahead", httpapi.ErrInvalid)
+		}
+		activateAt = t.Unix()
+	}
+	if req.ActivateAfterSeconds < 0 || req.ActivateAfterSeconds > gossip.MaxActivationDelay {
+		return httpapi.Proposal{}, fmt.Errorf("%w: activate_after_seconds must be 0..%d (30 days)", httpapi.ErrInvalid, gossip.MaxActivationDelay)
+	}
 	if !genesis.ValidVersion(req.Version) {
 		return httpapi.Proposal{}, fmt.Errorf("%w: version %q is not a semantic version (e.g. 1.2.0)", httpapi.ErrInvalid, req.Version)
 	}
@@ -71,12 +96,14 @@ func (a governanceAPI) Propose(ctx context.Context, req httpapi.ProposeRequest) 
 		return httpapi.Proposal{}, fmt.Errorf("%w: package_url must be ipfs://CID, http:// or https://", httpapi.ErrInvalid)
 	}
 	id, err := n.gossip.PublishProposal(ctx, gossip.ProposalBody{
-		Title:       req.Title,
-		Description: req.Description,
-		Version:     req.Version,
-		PackageURL:  req.PackageURL,
-		PackageHash: "sha256:" + hash,
-		PackageSize: req.PackageSize,
+		Title:         req.Title,
+		Description:   req.Description,
+		Version:       req.Version,
+		PackageURL:    req.PackageURL,
+		PackageHash:   "sha256:" + hash,
+		PackageSize:   req.PackageSize,
+		ActivateAt:    activateAt,
+		ActivateAfter: req.ActivateAfterSeconds,
 	})
 	if err != nil {
 		return httpapi.Proposal{}, gossipErr(err)
@@ -124,9 +151,11 @@ func (a governanceAPI) Proposal(ctx context.Context, id string) (httpapi.Proposa
 }
 
 func (n *Node) proposalView(p gossip.ProposalView) httpapi.Proposal {
+	gov := n.Rules().Governance
 	out := httpapi.Proposal{
 		ProposalID:  p.ID,
-		Type:        "code_upgrade",
+		Type:        p.Body.Type,
+		Target:      p.Body.Target,
 		Title:       p.Body.Title,
 		Description: p.Body.Description,
 		Version:     p.Body.Version,
@@ -138,19 +167,39 @@ func (n *Node) proposalView(p gossip.ProposalView) httpapi.Proposal {
 		Status:      p.Status,
 		Votes:       []httpapi.Vote{},
 		Tally: httpapi.Tally{
-			Approval:  p.Tally.Approval,
-			Rejection: p.Tally.Rejection,
-			Eligible:  p.Tally.Eligible,
-			Quorum:    n.Rules().Governance.Quorum,
-			Voters:    len(p.Votes),
+			Approval:      p.Tally.Approval,
+			Rejection:     p.Tally.Rejection,
+			Eligible:      p.Tally.Eligible,
+			Quorum:        gov.Quorum,
+			Voters:        len(p.Votes),
+			VotedShare:    p.Tally.VotedShare,
+			EarlyApproval: gov.EarlyApproval,
 		},
 	}
+	if !p.FirstSeen.IsZero() {
+		end := p.FirstSeen.Add(time.Duration(gov.VotingPeriodSeconds) * time.Second)
+		out.VotingEndsAt = end.UTC().Format(time.RFC3339)
+	}
 	for _, v := range p.Votes {
-		out.Votes = append(out.Votes, httpapi.Vote{Voter: v.Voter.String(), Choice: v.Choice, Weight: v.Weight})
+		out.Votes = append(out.Votes, httpapi.Vote{Voter: v.Voter.String(), Choice: v.Choice, Weight: v.Weight, OpID: v.OpID, Seq: v.Seq})
+	}
+	for _, q := range p.Equivocators {
+		out.Equivocators = append(out.Equivocators, q.String())
+	}
+	if p.Seq == 0 && p.Status == gossip.StatusApproved {
+		out.Ratification = n.candidateRatification(p)
+	}
+	if p.Body.ActivateAt != 0 {
+		out.ActivateAt = time.Unix(p.Body.ActivateAt, 0).UTC().Format(time.RFC3339)
+	}
+	out.ActivateAfterSeconds = p.Body.ActivateAfter
+	run := p.Seq
+	if p.RunSeq > 0 {
+		run = p.RunSeq
 	}
 	if p.Seq > 0 {
 		out.Ratification = n.ratification(p.Seq)
-		if h, ok := n.executed(p.Seq); ok {
+		if h, ok := n.executed(run); ok && (p.RunSeq > 0 || !p.Body.Scheduled()) {
 			if h.Success {
 				out.Status = "executed"
 			} else {
@@ -166,10 +215,52 @@ func (n *Node) ratification(seq uint64) *httpapi.Ratification {
 	for _, e := range n.gossip.ExecutionLog() {
 		if e.Seq == seq {
 			signers := n.gossip.Signers(seq, e.Hash())
-			return &httpapi.Ratification{Seq: seq, EntryHash: e.Hash(), Signatures: len(signers), Required: n.finalityNeeded(seq), Final: true}
+			return &httpapi.Ratification{Seq: seq, EntryHash: e.Hash(), Signatures: len(signers), Required: n.finalityNeeded(seq),
+				Final: true, Signers: peerStrings(signers)}
 		}
 	}
 	return nil
+}
+
+// candidateRatification shows how far the validators are with an approved
+// proposal that is not final yet: the entry it would be at the next seq,
+// which validators attested it and which signed it. It is nil until some
+// validator attested or signed that entry (the proposal may wait for an
+// earlier one, or for the leader to order it).
+func (n *Node) candidateRatification(p gossip.ProposalView) *httpapi.Ratification {
+	seq := n.gossip.NextSeq()
+	prev := ""
+	if seq > 1 {
+		e, ok := n.gossip.Final(seq - 1)
+		if !ok {
+			return nil
+		}
+		prev = e.Hash()
+	}
+	entry := gossip.Entry{Seq: seq, ProposalID: p.ID, Version: p.Body.Version, PackageURL: p.Body.PackageURL,
+		PackageHash: p.Body.PackageHash, PackageSize: p.Body.PackageSize, PrevEntryHash: prev}
+	hash := entry.Hash()
+	var attesters []peer.ID
+	for v, h := range n.gossip.Attests(seq) {
+		if h == hash {
+			attesters = append(attesters, v)
+		}
+	}
+	sort.Slice(attesters, func(i, j int) bool { return attesters[i] < attesters[j] })
+	signers := n.gossip.Signers(seq, hash)
+	if len(attesters) == 0 && len(signers) == 0 {
+		return nil
+	}
+	return &httpapi.Ratification{Seq: seq, EntryHash: hash, Signatures: len(signers), Required: n.finalityNeeded(seq),
+		Signers: peerStrings(signers), Attesters: peerStrings(attesters)}
+}
+
+func peerStrings(ids []peer.ID) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, id.String())
+	}
+	return out
 }
 
 // finalityNeeded is how many signatures entry seq needs under the rules
@@ -200,7 +291,7 @@ func (n *Node) executed(seq uint64) (upgrade.HistoryEntry, bool) {
 	var found upgrade.HistoryEntry
 	ok := false
 	for _, h := range n.upgrades.History() {
-		if h.Seq == seq && (h.Event == upgrade.EventUpgrade || h.Event == upgrade.EventVoid) {
+		if h.Seq == seq && h.EntryHash != "" {
 			found, ok = h, true
 		}
 	}
@@ -215,6 +306,7 @@ func (a governanceAPI) ExecutionLog(ctx context.Context) ([]httpapi.LogEntry, er
 			Seq: e.Seq, ProposalID: e.ProposalID, Version: e.Version,
 			PackageURL: e.PackageURL, PackageHash: e.PackageHash, PackageSize: e.PackageSize,
 			PrevEntryHash: e.PrevEntryHash, EntryHash: e.Hash(), Final: true, Void: e.Void,
+			Action: e.Action, Target: e.Target, ActivateAt: e.ActivateAt, ActivateAfter: e.ActivateAfter,
 			Required: n.finalityNeeded(e.Seq),
 		}
 		if st := n.stuckView(); st != nil && st.Seq == e.Seq {
@@ -228,8 +320,10 @@ func (a governanceAPI) ExecutionLog(ctx context.Context) ([]httpapi.LogEntry, er
 		}
 		if reps := n.gossip.Reports(e.Seq); len(reps) > 0 {
 			le.Reports = map[string]int{}
+			le.Reporters = map[string][]string{}
 			for sum, who := range reps {
 				le.Reports[sum] = len(who)
+				le.Reporters[sum] = peerStrings(who)
 			}
 		}
 		out = append(out, le)
@@ -246,10 +340,12 @@ func (a governanceAPI) Validators(ctx context.Context) (httpapi.ValidatorSet, er
 	}
 	banned := n.raft.Banned()
 	for _, v := range n.Rules().Validators {
+		// Through a relay counts: raft runs over relayed connections.
+		c := n.host.Network().Connectedness(v)
 		val := httpapi.Validator{
 			PeerID:    v.String(),
 			Leader:    v == leader,
-			Connected: v == n.ID() || n.host.Network().Connectedness(v) == network.Connected,
+			Connected: v == n.ID() || c == network.Connected || c == network.Limited,
 		}
 		if t, ok := banned[v]; ok {
 			val.BannedUntil = t.UTC().Format(time.RFC3339)
@@ -329,12 +425,15 @@ func (a upgradesAPI) Status(ctx context.Context) (httpapi.Status, error) {
 	if st.Paused {
 		out.PausedReason = st.PausedReason + "; POST /upgrades/resume (or synapse-p2p resume) continues with the log"
 	}
-	n.exec.mu.Lock()
-	out.Halted = n.exec.halted != ""
-	n.exec.mu.Unlock()
+	out.Halted = n.Halted() != ""
 	out.Stuck = n.stuckView()
+	if e, due, ok := n.gossip.Schedule(); ok {
+		out.Scheduled = &httpapi.ScheduledEntry{Seq: e.Seq, ProposalID: e.ProposalID, Version: e.Version,
+			ActivatesAt: due.UTC().Format(time.RFC3339), SecondsLeft: max(0, int64(time.Until(due).Seconds()))}
+	}
 	if log := n.gossip.ExecutionLog(); len(log) > 0 {
 		out.FinalSeq = log[len(log)-1].Seq
+		out.Voided = voidedEntries(log, maxVoidedShown)
 	}
 	if st.LastUpgrade != nil {
 		h := historyView(*st.LastUpgrade)
@@ -363,6 +462,7 @@ func historyView(h upgrade.HistoryEntry) httpapi.HistoryEntry {
 		Result:          h.Result,
 		Error:           h.Error,
 		PostStateSHA256: h.PostStateSHA256,
+		PreStateSHA256:  h.PreStateSHA256,
 		DurationMS:      h.DurationMS,
 	}
 }
@@ -383,6 +483,7 @@ func (a upgradesAPI) Rollback(ctx context.Context, id string) (httpapi.RollbackR
 	if err := a.n.refreshRules(); err != nil {
 		a.n.log.Error("rules unreadable after rollback", "err", err)
 	}
+	a.n.notify(httpapi.EventExecutor, id, 0)
 	return httpapi.RollbackResult{
 		Message:         fmt.Sprintf("rolled back %s locally; execution is paused until resumed", id),
 		RestoredVersion: res.RestoredVersion,
@@ -398,6 +499,7 @@ func (a upgradesAPI) Resume(ctx context.Context) (httpapi.Status, error) {
 		return httpapi.Status{}, fmt.Errorf("%w: %v", httpapi.ErrConflict, err)
 	}
 	a.n.Kick()
+	a.n.notify(httpapi.EventExecutor, "", 0)
 	return a.Status(ctx)
 }
 
@@ -418,4 +520,23 @@ func (a packagesAPI) AddPackage(ctx context.Context, r io.Reader) (httpapi.Packa
 		SHA256: "sha256:" + res.SHA256,
 		Size:   res.Size,
 	}, nil
+}
+
+// maxVoidedShown bounds the voided entries /upgrades/status lists.
+const maxVoidedShown = 20
+
+// voidedEntries lists the latest (at most max) entries of log that never
+// run: void seqs and the scheduled entries cancel entries cancelled.
+func voidedEntries(log []gossip.Entry, max int) []httpapi.VoidedEntry {
+	var out []httpapi.VoidedEntry
+	for i := len(log) - 1; i >= 0 && len(out) < max; i-- {
+		e := log[i]
+		switch {
+		case e.Void:
+			out = append(out, httpapi.VoidedEntry{Seq: e.Seq})
+		case e.Action == execlog.ActionCancel && e.Target > 0 && e.Target <= uint64(len(log)):
+			out = append(out, httpapi.VoidedEntry{Seq: e.Target, ProposalID: log[e.Target-1].ProposalID, CancelledBy: e.Seq})
+		}
+	}
+	return out
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/synapse-p2p/synapse-p2p/bitswap"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 	"github.com/synapse-p2p/synapse-p2p/gossip"
+	"github.com/synapse-p2p/synapse-p2p/p2p"
 	"github.com/synapse-p2p/synapse-p2p/raftnet"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
@@ -112,8 +113,12 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	}
 	n.closers = append(n.closers, func(context.Context) error { return n.packages.Close() })
 
+	// Sync and raft may run over relayed (limited) connections, so nodes
+	// that reach each other only through a relay still exchange ops and
+	// validators still form raft; bitswap waits for a direct connection
+	// (p2p.AllowLimited, docs/nat.md).
 	n.gossip, err = gossip.New(ctx, gossip.DefaultConfig(), gossip.Deps{
-		Host:      n.host.Host,
+		Host:      p2p.AllowLimited(n.host.Host, log.With("component", "p2p"), gossip.SyncProtocol(n.netID)),
 		Key:       n.key,
 		Datastore: n.ds,
 		NetID:     n.netID,
@@ -145,7 +150,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 		return err
 	}
 	n.raft, err = raftnet.New(ctx, rcfg, raftnet.Deps{
-		Host:              n.host.Host,
+		Host:              p2p.AllowLimited(n.host.Host, log.With("component", "p2p"), raftnet.ProtocolID(n.netID)),
 		Governance:        newRaftGovernance(n),
 		Validators:        func() []peer.ID { return n.Rules().Validators },
 		GenesisValidators: genesisVals,
@@ -227,18 +232,21 @@ func (n *Node) refreshRules() error {
 	return nil
 }
 
-// fetchIPFS adapts the content store to the executor's ipfs:// fetcher and
-// records when a fetch completed.
+// fetchIPFS adapts the content store to the executor's ipfs:// fetcher,
+// tracks the download's progress (GET /fetches) and records when a fetch
+// completed.
 func (n *Node) fetchIPFS(ctx context.Context, s string, maxSize int64) (io.ReadCloser, error) {
 	c, err := bitswap.ParseCID(s)
 	if err != nil {
 		return nil, err
 	}
-	rc, err := n.packages.Fetch(ctx, c, bitswap.WithMaxSize(maxSize))
+	track := n.fetches.start("ipfs://" + c.String())
+	rc, err := n.packages.Fetch(ctx, c, bitswap.WithMaxSize(maxSize), bitswap.WithProgress(track.progress))
 	if err != nil {
+		track.finish(false, err)
 		return nil, err
 	}
-	return &fetchRecorder{ReadCloser: rc, done: func() {
+	return &fetchRecorder{ReadCloser: rc, track: track, done: func() {
 		n.fetchMu.Lock()
 		n.fetched[c.String()] = time.Now()
 		n.fetchMu.Unlock()
@@ -280,16 +288,27 @@ func (n *Node) FetchedAt(cid string) time.Time {
 
 type fetchRecorder struct {
 	io.ReadCloser
-	once sync.Once
-	done func()
+	once  sync.Once
+	done  func()
+	track *trackedFetch
 }
 
 func (f *fetchRecorder) Read(p []byte) (int, error) {
 	k, err := f.ReadCloser.Read(p)
-	if errors.Is(err, io.EOF) {
+	switch {
+	case errors.Is(err, io.EOF):
 		f.once.Do(f.done)
+		f.track.finish(true, nil)
+	case err != nil:
+		f.track.finish(false, err)
 	}
 	return k, err
+}
+
+// Close ends the download; one closed before its end counts as stopped.
+func (f *fetchRecorder) Close() error {
+	f.track.finish(false, nil)
+	return f.ReadCloser.Close()
 }
 
 // Packages is the node's content store.

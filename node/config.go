@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -144,15 +145,31 @@ func LoadConfig(dataDir string, getenv func(string) string) (Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("config: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
+	if cfg, err = decodeConfig(dataDir, b); err != nil {
 		return cfg, fmt.Errorf("config: %s: %w", filepath.Join(dataDir, ConfigFile), err)
 	}
-	cfg.DataDir = dataDir
 	if err := cfg.ApplyEnv(getenv); err != nil {
 		return cfg, err
 	}
+	return cfg, nil
+}
+
+// decodeConfig reads the bytes of a config.json over the defaults of a node
+// in dataDir (unknown fields and anything after the object are errors). It
+// is LoadConfig without the file and the environment.
+func decodeConfig(dataDir string, b []byte) (Config, error) {
+	cfg := DefaultConfig(dataDir)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, err
+	}
+	// A second document (two configs pasted into one file) would be
+	// ignored silently otherwise.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return cfg, errors.New("trailing data after the JSON object")
+	}
+	cfg.DataDir = dataDir
 	return cfg, nil
 }
 
@@ -163,8 +180,42 @@ const EnvPrefix = "SYNAPSE_"
 // (comma-separated multiaddrs), API (address), API_TOKEN, API_ALLOWED_HOSTS
 // (comma-separated Host names the API answers to besides loopback and its
 // bind address; replaces api.allowed_hosts), MDNS (bool), DHT_MODE,
-// GENESIS, LOG_LEVEL.
+// GENESIS, LOG_LEVEL, and for NAT traversal (docs/nat.md) ANNOUNCE,
+// NO_ANNOUNCE and STATIC_RELAYS (comma-separated multiaddrs; "none"
+// empties the list), REACHABILITY (auto, public, private), and AUTONAT,
+// RELAY_SERVICE, RELAY_CLIENT, HOLE_PUNCHING (bool).
 func (c *Config) ApplyEnv(getenv func(string) string) error {
+	for _, l := range []struct {
+		name string
+		dst  *[]string
+	}{
+		{"ANNOUNCE", &c.P2P.Announce},
+		{"NO_ANNOUNCE", &c.P2P.NoAnnounce},
+		{"STATIC_RELAYS", &c.P2P.RelayClient.StaticRelays},
+	} {
+		if v := getenv(EnvPrefix + l.name); v == "none" {
+			*l.dst = nil
+		} else if v != "" {
+			*l.dst = splitList(v)
+		}
+	}
+	if v := getenv(EnvPrefix + "REACHABILITY"); v != "" {
+		c.P2P.Reachability = v
+	}
+	for _, b := range []struct {
+		name string
+		dst  *bool
+	}{
+		{"AUTONAT", &c.P2P.AutoNAT},
+		{"RELAY_SERVICE", &c.P2P.RelayService.Enabled},
+		{"RELAY_CLIENT", &c.P2P.RelayClient.Enabled},
+		{"HOLE_PUNCHING", &c.P2P.HolePunching},
+		{"MDNS", &c.P2P.MDNS},
+	} {
+		if err := envBool(getenv, b.name, b.dst); err != nil {
+			return err
+		}
+	}
 	if v := getenv(EnvPrefix + "LISTEN"); v != "" {
 		c.P2P.ListenAddrs = splitList(v)
 	}
@@ -180,13 +231,6 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	if v := getenv(EnvPrefix + "API_ALLOWED_HOSTS"); v != "" {
 		c.API.AllowedHosts = splitList(v)
 	}
-	if v := getenv(EnvPrefix + "MDNS"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("config: %sMDNS=%q: want true or false", EnvPrefix, v)
-		}
-		c.P2P.MDNS = b
-	}
 	if v := getenv(EnvPrefix + "DHT_MODE"); v != "" {
 		c.P2P.DHTMode = v
 	}
@@ -196,6 +240,20 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	if v := getenv(EnvPrefix + "LOG_LEVEL"); v != "" {
 		c.LogLevel = v
 	}
+	return nil
+}
+
+// envBool sets *dst from the boolean variable SYNAPSE_<name> when it is set.
+func envBool(getenv func(string) string, name string, dst *bool) error {
+	v := getenv(EnvPrefix + name)
+	if v == "" {
+		return nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("config: %s%s=%q: want true or false", EnvPrefix, name, v)
+	}
+	*dst = b
 	return nil
 }
 

@@ -7,7 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/gossip"
+	"github.com/synapse-p2p/synapse-p2p/httpapi"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
@@ -85,6 +87,14 @@ func (n *Node) StuckEntry() (Stuck, bool) {
 	return *n.exec.stuck, true
 }
 
+// Halted is why the executor halted on a conflicting log ("" when it
+// did not).
+func (n *Node) Halted() string {
+	n.exec.mu.Lock()
+	defer n.exec.mu.Unlock()
+	return n.exec.halted
+}
+
 // executeFinal checks that the log still agrees with what this node ran,
 // then runs every final entry after the last executed one, in order,
 // stopping at the first transient failure or when paused.
@@ -107,13 +117,7 @@ func (n *Node) executeFinal(ctx context.Context) {
 		if !n.dueForRetry(e.Seq) {
 			return
 		}
-		var res upgrade.Result
-		var err error
-		if e.Void {
-			res, err = n.upgrades.Void(ctx, e.Seq, e.Hash())
-		} else {
-			res, err = n.upgrades.Execute(ctx, n.upgradeEntry(e))
-		}
+		res, err := n.runEntry(ctx, e)
 		switch {
 		case errors.Is(err, upgrade.ErrPaused):
 			return
@@ -121,6 +125,7 @@ func (n *Node) executeFinal(ctx context.Context) {
 			if ctx.Err() == nil {
 				n.metrics.executions.WithLabelValues("transient").Inc()
 				s := n.noteTransient(e, err)
+				n.notify(httpapi.EventExecutor, e.ProposalID, e.Seq)
 				n.log.Warn("execution deferred; will retry", "seq", e.Seq, "proposal", e.ProposalID,
 					"attempt", s.Attempts, "next_try", s.NextTry.Sub(time.Now()).Round(time.Second), "err", err)
 			}
@@ -133,6 +138,18 @@ func (n *Node) executeFinal(ctx context.Context) {
 			n.log.Info("void entry", "seq", e.Seq)
 			res.ErrorClass = "voided"
 			res.Success = false
+		case e.Scheduled():
+			n.metrics.executions.WithLabelValues("scheduled").Inc()
+			n.log.Info("upgrade scheduled", "seq", e.Seq, "proposal", e.ProposalID, "ready", res.Success, "would_be", res.WouldBeSHA256)
+			res.ErrorClass = "scheduled"
+			if !res.Success {
+				res.ErrorClass = "scheduled_failing"
+			}
+			res.Success, res.PostStateSHA256 = false, res.WouldBeSHA256
+		case e.Action == execlog.ActionCancel:
+			n.metrics.executions.WithLabelValues("cancelled").Inc()
+			n.log.Info("upgrade cancelled", "seq", e.Seq, "target", e.Target)
+			res.ErrorClass, res.Success = "cancelled", false
 		case res.Success:
 			n.metrics.executions.WithLabelValues("success").Inc()
 			n.log.Info("upgrade executed", "seq", e.Seq, "proposal", e.ProposalID, "version", res.Version, "state", res.PostStateSHA256, "took", res.Duration)
@@ -142,7 +159,97 @@ func (n *Node) executeFinal(ctx context.Context) {
 		}
 		n.afterEntry(ctx)
 		n.publishReport(ctx, e, res)
+		n.notify(httpapi.EventExecuted, e.ProposalID, e.Seq)
 	}
+}
+
+// runEntry executes one final entry by its action.
+func (n *Node) runEntry(ctx context.Context, e gossip.Entry) (upgrade.Result, error) {
+	switch {
+	case e.Void:
+		return n.upgrades.Void(ctx, e.Seq, e.Hash())
+	case e.Scheduled():
+		return n.upgrades.Schedule(ctx, n.upgradeEntry(e))
+	case e.Action == execlog.ActionCancel:
+		what := fmt.Sprintf("cancelled the scheduled upgrade of entry %d", e.Target)
+		if e.Target == 0 {
+			what = "cancelled an approved upgrade before it was ordered"
+		}
+		return n.upgrades.Skip(ctx, n.upgradeEntry(e), upgrade.EventCancelled, what)
+	case e.Action == execlog.ActionRollback:
+		pre, err := n.preStateOf(ctx, e.Target)
+		if err != nil {
+			return upgrade.Result{}, err
+		}
+		return n.upgrades.RollbackNetwork(ctx, n.upgradeEntry(e), e.Target, e.Version, pre)
+	}
+	return n.upgrades.Execute(ctx, n.upgradeEntry(e)) // now, or an activation
+}
+
+// preStateOf is the state from before the upgrade that ran at target:
+// the verified backup, or — when this node has none (it joined later, its
+// backup is damaged) — the state recomputed by replaying the log from the
+// genesis state, checked entry by entry against the hashes history holds.
+func (n *Node) preStateOf(ctx context.Context, target uint64) ([]byte, error) {
+	pre, err := n.upgrades.PreStateOf(target)
+	if !errors.Is(err, upgrade.ErrNeedPreState) {
+		return pre, err
+	}
+	n.log.Warn("no backup of the state to restore; replaying the log", "target", target, "why", err)
+	return n.replayTo(ctx, target)
+}
+
+// replayTo recomputes the state before entry target from the genesis
+// state, running again every entry that changed the state.
+func (n *Node) replayTo(ctx context.Context, target uint64) ([]byte, error) {
+	genesisState, err := n.genesis.InitialState()
+	if err != nil {
+		return nil, err
+	}
+	state, version := genesisState, n.genesis.Version
+	after := map[uint64][]byte{} // state after each state-changing entry
+	hist := map[uint64]upgrade.HistoryEntry{}
+	for _, h := range n.upgrades.History() {
+		if h.Seq != 0 && (h.Event == upgrade.EventUpgrade || h.Event == upgrade.EventNetworkRollback) {
+			hist[h.Seq] = h
+		}
+	}
+	log := n.gossip.ExecutionLog()
+	for _, e := range log {
+		if e.Seq >= target {
+			break
+		}
+		h, ok := hist[e.Seq]
+		if !ok || !h.Success {
+			continue
+		}
+		var next []byte
+		var sum string
+		switch e.Action {
+		case "", execlog.ActionActivate:
+			next, sum, err = n.upgrades.Replay(ctx, state, version, n.upgradePackage(e, n.gossip.PackageCIDs(e.Seq, e.Hash())))
+		case execlog.ActionRollback:
+			pre := genesisState // the state before its target
+			for q := e.Target - 1; q > 0; q-- {
+				if s, ok := after[q]; ok {
+					pre = s
+					break
+				}
+			}
+			next, sum, err = upgrade.SetVersion(pre, e.Version)
+		default:
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("node: replay entry %d: %w", e.Seq, err)
+		}
+		if sum != h.PostStateSHA256 {
+			return nil, fmt.Errorf("node: replay of entry %d gives state %s, history says %s", e.Seq, sum, h.PostStateSHA256)
+		}
+		state, version = next, h.Version
+		after[e.Seq] = next
+	}
+	return state, nil
 }
 
 // afterEntry re-reads the rules from the new state, records them as the
@@ -186,6 +293,7 @@ func (n *Node) checkConflict(log []gossip.Entry) bool {
 			if err := n.upgrades.Halt(reason); err != nil {
 				n.log.Error("halt", "err", err)
 			}
+			n.notify(httpapi.EventExecutor, "", h.Seq)
 			return true
 		}
 	}
@@ -220,9 +328,13 @@ func (n *Node) noteTransient(e gossip.Entry, err error) Stuck {
 
 func (n *Node) clearStuck() {
 	n.exec.mu.Lock()
+	was := n.exec.stuck
 	n.exec.stuck = nil
 	n.exec.mu.Unlock()
 	n.metrics.stuckSeq.Set(0)
+	if was != nil {
+		n.notify(httpapi.EventExecutor, was.Proposal, was.Seq)
+	}
 }
 
 func (n *Node) publishReport(ctx context.Context, e gossip.Entry, res upgrade.Result) {

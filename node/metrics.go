@@ -6,6 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/synapse-p2p/synapse-p2p/p2p"
 )
 
 // metrics are the node's own Prometheus metrics. Each node has its own
@@ -88,7 +90,66 @@ func (n *Node) newMetrics() {
 			return float64(n.raft.Term())
 		}),
 	)
+	n.registerNATMetrics(m.reg)
 	n.metrics = m
+}
+
+// registerNATMetrics adds the host's reachability, relay and hole-punch
+// figures (p2p.Host.NATStatus and NATStats) to reg.
+func (n *Node) registerNATMetrics(reg *prometheus.Registry) {
+	counter := func(name, help string, f func(p2p.NATStats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
+			return float64(f(n.host.NATStats()))
+		})
+	}
+	reg.MustRegister(
+		counter("synapse_holepunch_attempts_total", "DCUtR hole-punch attempts (each retry; as initiator or answering side).",
+			func(s p2p.NATStats) uint64 { return s.HolePunchAttempts }),
+		counter("synapse_holepunch_successes_total", "Hole-punch attempts that produced a direct connection.",
+			func(s p2p.NATStats) uint64 { return s.HolePunchSuccesses }),
+		counter("synapse_holepunch_failures_total", "Hole-punch attempts that did not.",
+			func(s p2p.NATStats) uint64 { return s.HolePunchFailures }),
+		counter("synapse_holepunch_direct_dials_total", "Peers first reached through a relay that this node then dialled directly, before any hole punch.",
+			func(s p2p.NATStats) uint64 { return s.DirectDials }),
+		counter("synapse_relay_reservations_total", "Reservations this node obtained at relays (new relays, not refreshes).",
+			func(s p2p.NATStats) uint64 { return s.RelayReservations }),
+		counter("synapse_relay_service_reservations_total", "Reservations this node granted as a relay (not refreshes).",
+			func(s p2p.NATStats) uint64 { return s.RelayServiceReservations }),
+		counter("synapse_relay_service_circuits_total", "Relayed connections this node carried for others.",
+			func(s p2p.NATStats) uint64 { return s.RelayServiceCircuits }),
+		counter("synapse_relay_service_bytes_total", "Bytes this node relayed for others.",
+			func(s p2p.NATStats) uint64 { return s.RelayServiceBytes }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "synapse_relay_reservations", Help: "Relays this node holds a reservation at."}, func() float64 {
+			return float64(len(n.host.NATStatus().Relays))
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "synapse_relay_service_active", Help: "1 while this node relays for others (relay service on and the node public)."}, func() float64 {
+			if n.host.NATStatus().RelayService {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "synapse_relayed_peers", Help: "Connected peers reached only through a relay."}, func() float64 {
+			k := 0
+			for _, pc := range n.host.PeerConns() {
+				if !pc.Direct() {
+					k++
+				}
+			}
+			return float64(k)
+		}),
+	)
+	for _, r := range []string{p2p.ReachabilityPublic, p2p.ReachabilityPrivate, p2p.ReachabilityUnknown} {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "synapse_reachability",
+			Help:        "1 for the node's current reachability (AutoNAT, or p2p.reachability), 0 for the others.",
+			ConstLabels: prometheus.Labels{"reachability": r},
+		}, func() float64 {
+			if n.host.NATStatus().Reachability == r {
+				return 1
+			}
+			return 0
+		}))
+	}
 }
 
 // metricsHandler serves the node's registry and the process's default one.

@@ -13,13 +13,11 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"sort"
 	"sync"
 
 	"github.com/ipfs/go-datastore"
 	badger "github.com/ipfs/go-ds-badger"
 	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -45,6 +43,11 @@ type Node struct {
 	host *p2p.Host
 	api  *httpapi.Server
 	components
+
+	// events feeds GET /events (node/events.go); fetches tracks bitswap
+	// downloads for GET /fetches (node/fetches.go).
+	events  *eventHub
+	fetches *fetchTracker
 
 	// closers run in reverse order of registration.
 	closers []func(context.Context) error
@@ -105,12 +108,15 @@ func New(ctx context.Context, cfg Config, opts ...Option) (_ *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: o.log, wrapRaft: o.wrapRaft}
+	n := &Node{cfg: cfg, log: o.log, wrapRaft: o.wrapRaft, events: newEventHub()}
+	n.fetches = newFetchTracker(func() { n.notify(httpapi.EventFetch, "", 0) })
 	defer func() {
 		if err != nil {
 			n.closeAll(context.Background())
 		}
 	}()
+	// Registered first, so it runs last: every producer has stopped.
+	n.closers = append(n.closers, func(context.Context) error { n.events.close(); return nil })
 
 	n.key, err = p2p.LoadIdentity(filepath.Join(cfg.DataDir, p2p.IdentityFile))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -154,7 +160,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (_ *Node, err error) {
 	if cfg.API.Addr != "" {
 		gov, upg, pkgs := n.APIBackends()
 		n.api, err = httpapi.New(cfg.API, httpapi.Deps{
-			Node: n, Governance: gov, Upgrades: upg, Packages: pkgs, Metrics: n.metricsHandler(),
+			Node: nodeAPI{n}, Governance: gov, Upgrades: upg, Packages: pkgs, Metrics: n.metricsHandler(),
+			Events: n.events.subscribe, Fetches: n.fetchesAPI,
 		}, n.log.With("component", "api"))
 		if err != nil {
 			return nil, err
@@ -182,6 +189,17 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.startComponents(ctx); err != nil {
 		return err
 	}
+	fctx, stopForwarder := context.WithCancel(context.Background())
+	forwarderDone := make(chan struct{})
+	go func() {
+		defer close(forwarderDone)
+		n.runEventForwarder(fctx)
+	}()
+	n.closers = append(n.closers, func(context.Context) error {
+		stopForwarder()
+		<-forwarderDone
+		return nil
+	})
 	if n.api != nil {
 		if err := n.api.Start(); err != nil {
 			return err
@@ -238,21 +256,18 @@ func (n *Node) APIAddr() string {
 	return n.api.Addr()
 }
 
-// Peers are the connected peers, sorted by ID.
+// Peers are the connected peers, directly or only through a relay, sorted
+// by ID; Addrs are the peer's side of each connection.
 func (n *Node) Peers() []peer.AddrInfo {
-	ids := n.host.Network().Peers()
-	out := make([]peer.AddrInfo, 0, len(ids))
-	for _, id := range ids {
-		if n.host.Network().Connectedness(id) != network.Connected {
-			continue
+	pcs := n.host.PeerConns()
+	out := make([]peer.AddrInfo, 0, len(pcs))
+	for _, pc := range pcs {
+		ai := peer.AddrInfo{ID: pc.ID}
+		for _, c := range pc.Conns {
+			ai.Addrs = append(ai.Addrs, c.Addr)
 		}
-		var addrs []ma.Multiaddr
-		for _, c := range n.host.Network().ConnsToPeer(id) {
-			addrs = append(addrs, c.RemoteMultiaddr())
-		}
-		out = append(out, peer.AddrInfo{ID: id, Addrs: addrs})
+		out = append(out, ai)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 

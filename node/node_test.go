@@ -64,14 +64,71 @@ func TestConfigPrecedence(t *testing.T) {
 	// (flag > env is exercised by the CLI tests.)
 }
 
+// The NAT settings (docs/nat.md) come from config.json and SYNAPSE_*.
+func TestNATConfigFromEnv(t *testing.T) {
+	cfg := initDir(t) // loopback: AutoNAT, relays and hole punching off
+	env := map[string]string{}
+	getenv := func(k string) string { return env[k] }
+	c, err := node.LoadConfig(cfg.DataDir, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.P2P.AutoNAT || c.P2P.RelayService.Enabled || c.P2P.RelayClient.Enabled || c.P2P.HolePunching {
+		t.Fatalf("loopback config file has NAT features on: %+v", c.P2P)
+	}
+	const relay = "/ip4/203.0.113.10/udp/4001/quic-v1/p2p/12D3KooWQS1x2b5u39Ua7ZXxcHFVSh5kX7Cz4MTG7mQG5ENn8rdC"
+	env["SYNAPSE_ANNOUNCE"] = "/ip4/203.0.113.7/tcp/4001, /ip4/203.0.113.7/udp/4001/quic-v1"
+	env["SYNAPSE_NO_ANNOUNCE"] = "/ip4/10.0.0.0/ipcidr/8"
+	env["SYNAPSE_STATIC_RELAYS"] = relay
+	env["SYNAPSE_REACHABILITY"] = "public"
+	for _, k := range []string{"AUTONAT", "RELAY_SERVICE", "RELAY_CLIENT", "HOLE_PUNCHING"} {
+		env["SYNAPSE_"+k] = "true"
+	}
+	if c, err = node.LoadConfig(cfg.DataDir, getenv); err != nil {
+		t.Fatal(err)
+	}
+	p := c.P2P
+	if len(p.Announce) != 2 || len(p.NoAnnounce) != 1 || len(p.RelayClient.StaticRelays) != 1 || p.Reachability != "public" ||
+		!p.AutoNAT || !p.RelayService.Enabled || !p.RelayClient.Enabled || !p.HolePunching {
+		t.Fatalf("env not applied: %+v", p)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	env["SYNAPSE_ANNOUNCE"] = "none"
+	if c, _ = node.LoadConfig(cfg.DataDir, getenv); c.P2P.Announce != nil {
+		t.Fatalf("SYNAPSE_ANNOUNCE=none kept %v", c.P2P.Announce)
+	}
+	env["SYNAPSE_REACHABILITY"] = "sometimes"
+	if c, _ = node.LoadConfig(cfg.DataDir, getenv); c.Validate() == nil {
+		t.Fatal("SYNAPSE_REACHABILITY=sometimes accepted")
+	}
+	env["SYNAPSE_REACHABILITY"] = ""
+	env["SYNAPSE_HOLE_PUNCHING"] = "maybe"
+	if _, err := node.LoadConfig(cfg.DataDir, getenv); err == nil || !strings.Contains(err.Error(), "SYNAPSE_HOLE_PUNCHING") {
+		t.Fatalf("bad bool: err = %v", err)
+	}
+}
+
 func TestLoadConfigErrors(t *testing.T) {
 	if _, err := node.LoadConfig(filepath.Join(t.TempDir(), "nope"), nil); !errors.Is(err, node.ErrNotInitialised) {
 		t.Fatalf("missing dir: err = %v", err)
 	}
 	cfg := initDir(t)
-	os.WriteFile(filepath.Join(cfg.DataDir, node.ConfigFile), []byte(`{"p2p": {"listen": []}}`), 0o644)
-	if _, err := node.LoadConfig(cfg.DataDir, nil); err == nil {
-		t.Fatal("unknown config field accepted")
+	for name, doc := range map[string]string{
+		"unknown field":         `{"p2p": {"listen": []}}`,
+		"unknown bitswap field": `{"bitswap": {"max_fetch_byte": 1}}`,
+		"second document":       `{"log_level": "info"} {"api": {"token": "t"}}`,
+		"stray brace":           `{"log_level": "info"}}`,
+	} {
+		os.WriteFile(filepath.Join(cfg.DataDir, node.ConfigFile), []byte(doc), 0o644)
+		if _, err := node.LoadConfig(cfg.DataDir, nil); err == nil {
+			t.Fatalf("%s accepted", name)
+		}
+	}
+	os.WriteFile(filepath.Join(cfg.DataDir, node.ConfigFile), []byte("{\"log_level\": \"debug\"}\n\n"), 0o644)
+	if c, err := node.LoadConfig(cfg.DataDir, func(string) string { return "" }); err != nil || c.LogLevel != "debug" {
+		t.Fatalf("config with trailing white space: %+v, %v", c.LogLevel, err)
 	}
 }
 
@@ -160,9 +217,69 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	for _, want := range []string{"go_goroutines", "synapse_last_executed_seq 0", "synapse_final_seq 0", "synapse_gossip_ops", "synapse_raft_leader", "synapse_executor_paused 0",
-		"synapse_raft_leader_changes_total", "synapse_raft_heartbeat_lag_seconds", "synapse_raft_term"} {
+		"synapse_raft_leader_changes_total", "synapse_raft_heartbeat_lag_seconds", "synapse_raft_term",
+		"synapse_holepunch_attempts_total 0", "synapse_holepunch_successes_total 0", "synapse_relay_reservations 0",
+		"synapse_relay_service_active 0", `synapse_reachability{reachability="unknown"} 1`, `synapse_reachability{reachability="public"} 0`} {
 		if !strings.Contains(string(b), want) {
 			t.Fatalf("/metrics lacks %q: %.300s", want, b)
 		}
+	}
+}
+
+// GET /peers says how each peer is connected, GET /id what the node knows
+// of its reachability (here: two nodes on loopback, connected directly).
+func TestPeersAndIDShowConnections(t *testing.T) {
+	a := startNode(t, initDir(t))
+	defer a.Close(context.Background())
+	cfgB := initDir(t)
+	for _, ad := range a.Addrs() {
+		cfgB.P2P.Bootstrap = append(cfgB.P2P.Bootstrap, ad.String())
+	}
+	b := startNode(t, cfgB)
+	defer b.Close(context.Background())
+
+	var peers struct {
+		Peers []struct {
+			ID         string `json:"id"`
+			Connection string `json:"connection"`
+			Transport  string `json:"transport"`
+			Conns      []struct {
+				Direction string `json:"direction"`
+				Relayed   bool   `json:"relayed"`
+			} `json:"conns"`
+		} `json:"peers"`
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(peers.Peers) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("B never listed A in /peers")
+		}
+		time.Sleep(50 * time.Millisecond)
+		resp, err := http.Get("http://" + b.APIAddr() + "/peers")
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(resp.Body).Decode(&peers)
+		resp.Body.Close()
+	}
+	p := peers.Peers[0]
+	if p.ID != a.ID().String() || p.Connection != "direct" || p.Transport != "tcp" || len(p.Conns) == 0 || p.Conns[0].Relayed || p.Conns[0].Direction != "outbound" {
+		t.Fatalf("B's /peers: %+v", peers)
+	}
+	resp, err := http.Get("http://" + b.APIAddr() + "/id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var id struct {
+		Reachability string   `json:"reachability"`
+		RelayAddrs   []string `json:"relay_addrs"`
+		RelayService *bool    `json:"relay_service"`
+	}
+	json.NewDecoder(resp.Body).Decode(&id)
+	// Loopback addresses are never public: AutoNAT is off in the loopback
+	// config and nothing claims a verdict.
+	if id.Reachability != "unknown" || id.RelayAddrs == nil || len(id.RelayAddrs) != 0 || id.RelayService == nil || *id.RelayService {
+		t.Fatalf("/id: %+v", id)
 	}
 }

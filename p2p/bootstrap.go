@@ -13,12 +13,18 @@ import (
 // ParseBootstrap parses multiaddrs that end in /p2p/<peer ID>, merging
 // several addresses of one peer.
 func ParseBootstrap(addrs []string) ([]peer.AddrInfo, error) {
+	return parsePeerAddrs("bootstrap", addrs)
+}
+
+// parsePeerAddrs parses the multiaddrs of the config field what, which
+// must end in /p2p/<peer ID>, merging several addresses of one peer.
+func parsePeerAddrs(what string, addrs []string) ([]peer.AddrInfo, error) {
 	var out []peer.AddrInfo
 	index := map[peer.ID]int{}
 	for _, a := range addrs {
 		ai, err := peer.AddrInfoFromString(a)
 		if err != nil {
-			return nil, fmt.Errorf("%w: bootstrap address %q: %v (want /ip4/…/tcp/…/p2p/<peer ID>)", ErrInvalidConfig, a, err)
+			return nil, fmt.Errorf("%w: %s address %q: %v (want /ip4/…/tcp/…/p2p/<peer ID>)", ErrInvalidConfig, what, a, err)
 		}
 		if i, ok := index[ai.ID]; ok {
 			out[i].Addrs = append(out[i].Addrs, ai.Addrs...)

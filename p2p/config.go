@@ -34,6 +34,89 @@ type Config struct {
 	DiscoverySeconds int `json:"discovery_seconds"`
 	// NATPortMap asks the gateway for a port mapping (UPnP/NAT-PMP).
 	NATPortMap bool `json:"nat_port_map"`
+
+	// AutoNAT lets the node learn whether it is reachable from the
+	// internet (AutoNAT v1 for the node as a whole, v2 per address) by
+	// asking its peers to dial it back, and answer the same question for
+	// them. docs/nat.md.
+	AutoNAT bool `json:"autonat"`
+	// Reachability is auto (AutoNAT decides), public or private (skip the
+	// probes: public starts the relay service at once, private starts
+	// looking for relays at once).
+	Reachability string `json:"reachability"`
+	// Announce, when set, replaces the direct (IP) addresses the node
+	// tells its peers; relay addresses are still added while the node is
+	// private. NoAnnounce removes addresses: exact multiaddrs, or address
+	// ranges written /ip4/10.0.0.0/ipcidr/8. Like Kubo's
+	// Addresses.Announce and Addresses.NoAnnounce.
+	Announce   []string `json:"announce"`
+	NoAnnounce []string `json:"no_announce"`
+	// RelayService offers circuit relay v2 to other nodes while AutoNAT
+	// finds this node public.
+	RelayService RelayServiceConfig `json:"relay_service"`
+	// RelayClient reserves slots on relays while this node is private and
+	// announces the relay addresses.
+	RelayClient RelayClientConfig `json:"relay_client"`
+	// HolePunching upgrades relayed connections to direct ones with DCUtR
+	// (TCP and QUIC).
+	HolePunching bool `json:"hole_punching"`
+}
+
+// Reachability settings accepted in Config.Reachability.
+const (
+	ReachabilityAuto    = "auto"
+	ReachabilityPublic  = "public"
+	ReachabilityPrivate = "private"
+)
+
+// RelayServiceConfig is the circuit relay v2 service a public node offers,
+// like Kubo's Swarm.RelayService. Each relayed connection is cut after
+// ConnectionDurationSeconds or ConnectionDataBytes in either direction;
+// with both 0 the relay imposes no limit, and its relayed connections are
+// full connections for both ends (for a relay run for the network's own
+// validators, docs/nat.md).
+type RelayServiceConfig struct {
+	Enabled                   bool  `json:"enabled"`
+	ConnectionDurationSeconds int   `json:"connection_duration_seconds"`
+	ConnectionDataBytes       int64 `json:"connection_data_bytes"`
+	// ReservationTTLSeconds is how long a reservation lasts before the
+	// client must refresh it.
+	ReservationTTLSeconds int `json:"reservation_ttl_seconds"`
+	// MaxReservations bounds the reservations held at once,
+	// MaxReservationsPerIP those from one IP address.
+	MaxReservations      int `json:"max_reservations"`
+	MaxReservationsPerIP int `json:"max_reservations_per_ip"`
+	// MaxCircuits bounds the relayed connections to or from one peer.
+	MaxCircuits int `json:"max_circuits"`
+	// BufferSize is the size of each relayed stream's copy buffer.
+	BufferSize int `json:"buffer_size"`
+}
+
+// RelayClientConfig is how a private node finds relays, like Kubo's
+// Swarm.RelayClient.
+type RelayClientConfig struct {
+	Enabled bool `json:"enabled"`
+	// StaticRelays, when set, are the only relay candidates (multiaddrs
+	// with /p2p/). Otherwise the candidates are the bootstrap peers, then
+	// connected peers that offer the relay protocol, then peers from the
+	// DHT routing table.
+	StaticRelays []string `json:"static_relays"`
+}
+
+// DefaultRelayServiceConfig has libp2p's (and Kubo's) defaults: 2 minutes
+// and 128 KiB per relayed connection, 128 reservations of an hour, 16
+// circuits per peer.
+func DefaultRelayServiceConfig() RelayServiceConfig {
+	return RelayServiceConfig{
+		Enabled:                   true,
+		ConnectionDurationSeconds: 120,
+		ConnectionDataBytes:       128 << 10,
+		ReservationTTLSeconds:     3600,
+		MaxReservations:           128,
+		MaxReservationsPerIP:      8,
+		MaxCircuits:               16,
+		BufferSize:                2048,
+	}
 }
 
 // DefaultConfig listens on all interfaces on port 4001 (TCP and QUIC, IPv4
@@ -51,17 +134,28 @@ func DefaultConfig() Config {
 		MDNS:             true,
 		DHTMode:          DHTModeAuto,
 		DiscoverySeconds: 30,
+		AutoNAT:          true,
+		Reachability:     ReachabilityAuto,
+		RelayService:     DefaultRelayServiceConfig(),
+		RelayClient:      RelayClientConfig{Enabled: true},
+		HolePunching:     true,
 	}
 }
 
 // LoopbackConfig listens on 127.0.0.1 on a random TCP port with mDNS off and
-// the DHT in server mode: the setting for tests and simnet.
+// the DHT in server mode: the setting for tests and simnet. Every address
+// is a loopback one, so there is nothing for AutoNAT, relays and hole
+// punching to do: they are off, and many hosts fit in one process.
 func LoopbackConfig() Config {
 	c := DefaultConfig()
 	c.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
 	c.MDNS = false
 	c.DHTMode = DHTModeServer
 	c.DiscoverySeconds = 10
+	c.AutoNAT = false
+	c.RelayService.Enabled = false
+	c.RelayClient.Enabled = false
+	c.HolePunching = false
 	return c
 }
 
@@ -91,6 +185,42 @@ func (c Config) Validate() error {
 	}
 	if c.DiscoverySeconds <= 0 {
 		return fmt.Errorf("%w: discovery_seconds must be positive", ErrInvalidConfig)
+	}
+	switch c.Reachability {
+	case ReachabilityAuto, ReachabilityPublic, ReachabilityPrivate:
+	default:
+		return fmt.Errorf("%w: reachability %q (want auto, public or private)", ErrInvalidConfig, c.Reachability)
+	}
+	if _, err := newAddrsFactory(c.Announce, c.NoAnnounce); err != nil {
+		return err
+	}
+	if err := c.RelayService.validate(); err != nil {
+		return err
+	}
+	if _, err := parsePeerAddrs("relay_client.static_relays", c.RelayClient.StaticRelays); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (r RelayServiceConfig) validate() error {
+	bad := func(f string, a ...any) error {
+		return fmt.Errorf("%w: relay_service: %s", ErrInvalidConfig, fmt.Sprintf(f, a...))
+	}
+	if !r.Enabled {
+		return nil
+	}
+	switch {
+	case r.ConnectionDurationSeconds < 0 || r.ConnectionDataBytes < 0:
+		return bad("connection limits must not be negative")
+	case (r.ConnectionDurationSeconds == 0) != (r.ConnectionDataBytes == 0):
+		return bad("connection_duration_seconds and connection_data_bytes are both set (limited relay) or both 0 (no limit), not one of them")
+	case r.ReservationTTLSeconds <= 0:
+		return bad("reservation_ttl_seconds must be positive")
+	case r.MaxReservations <= 0 || r.MaxReservationsPerIP <= 0 || r.MaxCircuits <= 0:
+		return bad("max_reservations, max_reservations_per_ip and max_circuits must be positive")
+	case r.BufferSize < 512:
+		return bad("buffer_size %d is below 512 bytes", r.BufferSize)
 	}
 	return nil
 }

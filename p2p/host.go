@@ -1,7 +1,9 @@
 // Package p2p builds the libp2p host of a synapse-p2p node: its persisted
 // Ed25519 identity, TCP and QUIC transports with Noise and TLS, connection
-// and resource managers, a Kademlia DHT namespaced per network, and peer
-// discovery (bootstrap peers, DHT rendezvous, mDNS).
+// and resource managers, a Kademlia DHT namespaced per network, peer
+// discovery (bootstrap peers, DHT rendezvous, mDNS) and NAT traversal
+// (AutoNAT, circuit relay v2 service and AutoRelay, DCUtR hole punching;
+// docs/nat.md).
 package p2p
 
 import (
@@ -11,11 +13,13 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -38,10 +42,13 @@ type Host struct {
 	// DHT is the network's Kademlia DHT (protocol prefix /synapse/<netID>).
 	DHT *dht.IpfsDHT
 
-	cfg       Config
-	netID     string
-	bootstrap []peer.AddrInfo
-	log       *slog.Logger
+	cfg          Config
+	netID        string
+	bootstrap    []peer.AddrInfo
+	staticRelays []peer.AddrInfo
+	log          *slog.Logger
+	nat          *natState
+	relaySvc     *relayService // nil when the relay service is off
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -77,6 +84,11 @@ func New(ctx context.Context, cfg Config, key crypto.PrivKey, netID string, log 
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	bootstrap, _ := ParseBootstrap(cfg.Bootstrap) // validated above
+	staticRelays, _ := parsePeerAddrs("relay_client.static_relays", cfg.RelayClient.StaticRelays)
+	af, _ := newAddrsFactory(cfg.Announce, cfg.NoAnnounce)
+	if DocnetPublic {
+		log.Warn("built with the synapse_docnet tag: the documentation range 203.0.113.0/24 counts as a public internet address (for the NAT tests only)")
+	}
 
 	cm, err := connmgr.NewConnManager(cfg.ConnLow, cfg.ConnHigh, connmgr.WithGracePeriod(time.Minute))
 	if err != nil {
@@ -107,10 +119,35 @@ func New(ctx context.Context, cfg Config, key crypto.PrivKey, netID string, log 
 	if cfg.NATPortMap {
 		opts = append(opts, libp2p.NATPortMap())
 	}
+	if af != nil {
+		opts = append(opts, libp2p.AddrsFactory(af.apply))
+	}
+	// AutoRelay asks for candidates only after the host runs; self is set
+	// before libp2p.New returns to anything that could call it.
+	var self atomic.Pointer[Host]
+	nat := newNATState(cfg, log)
+	opts = append(opts, natOptions(cfg, nat, func(ctx context.Context, num int) <-chan peer.AddrInfo {
+		h := self.Load()
+		if h == nil {
+			ch := make(chan peer.AddrInfo)
+			close(ch)
+			return ch
+		}
+		return h.relayCandidates(ctx, num)
+	})...)
 	h, err := libp2p.New(append(opts, ho.tail()...)...)
 	if err != nil {
 		rm.Close()
 		return nil, fmt.Errorf("p2p: start host: %w", err)
+	}
+	natSub, err := h.EventBus().Subscribe([]any{
+		new(event.EvtLocalReachabilityChanged),
+		new(event.EvtHostReachableAddrsChanged),
+		new(event.EvtAutoRelayAddrsUpdated),
+	})
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("p2p: subscribe to reachability events: %w", err)
 	}
 	mode := map[string]dht.ModeOpt{
 		DHTModeAuto:   dht.ModeAutoServer,
@@ -123,20 +160,35 @@ func New(ctx context.Context, cfg Config, key crypto.PrivKey, netID string, log 
 		dht.BootstrapPeers(bootstrap...),
 	)
 	if err != nil {
+		natSub.Close()
 		h.Close()
 		return nil, fmt.Errorf("p2p: start DHT: %w", err)
 	}
 	hctx, cancel := context.WithCancel(context.Background())
-	return &Host{
-		Host:      h,
-		DHT:       d,
-		cfg:       cfg,
-		netID:     netID,
-		bootstrap: bootstrap,
-		log:       log,
-		ctx:       hctx,
-		cancel:    cancel,
-	}, nil
+	out := &Host{
+		Host:         h,
+		DHT:          d,
+		cfg:          cfg,
+		netID:        netID,
+		bootstrap:    bootstrap,
+		staticRelays: staticRelays,
+		log:          log,
+		nat:          nat,
+		ctx:          hctx,
+		cancel:       cancel,
+	}
+	if cfg.RelayService.Enabled {
+		out.relaySvc = newRelayService(h, cfg.RelayService, nat, log)
+		// A configured reachability decides at once.
+		out.relaySvc.update(out.NATStatus().Reachability == ReachabilityPublic)
+	}
+	self.Store(out)
+	out.wg.Add(1)
+	go func() {
+		defer out.wg.Done()
+		out.watchNAT(hctx, natSub)
+	}()
+	return out, nil
 }
 
 // Start begins keeping bootstrap connections, DHT rendezvous discovery and,
@@ -222,7 +274,9 @@ func (h *Host) findPeers(ctx context.Context, rd *drouting.RoutingDiscovery) {
 		return
 	}
 	for ai := range ch {
-		if ai.ID == h.ID() || len(ai.Addrs) == 0 || h.Network().Connectedness(ai.ID) == network.Connected {
+		// A peer reached only through a relay (Limited) stays so: a direct
+		// connection comes from its hole punch, not from dialling again.
+		if c := h.Network().Connectedness(ai.ID); ai.ID == h.ID() || len(ai.Addrs) == 0 || c == network.Connected || c == network.Limited {
 			continue
 		}
 		if len(h.Network().Peers()) >= h.cfg.ConnLow {
@@ -295,6 +349,9 @@ func (h *Host) Close(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("p2p: waiting for discovery to stop: %w", ctx.Err()))
+	}
+	if h.relaySvc != nil {
+		h.relaySvc.close()
 	}
 	errs = append(errs, h.DHT.Close(), h.Host.Close())
 	return errors.Join(errs...)

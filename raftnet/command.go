@@ -12,7 +12,6 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/synapse-p2p/synapse-p2p/execlog"
-	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
 // MaxCommandSize bounds an encoded raft command; larger ones are rejected.
@@ -49,6 +48,13 @@ type Ratify struct {
 	VoteIDs     []string `cbor:"vote_ids"`
 	VoteDigest  string   `cbor:"vote_digest"`
 	Tally       Tally    `cbor:"tally"`
+	// Action, Target and the schedule say what the slot does
+	// (execlog.Entry): run or schedule the package (""), activate a
+	// scheduled one, cancel, or roll back.
+	Action        string `cbor:"action,omitempty"`
+	Target        uint64 `cbor:"target,omitempty"`
+	ActivateAt    int64  `cbor:"activate_at,omitempty"`
+	ActivateAfter int64  `cbor:"activate_after_seconds,omitempty"`
 }
 
 // Tally is the weighted count the leader saw when it proposed a Ratify.
@@ -113,19 +119,26 @@ func RatifyFromCandidate(c Candidate) (Ratify, error) {
 	ids := slices.Clone(c.VoteIDs)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	ph, err := NormalizePackageHash(c.PackageHash)
-	if err != nil {
-		return Ratify{}, err
+	ph := ""
+	if c.PackageHash != "" || (c.Action != execlog.ActionCancel && c.Action != execlog.ActionRollback) {
+		var err error
+		if ph, err = NormalizePackageHash(c.PackageHash); err != nil {
+			return Ratify{}, err
+		}
 	}
 	r := Ratify{
-		ProposalID:  c.ProposalID,
-		Version:     c.Version,
-		PackageURL:  c.PackageURL,
-		PackageHash: ph,
-		PackageSize: c.PackageSize,
-		VoteIDs:     ids,
-		VoteDigest:  VoteDigest(ids),
-		Tally:       Tally{Approval: c.Approval, Rejection: c.Rejection, Eligible: c.Eligible},
+		ProposalID:    c.ProposalID,
+		Version:       c.Version,
+		PackageURL:    c.PackageURL,
+		PackageHash:   ph,
+		PackageSize:   c.PackageSize,
+		VoteIDs:       ids,
+		VoteDigest:    VoteDigest(ids),
+		Tally:         Tally{Approval: c.Approval, Rejection: c.Rejection, Eligible: c.Eligible},
+		Action:        c.Action,
+		Target:        c.Target,
+		ActivateAt:    c.ActivateAt,
+		ActivateAfter: c.ActivateAfter,
 	}
 	return r, r.Validate()
 }
@@ -133,15 +146,19 @@ func RatifyFromCandidate(c Candidate) (Ratify, error) {
 // Candidate returns the governance view of the command, as CheckTally gets it.
 func (r Ratify) Candidate() Candidate {
 	return Candidate{
-		ProposalID:  r.ProposalID,
-		Version:     r.Version,
-		PackageURL:  r.PackageURL,
-		PackageHash: r.PackageHash,
-		PackageSize: r.PackageSize,
-		VoteIDs:     slices.Clone(r.VoteIDs),
-		Approval:    r.Tally.Approval,
-		Rejection:   r.Tally.Rejection,
-		Eligible:    r.Tally.Eligible,
+		ProposalID:    r.ProposalID,
+		Version:       r.Version,
+		PackageURL:    r.PackageURL,
+		PackageHash:   r.PackageHash,
+		PackageSize:   r.PackageSize,
+		VoteIDs:       slices.Clone(r.VoteIDs),
+		Approval:      r.Tally.Approval,
+		Rejection:     r.Tally.Rejection,
+		Eligible:      r.Tally.Eligible,
+		Action:        r.Action,
+		Target:        r.Target,
+		ActivateAt:    r.ActivateAt,
+		ActivateAfter: r.ActivateAfter,
 	}
 }
 
@@ -151,17 +168,10 @@ func (r Ratify) Validate() error {
 	bad := func(f string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidCommand, fmt.Sprintf(f, a...))
 	}
+	if err := slotOf(r).validate(); err != nil {
+		return err
+	}
 	switch {
-	case !execlog.ValidProposalID(r.ProposalID):
-		return bad("proposal_id %.80q is not a canonical proposal ID", r.ProposalID)
-	case !genesis.ValidVersion(r.Version):
-		return bad("version %q is not a semantic version", r.Version)
-	case r.PackageURL == "" || len(r.PackageURL) > 2048:
-		return bad("package_url must be 1..2048 bytes")
-	case !packageHashRE.MatchString(r.PackageHash):
-		return bad("package_hash %q is not sha256:<64 lowercase hex>", r.PackageHash)
-	case r.PackageSize <= 0:
-		return bad("package_size %d must be positive", r.PackageSize)
 	case !slices.IsSorted(r.VoteIDs) || len(slices.Compact(slices.Clone(r.VoteIDs))) != len(r.VoteIDs):
 		return bad("vote_ids must be sorted and unique")
 	case r.VoteDigest != VoteDigest(r.VoteIDs):

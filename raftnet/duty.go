@@ -136,12 +136,12 @@ func (s *Service) watchLeader(n *raftNode, seq uint64, slot *Slot, p Progress, n
 	}
 	pending := map[string]bool{}
 	for _, c := range s.deps.Governance.Approved(now) {
-		if n.fsm.has(c.ProposalID) || d.refused[c.ProposalID] {
+		if n.fsm.has(c) || d.refused[candKey(c)] {
 			continue
 		}
-		pending[c.ProposalID] = true
-		if _, ok := d.waitingSince[c.ProposalID]; !ok {
-			d.waitingSince[c.ProposalID] = now
+		pending[candKey(c)] = true
+		if _, ok := d.waitingSince[candKey(c)]; !ok {
+			d.waitingSince[candKey(c)] = now
 		}
 	}
 	for id, t := range d.waitingSince {

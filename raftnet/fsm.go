@@ -1,6 +1,7 @@
 package raftnet
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +21,7 @@ type ApplyResult struct {
 type fsm struct {
 	mu         sync.RWMutex
 	slots      []Slot            // slot i has Seq i+1
-	byProposal map[string]uint64 // proposal ID -> seq of its (non-void) slot
+	byProposal map[string]uint64 // slot key (action/proposal ID) -> seq of its (non-void) slot
 	voids      map[string]int    // proposal ID -> how often its slot was voided
 
 	notify chan struct{} // signalled (non-blocking) after a change
@@ -60,14 +61,14 @@ func (f *fsm) Apply(l *raft.Log) any {
 func (f *fsm) applyLocked(c command) (ApplyResult, error) {
 	switch {
 	case c.Ratify != nil:
-		p := c.Ratify.ProposalID
+		sl := slotOf(*c.Ratify)
+		p := sl.key()
 		if seq, ok := f.byProposal[p]; ok {
 			return ApplyResult{Seq: seq, Duplicate: true}, nil
 		}
 		if f.voids[p] >= MaxVoids {
-			return ApplyResult{}, fmt.Errorf("%w: proposal %s was voided %d times", ErrInvalidCommand, p, f.voids[p])
+			return ApplyResult{}, fmt.Errorf("%w: %s was voided %d times", ErrInvalidCommand, p, f.voids[p])
 		}
-		sl := slotOf(*c.Ratify)
 		sl.Seq = uint64(len(f.slots)) + 1
 		f.slots = append(f.slots, sl)
 		f.byProposal[p] = sl.Seq
@@ -93,16 +94,16 @@ func (f *fsm) applyLocked(c command) (ApplyResult, error) {
 		}
 		if seq <= uint64(len(f.slots)) {
 			if old := f.slots[seq-1]; !old.Void {
-				delete(f.byProposal, old.ProposalID)
+				delete(f.byProposal, old.key())
 			}
 		} else {
 			f.slots = append(f.slots, Slot{})
 		}
 		if !sl.Void {
-			if other, ok := f.byProposal[sl.ProposalID]; ok && other != seq {
-				f.voidLocked(other) // one proposal, one slot
+			if other, ok := f.byProposal[sl.key()]; ok && other != seq {
+				f.voidLocked(other) // one proposal and action, one slot
 			}
-			f.byProposal[sl.ProposalID] = seq
+			f.byProposal[sl.key()] = seq
 		}
 		f.slots[seq-1] = sl
 		return ApplyResult{Seq: seq}, nil
@@ -115,8 +116,8 @@ func (f *fsm) voidLocked(seq uint64) {
 	if old.Void {
 		return
 	}
-	delete(f.byProposal, old.ProposalID)
-	f.voids[old.ProposalID]++
+	delete(f.byProposal, old.key())
+	f.voids[old.key()]++
 	f.slots[seq-1] = Slot{Seq: seq, Void: true}
 }
 
@@ -137,10 +138,11 @@ func (f *fsm) slot(seq uint64) (Slot, bool) {
 	return f.slots[seq-1], true
 }
 
-func (f *fsm) has(proposalID string) bool {
+// has reports whether the candidate's proposal and action have a slot.
+func (f *fsm) has(c Candidate) bool {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	_, ok := f.byProposal[proposalID]
+	_, ok := f.byProposal[candKey(c)]
 	return ok
 }
 
@@ -208,8 +210,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-// ErrCorruptSnapshot is returned when a snapshot does not decode or its
-// slots are not dense, valid and one per proposal.
+// ErrCorruptSnapshot is returned when a snapshot does not decode, is not
+// exactly what Persist writes for its state (canonical CBOR, void counts
+// sorted and one per proposal), or its slots are not dense, valid and one
+// per proposal.
 var ErrCorruptSnapshot = errors.New("raftnet: corrupt snapshot")
 
 func decodeSnapshot(b []byte) ([]Slot, map[string]uint64, map[string]int, error) {
@@ -219,6 +223,9 @@ func decodeSnapshot(b []byte) ([]Slot, map[string]uint64, map[string]int, error)
 	}
 	if s.V != snapshotVersion {
 		return nil, nil, nil, fmt.Errorf("%w: version %d", ErrCorruptSnapshot, s.V)
+	}
+	if s.Slots == nil || s.Voids == nil {
+		return nil, nil, nil, fmt.Errorf("%w: slots and voids must be arrays", ErrCorruptSnapshot)
 	}
 	slots := make([]Slot, len(s.Slots))
 	by := map[string]uint64{}
@@ -232,19 +239,26 @@ func decodeSnapshot(b []byte) ([]Slot, map[string]uint64, map[string]int, error)
 			return nil, nil, nil, fmt.Errorf("%w: slot %d: %v", ErrCorruptSnapshot, i+1, err)
 		}
 		if !sl.Void {
-			if _, dup := by[sl.ProposalID]; dup {
-				return nil, nil, nil, fmt.Errorf("%w: proposal %s has two slots", ErrCorruptSnapshot, sl.ProposalID)
+			if _, dup := by[sl.key()]; dup {
+				return nil, nil, nil, fmt.Errorf("%w: %s has two slots", ErrCorruptSnapshot, sl.key())
 			}
-			by[sl.ProposalID] = sl.Seq
+			by[sl.key()] = sl.Seq
 		}
 		slots[i] = sl
 	}
 	voids := map[string]int{}
-	for _, v := range s.Voids {
+	for i, v := range s.Voids {
 		if v.Count <= 0 || v.ProposalID == "" {
 			return nil, nil, nil, fmt.Errorf("%w: void count %+v", ErrCorruptSnapshot, v)
 		}
+		if i > 0 && v.ProposalID <= s.Voids[i-1].ProposalID {
+			return nil, nil, nil, fmt.Errorf("%w: void counts not sorted and unique at %q", ErrCorruptSnapshot, v.ProposalID)
+		}
 		voids[v.ProposalID] = v.Count
+	}
+	// One state, one encoding: what Persist would write for this state.
+	if again, err := detEnc.Marshal(s); err != nil || !bytes.Equal(again, b) {
+		return nil, nil, nil, fmt.Errorf("%w: not in the canonical form Persist writes", ErrCorruptSnapshot)
 	}
 	return slots, by, voids, nil
 }
@@ -266,3 +280,6 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 
 // Release implements raft.FSMSnapshot.
 func (s *fsmSnapshot) Release() {}
+
+// candKey is the slot key of what a candidate orders.
+func candKey(c Candidate) string { return c.Action + "/" + c.ProposalID }

@@ -175,7 +175,7 @@ func (s *Service) ratifyApproved(n *raftNode) {
 		if s.ctx.Err() != nil || !n.isLeader() {
 			return
 		}
-		if n.fsm.has(c.ProposalID) || s.duty.refused[c.ProposalID] {
+		if n.fsm.has(c) || s.duty.refused[candKey(c)] {
 			continue
 		}
 		if !barrier {
@@ -186,20 +186,20 @@ func (s *Service) ratifyApproved(n *raftNode) {
 				return
 			}
 			barrier = true
-			if n.fsm.has(c.ProposalID) {
+			if n.fsm.has(c) {
 				continue
 			}
 		}
 		r, err := RatifyFromCandidate(c)
 		if err != nil {
 			s.log.Warn("skipping invalid candidate", "proposal", c.ProposalID, "err", err)
-			s.duty.refused[c.ProposalID] = true
+			s.duty.refused[candKey(c)] = true
 			continue
 		}
 		res, err := s.applyCommand(n, command{Kind: kindRatify, Ratify: &r})
 		if errors.Is(err, ErrInvalidCommand) {
 			s.log.Warn("the FSM refuses to order this proposal", "proposal", c.ProposalID, "err", err)
-			s.duty.refused[c.ProposalID] = true
+			s.duty.refused[candKey(c)] = true
 			continue
 		}
 		if err != nil {

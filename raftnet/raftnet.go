@@ -43,6 +43,11 @@ type Candidate struct {
 	Approval    float64
 	Rejection   float64
 	Eligible    float64
+	// Action, Target and the schedule: what the slot does (Slot).
+	Action        string
+	Target        uint64
+	ActivateAt    int64
+	ActivateAfter int64
 }
 
 // Governance is what raftnet needs from the operation set (gossip/).

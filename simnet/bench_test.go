@@ -29,24 +29,26 @@ const setVersionGuest = "testdata/set-version/set-version.wasm"
 // BenchmarkDemo runs the whole demo (propose → vote → ratify → fetch over
 // bitswap → execute everywhere) on N nodes with 3 validators and reports the
 // timeline, raft leader changes during the demo, the longest heartbeat lag
-// and heap and RSS per node. guest=go is the Go-built add-feature-flag
-// (3.3 MB, ~0.5 s of CPU per execution), guest=wat the set-version guest.
-// One iteration is one fresh network:
+// and heap and RSS per node. package=rust is the Rust add-feature-flag (the
+// fast guest, the demo's default), go the Go-built one (3.3 MB, ~0.5 s of
+// CPU per execution), wat the hand-written set-version guest. One
+// iteration is one fresh network:
 //
 //	go test ./simnet -run '^$' -bench Demo -benchtime 1x -timeout 60m
 func BenchmarkDemo(b *testing.B) {
-	for _, g := range []struct{ name, pkg string }{{"wat", setVersionGuest}, {"go", ""}} {
-		for _, n := range []int{12, 50, 100} {
-			b.Run(fmt.Sprintf("guest=%s/nodes=%d", g.name, n), func(b *testing.B) {
-				pkg := g.pkg
-				if pkg == "" {
-					pkg = example(b, "add-feature-flag")
-				}
-				for i := 0; i < b.N; i++ {
-					benchDemo(b, n, pkg, nil)
-				}
-			})
-		}
+	for _, c := range []struct {
+		pkg string
+		n   int
+	}{{"rust", 12}, {"go", 12}, {"wat", 12}, {"rust", 50}, {"go", 50}, {"rust", 100}, {"go", 100}, {"wat", 100}} {
+		b.Run(fmt.Sprintf("package=%s/nodes=%d", c.pkg, c.n), func(b *testing.B) {
+			pkg := setVersionGuest
+			if c.pkg != "wat" {
+				pkg = example(b, map[string]string{"rust": "add-feature-flag-rs", "go": "add-feature-flag"}[c.pkg])
+			}
+			for i := 0; i < b.N; i++ {
+				benchDemo(b, c.n, pkg, nil)
+			}
+		})
 	}
 }
 
@@ -161,8 +163,8 @@ func rssBytes() int64 {
 }
 
 // BenchmarkGuestCPU is the CPU one execution of an upgrade package costs,
-// on the genesis state of a 100-node devnet: the Go-built add-feature-flag
-// against the hand-written set-version guest, in process (compiled once,
+// on the genesis state of a 100-node devnet: the hand-written set-version
+// guest, the Rust and the Go-built add-feature-flag, in process (compiled once,
 // from the compilation cache) and in a sandbox child process (the
 // default). cpu_ms/exec counts this process and its children (user +
 // system).
@@ -170,12 +172,12 @@ func rssBytes() int64 {
 //	go test ./simnet -run '^$' -bench GuestCPU -benchtime 20x
 func BenchmarkGuestCPU(b *testing.B) {
 	state := devnetState(b, 100)
-	for _, g := range []struct{ name, pkg string }{{"wat", setVersionGuest}, {"go", ""}} {
+	for _, g := range []struct{ name, pkg string }{{"wat", setVersionGuest}, {"rust", "add-feature-flag-rs"}, {"go", "add-feature-flag"}} {
 		for _, iso := range []upgrade.Isolation{upgrade.IsolationInProcess, upgrade.IsolationProcess} {
 			b.Run(fmt.Sprintf("guest=%s/%s", g.name, iso), func(b *testing.B) {
 				pkg := g.pkg
-				if pkg == "" {
-					pkg = example(b, "add-feature-flag")
+				if g.name != "wat" {
+					pkg = example(b, g.pkg)
 				}
 				cfg := upgrade.DefaultConfig()
 				cfg.Isolation = iso

@@ -15,10 +15,22 @@ import (
 // Stages of the demo timeline, in order.
 var Stages = []string{"proposed", "visible_everywhere", "approved", "ratified", "final", "fetched", "executed_all"}
 
+// Demo packages: DemoOptions.Package names one of these or a file.
+const (
+	// DemoPackageRust is the Rust add-feature-flag (examples/upgrades/
+	// add-feature-flag-rs): its committed .wasm, about 60 KB, a fraction of
+	// the Go package's CPU per execution (docs/benchmarks.md). The default.
+	DemoPackageRust = "rust"
+	// DemoPackageGo is the Go add-feature-flag, built with the Go
+	// toolchain: 3.3 MB, about 0.5 s of CPU per execution.
+	DemoPackageGo = "go"
+)
+
 // DemoOptions configure RunDemo.
 type DemoOptions struct {
-	// Package is the .wasm file to propose; empty builds the
-	// add-feature-flag example with the Go toolchain.
+	// Package is what to propose: DemoPackageRust (also when empty),
+	// DemoPackageGo, or the path of a .wasm file (write ./rust for a file
+	// named rust).
 	Package string
 	// Version is the version the package upgrades to (default 1.2.0, the
 	// example's).
@@ -37,11 +49,15 @@ type DemoNode struct {
 
 // DemoResult is the outcome of RunDemo.
 type DemoResult struct {
-	ProposalID string           `json:"proposal_id"`
-	PackageURL string           `json:"package_url"`
-	Seq        uint64           `json:"seq"`
-	Nodes      []DemoNode       `json:"nodes"`
-	Timeline   map[string]int64 `json:"timeline"`
+	ProposalID string `json:"proposal_id"`
+	// Package is the file proposed (the example's name for the built-in
+	// packages) and PackageSize its size in bytes.
+	Package     string           `json:"package"`
+	PackageSize int64            `json:"package_size"`
+	PackageURL  string           `json:"package_url"`
+	Seq         uint64           `json:"seq"`
+	Nodes       []DemoNode       `json:"nodes"`
+	Timeline    map[string]int64 `json:"timeline"`
 	// AllExecuted is true when every node executed the entry successfully
 	// and all reached the same state hash.
 	AllExecuted bool `json:"all_executed"`
@@ -62,13 +78,22 @@ func (n *Net) RunDemo(ctx context.Context, opts DemoOptions) (res DemoResult, er
 	if opts.Version == "" {
 		opts.Version = "1.2.0"
 	}
-	if opts.Package == "" {
+	label := opts.Package
+	example := ""
+	switch opts.Package {
+	case "", DemoPackageRust:
+		example = "add-feature-flag-rs"
+	case DemoPackageGo:
+		example = "add-feature-flag"
+	}
+	if example != "" {
+		label = example
 		dir, err := os.MkdirTemp("", "synapse-demo-pkg-*")
 		if err != nil {
 			return DemoResult{}, err
 		}
 		defer os.RemoveAll(dir)
-		if opts.Package, err = upgrade.BuildExample(ctx, "add-feature-flag", dir); err != nil {
+		if opts.Package, err = upgrade.BuildExample(ctx, example, dir); err != nil {
 			return DemoResult{}, fmt.Errorf("simnet: build example package: %w", err)
 		}
 	}
@@ -84,7 +109,10 @@ func (n *Net) RunDemo(ctx context.Context, opts DemoOptions) (res DemoResult, er
 		return DemoResult{}, fmt.Errorf("simnet: import package: %w", err)
 	}
 
-	res = DemoResult{PackageURL: info.URL, Timeline: map[string]int64{}}
+	res = DemoResult{Package: label, PackageSize: info.Size, PackageURL: info.URL, Timeline: map[string]int64{}}
+	if opts.Progress != nil {
+		fmt.Fprintf(opts.Progress, "  package %s: %d bytes, %s\n", label, info.Size, info.URL)
+	}
 	p, err := gov.Propose(ctx, httpapi.ProposeRequest{
 		Title:       "Add feature flag",
 		Description: "Sets new_feature_enabled on every node (simnet demo)",

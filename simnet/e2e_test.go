@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -67,6 +68,9 @@ func startNetWith(t *testing.T, cfg simnet.Config) *simnet.Net {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cfg.APIBasePort, cfg.VotingPeriod = -1, 60
+	if os.Getenv("SIMNET_TEST_LOG") != "" && cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	tune := cfg.Tune
 	cfg.Tune = func(i int, c *node.Config) {
 		c.Raft.StallTimeout = 3 * time.Second
@@ -74,6 +78,8 @@ func startNetWith(t *testing.T, cfg simnet.Config) *simnet.Net {
 		if tune != nil {
 			tune(i, c)
 		}
+		c.Raft.StallTimeout *= raceSlack
+		c.Raft.LeaderGrace *= raceSlack
 	}
 	net, err := simnet.Start(ctx, cfg)
 	if err != nil {
@@ -97,9 +103,14 @@ func TestDemoEightNodes(t *testing.T) {
 	net := startNet(t, 8, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := net.RunDemo(ctx, simnet.DemoOptions{Package: example(t, "add-feature-flag")})
+	// The Go package by name (the demo's default is the Rust one, which
+	// the CLI test runs).
+	res, err := net.RunDemo(ctx, simnet.DemoOptions{Package: simnet.DemoPackageGo})
 	if err != nil {
 		t.Fatalf("demo: %v (timeline %v)", err, res.Timeline)
+	}
+	if res.Package != "add-feature-flag" || res.PackageSize < 1<<20 {
+		t.Fatalf("package %s of %d bytes, want the Go add-feature-flag", res.Package, res.PackageSize)
 	}
 	if !res.AllExecuted || len(res.Nodes) != 8 {
 		t.Fatalf("not all executed: %+v", res.Nodes)

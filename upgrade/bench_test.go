@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/tetratelabs/wazero"
+
+	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
 // benchState is a valid network state of about size bytes: the genesis
@@ -281,6 +284,84 @@ func BenchmarkInstrument(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if _, _, err := instrument(wasm); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGoVsRust runs the Go and the Rust add-feature-flag on the
+// 3-node devnet genesis state ("seed") and a 1 MiB state, the way the
+// executor does (a sandbox child process per call, module compiled once
+// into the on-disk cache: "process") and in-process on a compiled module
+// (instantiate, alloc, upgrade, copy out: "inprocess"). It reports the
+// wall time (ns/op), the CPU time per call (cpu-ms/op: the children's
+// user+system time for process, this process's for inprocess, which also
+// counts the Go runtime's GC and wazero's work) and the fuel used:
+//
+//	go test ./upgrade -run '^$' -bench GoVsRust -benchtime 10x -count 3
+func BenchmarkGoVsRust(b *testing.B) {
+	ctx := context.Background()
+	lim := limits{MemoryLimitBytes: 256 << 20, MaxOutputBytes: 64 << 20, Fuel: genesis.DefaultFuel}
+	cache := b.TempDir()
+	states := []struct {
+		name  string
+		state []byte
+	}{{"seed", genesisState(b, 3)}, {"1MiB", benchState(b, 1<<20)}}
+	for _, pkg := range []struct{ name, example string }{{"rust", "add-feature-flag-rs"}, {"go", "add-feature-flag"}} {
+		path := example(b, pkg.example)
+		wasm, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		metered, _, err := instrument(wasm)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, st := range states {
+			b.Run(pkg.name+"/"+st.name+"/process", func(b *testing.B) {
+				req := childRequest{Op: "upgrade", WasmPath: path, CacheDir: cache, Limits: lim}
+				if _, _, _, err := runInChild(ctx, req, st.state, time.Minute); err != nil { // warm the cache
+					b.Fatal(err)
+				}
+				var tm timings
+				_, c0, ok := cpuTimes()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, _, tm, err = runInChild(ctx, req, st.state, time.Minute); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				if _, c1, _ := cpuTimes(); ok {
+					b.ReportMetric(float64(c1-c0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+				}
+				b.ReportMetric(float64(tm.FuelUsed), "fuel/op")
+			})
+			b.Run(pkg.name+"/"+st.name+"/inprocess", func(b *testing.B) {
+				e, err := newEngine(ctx, cache, lim, false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer e.close(ctx)
+				cm, _, err := e.compile(ctx, metered)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer cm.Close(ctx)
+				var tm timings
+				runtime.GC()
+				s0, _, ok := cpuTimes()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := e.reactor(ctx, cm, "upgrade", st.state, io.Discard, io.Discard, lim, &tm); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				if s1, _, _ := cpuTimes(); ok {
+					b.ReportMetric(float64(s1-s0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+				}
+				b.ReportMetric(float64(tm.FuelUsed), "fuel/op")
+			})
 		}
 	}
 }

@@ -55,7 +55,25 @@ func MaybeRunSandboxChild() {
 		childHook.Store(true)
 		return
 	}
-	os.Exit(runChild(os.Stdin, os.Stdout))
+	os.Exit(runChild(os.Stdin, os.Stdout, childProcess()))
+}
+
+// childSide is what runChild takes from the process it runs in: where
+// progress bytes go and how its memory is capped. A sandbox child reports
+// progress on fd 3 and caps its memory with limitChildMemory; a test that
+// calls runChild in its own process substitutes both.
+type childSide struct {
+	progress    io.WriteCloser // nil: no progress reports
+	limitMemory func(uint64) error
+}
+
+// childProcess is the childSide of a real sandbox child.
+func childProcess() childSide {
+	side := childSide{limitMemory: limitChildMemory}
+	if f := os.NewFile(3, "progress"); f != nil {
+		side.progress = f
+	}
+	return side
 }
 
 // childHook records that this binary calls MaybeRunSandboxChild, so a
@@ -77,11 +95,14 @@ const (
 	progressCompiled = 'C'
 )
 
-func runChild(stdin io.Reader, stdout io.Writer) int {
+// runChild serves one sandbox call: it reads the request line and the
+// state from stdin and writes the response header line, then the output
+// on success, to stdout. It returns the process exit code.
+func runChild(stdin io.Reader, stdout io.Writer, side childSide) int {
 	ctx := context.Background()
 	in := bufio.NewReaderSize(stdin, 1<<20)
 	resp := childResponse{}
-	progress := os.NewFile(3, "progress")
+	progress := side.progress
 	signal := func(b byte) {
 		if progress != nil {
 			progress.Write([]byte{b})
@@ -102,7 +123,7 @@ func runChild(stdin io.Reader, stdout io.Writer) int {
 		}
 		// From here on a runaway allocation fails inside this process
 		// instead of waking the OS OOM killer.
-		if err := limitChildMemory(childMemoryLimit(req.Limits, len(state))); err != nil {
+		if err := side.limitMemory(childMemoryLimit(req.Limits, len(state))); err != nil {
 			return nil, fmt.Errorf("sandbox child: %w", err)
 		}
 		wasm, err := os.ReadFile(req.WasmPath)
@@ -261,16 +282,36 @@ func runInChild(ctx context.Context, req childRequest, state []byte, timeout tim
 		return nil, ModuleInfo{}, timings{}, transient("sandbox process wrote more than %d bytes (the output limit is enforced inside it)", stdout.max)
 	}
 	raw := stdout.buf.Bytes()
-	nl := bytes.IndexByte(raw, '\n')
-	if err != nil || nl < 0 {
+	if err != nil || bytes.IndexByte(raw, '\n') < 0 {
 		// The child died without answering: killed by the OS (e.g. the OOM
 		// killer), out of memory under its rlimit, or crashed. Not a
 		// verdict on the package.
 		return nil, ModuleInfo{}, timings{}, transient("%s", childDeath(err, stderr.String(), childMemoryLimit(req.Limits, len(state))))
 	}
+	return parseChildOutput(raw)
+}
+
+// parseChildOutput reads what a sandbox child that exited normally wrote
+// on stdout: a response header line, then the output when the header says
+// ok. A header that does not decode is transient, as is a failure without
+// an error class; a classed failure is a *PackageError.
+func parseChildOutput(raw []byte) ([]byte, ModuleInfo, timings, error) {
+	nl := bytes.IndexByte(raw, '\n')
+	if nl < 0 {
+		return nil, ModuleInfo{}, timings{}, transient("sandbox process exited without an answer")
+	}
 	var resp childResponse
 	if err := json.Unmarshal(raw[:nl], &resp); err != nil {
 		return nil, ModuleInfo{}, timings{}, transient("sandbox process: bad response: %v", err)
+	}
+	// encoding/json matches member names without regard to case, so
+	// {"OK":true} would decode as ok: success needs the member the child
+	// writes, "ok", to be the literal true.
+	if resp.OK {
+		var members map[string]json.RawMessage
+		if json.Unmarshal(raw[:nl], &members) != nil || string(members["ok"]) != "true" {
+			return nil, ModuleInfo{}, timings{}, transient("sandbox process: bad response: no \"ok\": true member")
+		}
 	}
 	if !resp.OK {
 		if resp.Class == "" {

@@ -100,6 +100,8 @@ func TestOutputValidation(t *testing.T) {
 		"wrong version": {string(good), "1.2.0"},
 		"no governance": {`{"global":{"version":"1.0.0","validators":["x"]}}`, "1.0.0"},
 		"trailing":      {string(good) + "{}", "1.0.0"},
+		"trailing }":    {string(good) + "}", "1.0.0"}, // genesis.Canonical took it before
+		"trailing ]":    {string(good) + " ]", "1.0.0"},
 		"empty":         {``, "1.0.0"},
 	} {
 		if _, _, err := ValidateOutput([]byte(tc.out), tc.version); ClassOf(err) != ClassInvalidOutput {

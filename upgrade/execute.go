@@ -28,6 +28,9 @@ type Result struct {
 	// every node); 0 when it did not run.
 	FuelUsed        uint64 `json:"fuel_used,omitempty"`
 	AlreadyExecuted bool   `json:"already_executed,omitempty"`
+	// WouldBeSHA256 is, for a scheduled entry, the state hash its dry run
+	// gives (what activation will produce).
+	WouldBeSHA256 string `json:"would_be_sha256,omitempty"`
 }
 
 // Execute runs one execution-log entry: download → verify → compile → run
@@ -85,7 +88,7 @@ func (m *Manager) Execute(ctx context.Context, e Entry) (Result, error) {
 	h := HistoryEntry{
 		Event: EventUpgrade, ProposalID: e.ProposalID, Seq: e.Seq, EntryHash: e.EntryHash, PreviousVersion: snap.Version,
 		ExecutedAt: m.deps.Now().UTC().Format(time.RFC3339Nano), DurationMS: elapsed.Milliseconds(),
-		FuelUsed: fuelUsed,
+		FuelUsed: fuelUsed, PreStateSHA256: snap.StateSHA256,
 	}
 	next := *snap
 	next.LastSeq = e.Seq

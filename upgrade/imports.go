@@ -97,10 +97,72 @@ func (r *wasmReader) name() string {
 	return s
 }
 
-func (r *wasmReader) limits() {
+func (r *wasmReader) limits() (min, max uint32, hasMax bool) {
 	flags := r.byte()
-	r.u32()
+	min = r.u32()
 	if flags&1 != 0 {
-		r.u32()
+		max, hasMax = r.u32(), true
 	}
+	return min, max, hasMax
+}
+
+// wasmMemory reads a wasm binary's memory declaration (the first memory,
+// defined or imported) from its import and memory sections; nil when it
+// has none. Malformed input returns an error.
+func wasmMemory(b []byte) (*MemoryPages, error) {
+	if len(b) < 8 || string(b[:4]) != "\x00asm" {
+		return nil, errors.New("not a wasm binary (bad magic)")
+	}
+	page := func(min, max uint32, hasMax, imported bool) *MemoryPages {
+		m := &MemoryPages{Min: min, Imported: imported}
+		if hasMax {
+			m.Max = &max
+		}
+		return m
+	}
+	r := &wasmReader{b: b, i: 8}
+	for r.i < len(r.b) {
+		id := r.byte()
+		size := r.u32()
+		if r.err != nil || uint64(r.i)+uint64(size) > uint64(len(r.b)) {
+			return nil, errors.New("truncated section")
+		}
+		sec := &wasmReader{b: r.b[r.i : r.i+int(size)]}
+		r.i += int(size)
+		switch id {
+		case 2: // imports
+			for k, n := uint32(0), sec.u32(); k < n && sec.err == nil; k++ {
+				sec.name()
+				sec.name()
+				switch kind := sec.byte(); kind {
+				case 0:
+					sec.u32()
+				case 1:
+					sec.byte()
+					sec.limits()
+				case 2:
+					min, max, hasMax := sec.limits()
+					if sec.err == nil {
+						return page(min, max, hasMax, true), nil
+					}
+				case 3:
+					sec.byte()
+					sec.byte()
+				default:
+					return nil, fmt.Errorf("unknown import kind %d", kind)
+				}
+			}
+		case 5: // memories
+			if n := sec.u32(); n > 0 && sec.err == nil {
+				min, max, hasMax := sec.limits()
+				if sec.err == nil {
+					return page(min, max, hasMax, false), nil
+				}
+			}
+		}
+		if sec.err != nil {
+			return nil, sec.err
+		}
+	}
+	return nil, nil
 }

@@ -114,7 +114,7 @@ func newManager(t testing.TB, dir string, mutate func(*Config), deps Deps) *Mana
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	cfg := Config{DataDir: dir, Timeout: 20 * time.Second, CompilationCacheDir: sharedWasmCache}
+	cfg := Config{DataDir: dir, Timeout: 20 * time.Second * raceSlack, CompilationCacheDir: sharedWasmCache}
 	if mutate != nil {
 		mutate(&cfg)
 	}

@@ -45,6 +45,27 @@ type ModuleInfo struct {
 	// it is JSON; UpgradeInfoError explains why it is missing otherwise.
 	UpgradeInfo      json.RawMessage `json:"upgrade_info,omitempty"`
 	UpgradeInfoError string          `json:"upgrade_info_error,omitempty"`
+	// Memory is the module's own memory declaration (Inspect reads it
+	// from the binary); nil when it declares none.
+	Memory *MemoryPages `json:"memory,omitempty"`
+	// Version, Description and Breaking are what UpgradeInfo declares
+	// (set by Inspect when it is a JSON object).
+	Version     string `json:"version,omitempty"`
+	Description string `json:"description,omitempty"`
+	Breaking    bool   `json:"breaking,omitempty"`
+}
+
+// MemoryPages is a module's memory declaration in 64 KiB pages. The
+// network's limits.memory_pages caps it: a module whose minimum exceeds
+// it fails with memory_limit.
+type MemoryPages struct {
+	Min uint32 `json:"min_pages"`
+	// Max is the declared maximum; nil when the module declares none
+	// (then only the network's limit applies).
+	Max *uint32 `json:"max_pages,omitempty"`
+	// Imported is set when the memory is imported instead of defined,
+	// which the sandbox refuses.
+	Imported bool `json:"imported,omitempty"`
 }
 
 // limits are the sandbox limits of one call: the network's
@@ -337,13 +358,21 @@ func (e *engine) run(ctx context.Context, c call) ([]byte, ModuleInfo, timings, 
 		var pe *PackageError
 		if errors.As(err, &pe) {
 			pe.Stdout, pe.Stderr = stdout.String(), stderr.String()
-			if pe.Class == ClassTrap && strings.Contains(pe.Stderr, "out of memory") {
+			if pe.Class == ClassTrap && guestOutOfMemory(pe.Stderr) {
 				pe.Class = ClassMemoryLimit
 			}
 		}
 		return nil, info, tm, err
 	}
 	return out, info, tm, nil
+}
+
+// guestOutOfMemory reports whether a trapped guest said that memory.grow
+// failed: Go's runtime prints "out of memory" when its heap cannot grow
+// and "runtime: cannot allocate memory" when it cannot even start under
+// the limit; the Rust examples' allocator (abi-rs) prints "out of memory".
+func guestOutOfMemory(stderr string) bool {
+	return strings.Contains(stderr, "out of memory") || strings.Contains(stderr, "cannot allocate memory")
 }
 
 func (e *engine) info(ctx context.Context, cm wazero.CompiledModule, abi string, stdout, stderr io.Writer, lim limits, tm *timings) ([]byte, error) {

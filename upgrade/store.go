@@ -41,7 +41,10 @@ type HistoryEntry struct {
 	ErrorClass      string `json:"error_class,omitempty"`
 	Error           string `json:"error,omitempty"`
 	PostStateSHA256 string `json:"post_state_sha256"`
-	DurationMS      int64  `json:"duration_ms"`
+	// PreStateSHA256 is the state hash before the entry (upgrades and
+	// network rollbacks): a network rollback checks a backup against it.
+	PreStateSHA256 string `json:"pre_state_sha256,omitempty"`
+	DurationMS     int64  `json:"duration_ms"`
 	// FuelUsed is the fuel the package used (upgrade events that ran it).
 	FuelUsed uint64 `json:"fuel_used,omitempty"`
 }
@@ -50,9 +53,18 @@ type HistoryEntry struct {
 const (
 	EventUpgrade  = "upgrade"
 	EventVoid     = "void"
-	EventRollback = "rollback"
+	EventRollback = "rollback" // a local rollback (operator's brake)
 	EventResume   = "resume"
 	EventHalt     = "halt"
+	// EventScheduled: a scheduled upgrade's entry was prepared (fetched,
+	// verified, dry-run); it runs at its activate entry.
+	EventScheduled = "scheduled"
+	// EventCancelled: a cancel entry cancelled a scheduled or approved
+	// upgrade.
+	EventCancelled = "cancelled"
+	// EventNetworkRollback: a rollback entry restored, on every node, the
+	// state from before an upgrade under a new version.
+	EventNetworkRollback = "network_rollback"
 )
 
 // snapshot is everything that changes together at a commit.

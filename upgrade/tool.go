@@ -2,6 +2,8 @@ package upgrade
 
 import (
 	"context"
+	"encoding/json"
+	"os"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
@@ -13,8 +15,9 @@ func toolRequest(cfg Config, op, wasmPath string, lim limits) (Config, childRequ
 	return cfg, req
 }
 
-// Inspect describes the package module at wasmPath: ABI, imports, exports
-// and what get_upgrade_info (or argv "info") returns, in the sandbox of
+// Inspect describes the package module at wasmPath: ABI, imports, exports,
+// memory declaration, and what get_upgrade_info (or argv "info") returns
+// (with its version, description and breaking flag), in the sandbox of
 // cfg (CompilationCacheDir or DataDir, when set, supplies the compilation
 // cache) with the network's default limits, lowered to cfg's caps. A
 // module that the executor would reject returns the error and what could
@@ -26,6 +29,19 @@ func Inspect(ctx context.Context, cfg Config, wasmPath string) (ModuleInfo, erro
 		MaxOutputBytes: min(def.MaxOutputBytes, c.MaxOutputBytes), Fuel: def.Fuel}
 	cfg, req := toolRequest(cfg, "info", wasmPath, lim)
 	_, info, _, err := runCall(ctx, cfg.Isolation, req, nil, cfg.Timeout)
+	if b, rerr := os.ReadFile(wasmPath); rerr == nil {
+		if mem, merr := wasmMemory(b); merr == nil {
+			info.Memory = mem
+		}
+	}
+	var declared struct {
+		Version     string `json:"version"`
+		Description string `json:"description"`
+		Breaking    bool   `json:"breaking"`
+	}
+	if len(info.UpgradeInfo) > 0 && json.Unmarshal(info.UpgradeInfo, &declared) == nil {
+		info.Version, info.Description, info.Breaking = declared.Version, declared.Description, declared.Breaking
+	}
 	return info, err
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
 )
@@ -55,32 +56,62 @@ func init() {
 }
 
 func cmdPropose(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("propose", "--title T --version V (--package FILE | --url URL --hash H --size N) [--description D] [--api ADDR]", stderr)
+	fs := newFlags("propose", "--title T --version V (--package FILE | --url URL --hash H --size N) [--activate-at TIME | --activate-after DURATION]\n"+
+		"       synapse-p2p propose --cancel ID --title T\n"+
+		"       synapse-p2p propose --rollback ID --version V --title T  [--description D] [--api ADDR]", stderr)
 	api, token := apiFlags(fs)
 	title := fs.String("title", "", "proposal title")
-	desc := fs.String("description", "", "what the upgrade changes and why")
-	version := fs.String("version", "", "the version the upgrade moves the network to (semantic version)")
+	desc := fs.String("description", "", "what the proposal changes and why")
+	version := fs.String("version", "", "the version the upgrade (or rollback) moves the network to (semantic version, above the current one)")
 	pkg := fs.String("package", "", "a local .wasm file: imported into the daemon and proposed as ipfs://<CID>")
 	pkgURL := fs.String("url", "", "package URL (ipfs://CID, https://…)")
 	hash := fs.String("hash", "", "package SHA-256 (sha256:<hex> or hex)")
 	size := fs.Int64("size", 0, "package size in bytes")
+	activateAt := fs.String("activate-at", "", "schedule the upgrade for this time (RFC 3339, at most 30 days ahead)")
+	activateAfter := fs.Duration("activate-after", 0, "schedule the upgrade this long after its entry is final (e.g. 10m, at most 720h)")
+	cancel := fs.String("cancel", "", "propose to cancel this approved or scheduled upgrade (proposal ID or alias)")
+	rollback := fs.String("rollback", "", "propose a network-wide rollback of this upgrade (the latest that ran)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	if *title == "" || *version == "" {
-		return usagef("--title and --version are required")
-	}
+	req := httpapi.ProposeRequest{Title: *title, Description: *desc, Version: *version, PackageURL: *pkgURL, PackageHash: *hash,
+		PackageSize: *size, ActivateAt: *activateAt, ActivateAfterSeconds: int64(activateAfter.Seconds())}
+	hasPackage := *pkg != "" || *pkgURL != "" || *hash != "" || *size != 0
+	scheduled := *activateAt != "" || *activateAfter != 0
 	switch {
-	case *pkg != "" && (*pkgURL != "" || *hash != "" || *size != 0):
-		return usagef("give either --package or --url/--hash/--size, not both")
-	case *pkg == "" && (*pkgURL == "" || *hash == "" || *size <= 0):
-		return usagef("give --package FILE, or all of --url, --hash and --size")
+	case *cancel != "" && *rollback != "":
+		return usagef("give --cancel or --rollback, not both")
+	case (*cancel != "" || *rollback != "") && (hasPackage || scheduled):
+		return usagef("a cancel or rollback proposal takes no package and no schedule")
+	case *cancel != "":
+		if *title == "" || *version != "" {
+			return usagef("--cancel needs --title and takes no --version")
+		}
+		req.Type, req.Target = httpapi.TypeCancel, *cancel
+	case *rollback != "":
+		if *title == "" || *version == "" {
+			return usagef("--rollback needs --title and --version (a version above the current one: versions never go down)")
+		}
+		req.Type, req.Target = httpapi.TypeRollback, *rollback
+	default:
+		if *title == "" || *version == "" {
+			return usagef("--title and --version are required")
+		}
+		switch {
+		case *pkg != "" && (*pkgURL != "" || *hash != "" || *size != 0):
+			return usagef("give either --package or --url/--hash/--size, not both")
+		case *pkg == "" && (*pkgURL == "" || *hash == "" || *size <= 0):
+			return usagef("give --package FILE, or all of --url, --hash and --size")
+		case *activateAt != "" && *activateAfter != 0:
+			return usagef("give --activate-at or --activate-after, not both")
+		case *activateAfter < 0 || (*activateAfter > 0 && *activateAfter < time.Second):
+			return usagef("--activate-after must be at least 1s")
+		}
 	}
 	c := newClient(*api, *token)
-	req := httpapi.ProposeRequest{Title: *title, Description: *desc, Version: *version, PackageURL: *pkgURL, PackageHash: *hash, PackageSize: *size}
 	if *pkg != "" {
 		f, err := os.Open(*pkg)
 		if err != nil {

@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,6 +57,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"init", "--data", missing, "extra"}, 2, "unexpected argument"},
 		{[]string{"wasm", "build"}, 2, "want one example name"},
 		{[]string{"wasm", "build", "no-such-example"}, 1, "unknown example"},
+		{[]string{"propose", "--cancel", "x", "--rollback", "y", "--title", "t"}, 2, "not both"},
+		{[]string{"propose", "--cancel", "x", "--title", "t", "--url", "https://a"}, 2, "takes no package"},
+		{[]string{"propose", "--rollback", "x", "--title", "t"}, 2, "--rollback needs --title and --version"},
+		{[]string{"propose", "--title", "t", "--version", "1.2.0", "--package", "p.wasm", "--activate-at", "2030-01-01T00:00:00Z", "--activate-after", "1m"}, 2, "not both"},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -299,7 +305,8 @@ func TestSimnetDemoCommand(t *testing.T) {
 		t.Fatalf("simnet --demo: exit %d: %s\n%s", code, stderr, out)
 	}
 	var res struct {
-		Nodes []struct {
+		Package string `json:"package"`
+		Nodes   []struct {
 			PeerID    string `json:"peer_id"`
 			Version   string `json:"version"`
 			StateHash string `json:"state_hash"`
@@ -313,6 +320,9 @@ func TestSimnetDemoCommand(t *testing.T) {
 	if len(res.Nodes) != 4 {
 		t.Fatalf("nodes: %+v", res.Nodes)
 	}
+	if res.Package != "add-feature-flag-rs" {
+		t.Fatalf("the demo proposed %q, want the Rust package by default", res.Package)
+	}
 	for _, n := range res.Nodes {
 		if !n.Executed || n.Version != "1.2.0" || n.StateHash != res.Nodes[0].StateHash || n.PeerID == "" {
 			t.Fatalf("node outcome %+v", n)
@@ -325,6 +335,14 @@ func TestSimnetDemoCommand(t *testing.T) {
 	}
 	if code, _, stderr := cli(t, "simnet", "--json"); code != 2 || !strings.Contains(stderr, "need --demo") {
 		t.Fatalf("--json without --demo: exit %d %s", code, stderr)
+	}
+	if code, _, stderr := cli(t, "simnet", "--package", "go"); code != 2 || !strings.Contains(stderr, "need --demo") {
+		t.Fatalf("--package without --demo: exit %d %s", code, stderr)
+	}
+	missing := filepath.Join(t.TempDir(), "missing.wasm")
+	code, _, stderr = cli(t, "simnet", "--nodes", "1", "--validators", "1", "--api-base-port", "-1", "--demo", "--package", missing)
+	if code != 1 || !strings.Contains(stderr, "missing.wasm") {
+		t.Fatalf("--package of a missing file: exit %d %s", code, stderr)
 	}
 }
 
@@ -390,5 +408,98 @@ func TestCLIUpgradeFlow(t *testing.T) {
 	}
 	if code, _, _ := cli(t, "resume", "--api", api); code == 0 {
 		t.Fatal("second resume succeeded; want a conflict")
+	}
+
+	// A network-wide rollback of the upgrade, through governance.
+	if code, _, stderr := cli(t, "propose", "--api", api, "--rollback", prop.ProposalID, "--title", "undo", "--version", "0.9.0"); code == 0 ||
+		!strings.Contains(stderr, "higher than the current") && !strings.Contains(stderr, "not newer") {
+		t.Fatalf("rollback to a lower version: exit %d %s", code, stderr)
+	}
+	code, out, stderr = cli(t, "propose", "--api", api, "--rollback", prop.ProposalID, "--title", "undo", "--version", "1.3.0")
+	if code != 0 {
+		t.Fatalf("propose --rollback: %s", stderr)
+	}
+	var rb struct {
+		ProposalID string `json:"proposal_id"`
+		Type       string `json:"type"`
+		Target     string `json:"target"`
+	}
+	if err := json.Unmarshal([]byte(out), &rb); err != nil || rb.Type != "rollback" || rb.Target != prop.ProposalID {
+		t.Fatalf("propose --rollback output %q: %v", out, err)
+	}
+	if code, _, stderr := cli(t, "vote", "--api", api, rb.ProposalID, "yes"); code != 0 {
+		t.Fatalf("vote: %s", stderr)
+	}
+	for deadline := time.Now().Add(90 * time.Second); st.CurrentVersion != "1.3.0"; {
+		if time.Now().After(deadline) {
+			t.Fatalf("not rolled back: %+v", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+		_, out, _ := cli(t, "status", "--api", api)
+		json.Unmarshal([]byte(out), &st)
+	}
+	if code, _, stderr := cli(t, "propose", "--api", api, "--cancel", prop.ProposalID, "--title", "late"); code == 0 || !strings.Contains(stderr, "too late") {
+		t.Fatalf("cancel after the run: exit %d %s", code, stderr)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one poller.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// simnet without --demo prints every node's dashboard URL, and each one
+// serves the page.
+func TestSimnetPrintsDashboards(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- cmdSimnet(ctx, []string{"--nodes", "3", "--validators", "1"}, &out, &errb) }()
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(out.String(), "Ctrl-C stops") {
+		select {
+		case err := <-done:
+			t.Fatalf("simnet ended: %v\n%s\n%s", err, out.String(), errb.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("simnet did not get ready:\n%s\n%s", out.String(), errb.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	urls := regexp.MustCompile(`(?m)^  node (\d+) +(http://127\.0\.0\.1:\d+/)$`).FindAllStringSubmatch(out.String(), -1)
+	if len(urls) != 3 {
+		t.Fatalf("want 3 dashboard URLs:\n%s", out.String())
+	}
+	for i, m := range urls {
+		if m[1] != fmt.Sprint(i) {
+			t.Fatalf("dashboard lines out of order:\n%s", out.String())
+		}
+		resp, err := http.Get(m[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("%s: %d %s", m[2], resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("simnet after interrupt: %v", err)
 	}
 }

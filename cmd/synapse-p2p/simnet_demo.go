@@ -15,7 +15,7 @@ func runDemo(ctx context.Context, net *simnet.Net, pkg string, jsonOut bool, std
 	var progress io.Writer
 	if !jsonOut {
 		progress = stdout
-		fmt.Fprintln(stdout, "demo: proposing the add-feature-flag upgrade from node 0 (ipfs://), every node votes")
+		fmt.Fprintln(stdout, "demo: proposing an upgrade to 1.2.0 from node 0 (ipfs://), every node votes")
 	}
 	res, err := net.RunDemo(ctx, simnet.DemoOptions{Package: pkg, Progress: progress})
 	if jsonOut {
@@ -27,7 +27,8 @@ func runDemo(ctx context.Context, net *simnet.Net, pkg string, jsonOut bool, std
 		return err
 	}
 	if res.ProposalID != "" {
-		fmt.Fprintf(stdout, "\nproposal %s, entry seq %d, package %s\n", res.ProposalID, res.Seq, res.PackageURL)
+		fmt.Fprintf(stdout, "\nproposal %s, entry seq %d, package %s (%s, %d bytes)\n", res.ProposalID, res.Seq, res.PackageURL,
+			res.Package, res.PackageSize)
 	}
 	fmt.Fprintf(stdout, "%-4s %-52s %-8s %-9s %s\n", "node", "peer id", "version", "executed", "state sha256")
 	for i, nd := range res.Nodes {

@@ -3,40 +3,79 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/httpapi"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
 // cmdWasm is the package author's tool: wasm info, wasm run and wasm build.
 func cmdWasm(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("want: wasm info PKG.wasm | wasm run PKG.wasm --state STATE.json [--out FILE] | wasm build EXAMPLE [--out DIR]")
+		return usagef("want: wasm info PKG.wasm | wasm run PKG.wasm --state STATE.json [--out FILE] | wasm state [--out FILE] | wasm build EXAMPLE [--out DIR]")
 	}
 	switch args[0] {
 	case "info":
 		return cmdWasmInfo(ctx, args[1:], stdout, stderr)
 	case "run":
 		return cmdWasmRun(ctx, args[1:], stdout, stderr)
+	case "state":
+		return cmdWasmState(ctx, args[1:], stdout, stderr)
 	case "build":
 		return cmdWasmBuild(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stderr, "Usage: synapse-p2p wasm info PKG.wasm [--json]")
 		fmt.Fprintln(stderr, "       synapse-p2p wasm run PKG.wasm --state STATE.json [--out FILE] [--version V]")
-		fmt.Fprintln(stderr, "       synapse-p2p wasm build EXAMPLE [--out DIR]   (examples: "+strings.Join(upgrade.Examples(), ", ")+")")
+		fmt.Fprintln(stderr, "       synapse-p2p wasm state [--api ADDR] [--out FILE]   (a node's current network state, for wasm run)")
+		fmt.Fprintln(stderr, "       synapse-p2p wasm build EXAMPLE [--out DIR]   (examples: "+strings.Join(upgrade.Examples(), ", ")+
+			"; Go ones are built with your Go toolchain, -rs ones written from their committed .wasm)")
 		return nil
 	}
-	return usagef("unknown wasm subcommand %q (want info, run or build)", args[0])
+	return usagef("unknown wasm subcommand %q (want info, run, state or build)", args[0])
 }
 
-// cmdWasmBuild builds one of the embedded example packages with the Go
-// toolchain, so a user can propose it without a checkout.
+// cmdWasmState fetches a running node's current network state (GET /state)
+// as the JSON document wasm run takes.
+func cmdWasmState(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("wasm state", "[--api ADDR] [--out FILE]", stderr)
+	api, token := apiFlags(fs)
+	out := fs.String("out", "", "write the state here (default: stdout)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	var view httpapi.StateView
+	if err := newClient(*api, *token).do(ctx, http.MethodGet, "/state", "", nil, &view); err != nil {
+		return fmt.Errorf("GET /state: %w", err)
+	}
+	if len(view.State) == 0 {
+		return errors.New("GET /state: the node returned no state")
+	}
+	doc := append(append([]byte{}, view.State...), '\n')
+	if *out == "" {
+		_, err := stdout.Write(doc)
+		return err
+	}
+	if err := os.WriteFile(*out, doc, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "network state at version %s (state_sha256 %s) written to %s\n", view.Version, view.StateHash, *out)
+	return nil
+}
+
+// cmdWasmBuild writes one of the example packages — a Go one built with
+// the Go toolchain, a Rust one from its committed .wasm — so a user can
+// propose it without a checkout.
 func cmdWasmBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("wasm build", "EXAMPLE [--out DIR]", stderr)
 	out := fs.String("out", ".", "directory for EXAMPLE.wasm")
@@ -134,21 +173,55 @@ func cmdWasmInfo(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		enc.SetIndent("", "  ")
 		return enc.Encode(info)
 	}
-	if info.ABI != "" || len(info.Imports)+len(info.Exports) > 0 {
-		fmt.Fprintf(stdout, "abi:     %s\n", orDash(info.ABI))
-		fmt.Fprintf(stdout, "imports: %s\n", orDash(strings.Join(info.Imports, ", ")))
-		fmt.Fprintf(stdout, "exports: %s\n", orDash(strings.Join(info.Exports, ", ")))
+	if info.ABI != "" || len(info.Imports)+len(info.Exports) > 0 || info.Memory != nil {
+		fmt.Fprintf(stdout, "abi:         %s\n", abiDescription(info.ABI))
+		fmt.Fprintf(stdout, "imports:     %s\n", orDash(strings.Join(info.Imports, ", ")))
+		fmt.Fprintf(stdout, "exports:     %s\n", orDash(strings.Join(info.Exports, ", ")))
+		fmt.Fprintf(stdout, "memory:      %s\n", memoryDescription(info.Memory))
 		if len(info.UpgradeInfo) > 0 {
-			fmt.Fprintf(stdout, "info:    %s\n", strings.TrimSpace(string(info.UpgradeInfo)))
+			fmt.Fprintf(stdout, "version:     %s\n", orDash(info.Version))
+			fmt.Fprintf(stdout, "description: %s\n", orDash(info.Description))
+			fmt.Fprintf(stdout, "breaking:    %v\n", info.Breaking)
+			fmt.Fprintf(stdout, "info:        %s\n", strings.TrimSpace(string(info.UpgradeInfo)))
 		}
 		if info.UpgradeInfoError != "" {
-			fmt.Fprintf(stdout, "info:    unavailable: %s\n", info.UpgradeInfoError)
+			fmt.Fprintf(stdout, "info:        unavailable: %s\n", info.UpgradeInfoError)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("%s: the executor would reject this package: %w", pkg, err)
 	}
 	return nil
+}
+
+func abiDescription(abi string) string {
+	switch abi {
+	case upgrade.ABIReactor:
+		return abi + " (exports memory, alloc, upgrade, get_upgrade_info)"
+	case upgrade.ABICommand:
+		return abi + " (WASI _start: state on stdin, new state on stdout)"
+	}
+	return orDash(abi)
+}
+
+// memoryDescription describes a module's memory declaration against the
+// network's default limit.
+func memoryDescription(m *upgrade.MemoryPages) string {
+	if m == nil {
+		return "none declared"
+	}
+	mib := func(pages uint32) string { return fmt.Sprintf("%.1f MiB", float64(pages)/16) }
+	s := fmt.Sprintf("min %d pages (%s)", m.Min, mib(m.Min))
+	if m.Max != nil {
+		s += fmt.Sprintf(", max %d pages (%s)", *m.Max, mib(*m.Max))
+	} else {
+		s += ", no max"
+	}
+	if m.Imported {
+		s += ", imported (refused by the sandbox)"
+	}
+	def := genesis.Limits{}.WithDefaults().MemoryPages
+	return s + fmt.Sprintf("; the network's limits.memory_pages caps it (default %d pages, %s)", def, mib(def))
 }
 
 func orDash(s string) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -46,7 +47,7 @@ func TestWasmCommand(t *testing.T) {
 	os.WriteFile(statePath, st, 0o644)
 
 	err, out, _ := wasmCLI("info", flag, "--in-process")
-	if err != nil || !strings.Contains(out, "abi:     reactor") || !strings.Contains(out, `"version":"1.2.0"`) ||
+	if err != nil || !strings.Contains(out, "abi:         reactor") || !strings.Contains(out, `"version":"1.2.0"`) ||
 		!strings.Contains(out, "wasi_snapshot_preview1.fd_write") {
 		t.Fatalf("info: %v\n%s", err, out)
 	}
@@ -73,5 +74,49 @@ func TestWasmCommand(t *testing.T) {
 	}
 	if err, _, _ := wasmCLI("frobnicate"); err == nil {
 		t.Fatal("unknown subcommand accepted")
+	}
+}
+
+// wasm info describes packages of either language and ABI: the ABI kind,
+// exports, imports, the module's memory declaration and the declared
+// version and description.
+func TestWasmInfoBothLanguages(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cases := []struct {
+		example string
+		want    []string
+	}{
+		{"add-feature-flag", []string{"abi:         reactor", "exports:     _initialize, alloc, get_upgrade_info, memory (memory), upgrade",
+			"memory:      min ", " pages (", "MiB), no max", "version:     1.2.0", "description: enable new_feature_enabled on every node", "breaking:    false"}},
+		{"add-feature-flag-rs", []string{"abi:         reactor", "imports:     wasi_snapshot_preview1.fd_write\n",
+			"exports:     alloc, get_upgrade_info, memory (memory), upgrade\n", "memory:      min 17 pages (1.1 MiB), no max",
+			"version:     1.2.0", "description: enable new_feature_enabled on every node"}},
+		{"command-feature-flag", []string{"abi:         command", "exports:     _start, memory (memory)",
+			"version:     1.3.0", "description: set global.command_abi"}},
+		{"command-feature-flag-rs", []string{"abi:         command", "_start", "wasi_snapshot_preview1.fd_read",
+			"memory:      min 17 pages", "version:     1.3.0", "description: set global.command_abi"}},
+	}
+	for _, c := range cases {
+		path, err := upgrade.BuildExample(ctx, c.example, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err, out, _ := wasmCLI("info", path, "--in-process")
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", c.example, err, out)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: output lacks %q:\n%s", c.example, w, out)
+			}
+		}
+		err, out, _ = wasmCLI("info", path, "--in-process", "--json")
+		var info upgrade.ModuleInfo
+		if err != nil || json.Unmarshal([]byte(out), &info) != nil || info.Memory == nil || info.Memory.Min == 0 ||
+			info.Version == "" || info.Description == "" || info.ABI == "" {
+			t.Errorf("%s --json: %v\n%s", c.example, err, out)
+		}
 	}
 }
