@@ -80,6 +80,9 @@ func New(ctx context.Context, cfg Config, key crypto.PrivKey, netID string, log 
 	if netID == "" {
 		return nil, fmt.Errorf("%w: empty network ID", ErrInvalidConfig)
 	}
+	if ho.noRelay && (cfg.RelayClient.Enabled || cfg.RelayService.Enabled) {
+		return nil, fmt.Errorf("%w: relay_client and relay_service need the relay transport that WithoutRelay turns off", ErrInvalidConfig)
+	}
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

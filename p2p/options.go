@@ -28,6 +28,7 @@ func WithoutTCP() Option { return func(o *hostOptions) { o.noTCP = true } }
 
 // WithoutRelay turns off the circuit-relay transport (on by default in
 // libp2p): a node that is directly reachable, or a simulated one.
+// Config.RelayClient and Config.RelayService must then be off.
 func WithoutRelay() Option { return func(o *hostOptions) { o.noRelay = true } }
 
 // WithoutMetrics turns off libp2p's own Prometheus metrics (swarm,

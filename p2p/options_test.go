@@ -3,6 +3,7 @@ package p2p_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -80,5 +81,27 @@ func TestHostOptionsBadLibp2pOption(t *testing.T) {
 		p2p.WithLibp2pOptions(libp2p.ListenAddrStrings("/not/a/multiaddr")))
 	if err == nil || !strings.Contains(err.Error(), "p2p: start host") {
 		t.Fatalf("err = %v, want a start-host error", err)
+	}
+}
+
+// Without the relay transport, a config that asks for relays is refused
+// before anything starts.
+func TestHostOptionsWithoutRelayRefusesRelays(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(*p2p.Config)
+	}{
+		{"relay_client", func(c *p2p.Config) { c.RelayClient.Enabled = true }},
+		{"relay_service", func(c *p2p.Config) { c.RelayService.Enabled = true }},
+	} {
+		cfg := p2p.LoopbackConfig()
+		tc.set(&cfg)
+		h, err := p2p.New(context.Background(), cfg, newKey(t), "00000000deadbeef", nil, p2p.WithoutRelay())
+		if err == nil {
+			closeHost(t, h)
+		}
+		if !errors.Is(err, p2p.ErrInvalidConfig) {
+			t.Errorf("%s: err = %v, want ErrInvalidConfig", tc.name, err)
+		}
 	}
 }
