@@ -29,6 +29,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/ipfs/go-datastore"
@@ -263,7 +264,21 @@ func (n *Net) nodeConfig(i int, key crypto.PrivKey, genesisPath string, ids []pe
 	if n.dhtServer(i) {
 		c.P2P.DHTMode = p2p.DHTModeServer
 	}
-	for _, j := range n.pickBootstrap(rng, i) {
+	boot := n.pickBootstrap(rng, i)
+	if i < cfg.Validators {
+		// Validators know each other's addresses, as the operators of a
+		// validator set do: bootstrap peers stay connected and protected
+		// from trimming on both sides. Found through the DHT instead, a
+		// validator of 1000 nodes — one of 7 DHT servers, trimming the
+		// hundreds of nodes that keep dialling it — lost the others, and
+		// raft had no leader after 2 minutes.
+		for j := range cfg.Validators {
+			if j != i && !slices.Contains(boot, j) {
+				boot = append(boot, j)
+			}
+		}
+	}
+	for _, j := range boot {
 		c.P2P.Bootstrap = append(c.P2P.Bootstrap, n.Addrs[j]+"/p2p/"+ids[j].String())
 	}
 	// A child process cannot run in a synctest bubble; in process, the
