@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/synapse-p2p/synapse-p2p/bitswap"
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
@@ -53,6 +54,14 @@ type Config struct {
 	// timeout before a void, leader grace and ban). Its dir and
 	// network_id are set by the node (<data>/raft, the genesis' network).
 	Raft raftnet.Config `json:"raft"`
+	// PrefetchSpread spreads the start of package prefetches over this
+	// window (nanoseconds in JSON, like the raft section): a node that is not a
+	// validator waits a fixed offset in [0, prefetch_spread) derived from
+	// its peer ID before it prefetches an approved package, so a network
+	// does not ask the proposer all at once and later nodes fetch from
+	// earlier ones. 0 prefetches at once. The executor never waits: an
+	// entry that becomes final is fetched then.
+	PrefetchSpread time.Duration `json:"prefetch_spread"`
 	// Repair (the daemon's --repair flag, never stored) drops datastore
 	// records that cannot be loaded instead of refusing to start; valid
 	// ops among them are fetched again from peers.
@@ -71,8 +80,13 @@ func DefaultConfig(dataDir string) Config {
 		Upgrade:  upgrade.DefaultConfig(),
 		Bitswap:  bitswap.DefaultConfig(),
 		Raft:     raftnet.DefaultConfig(),
+
+		PrefetchSpread: DefaultPrefetchSpread,
 	}
 }
+
+// DefaultPrefetchSpread: prefetches of a package start over 3 s.
+const DefaultPrefetchSpread = 3 * time.Second
 
 // GenesisPath resolves Genesis against DataDir.
 func (c Config) GenesisPath() string {
@@ -92,6 +106,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
+	}
+	if c.PrefetchSpread < 0 {
+		return fmt.Errorf("config: prefetch_spread %s is negative", c.PrefetchSpread)
 	}
 	if err := c.P2P.Validate(); err != nil {
 		return err

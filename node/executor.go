@@ -265,6 +265,7 @@ func (n *Node) afterEntry(ctx context.Context) {
 	}
 	n.gossip.Refresh()
 	n.raft.ReconcileMembership()
+	n.applyServeRate()
 }
 
 // checkConflict halts the executor when the final entry at a seq it

@@ -129,6 +129,7 @@ type Service struct {
 	boot  []peer.ID
 
 	events  *eventHub
+	leaders leaderStats
 	applied chan struct{} // every FSM signals here after a change
 	nudge   chan struct{} // ReconcileMembership and leadership gains
 	duty    dutyState     // loop only
