@@ -3,6 +3,8 @@ package raftnet
 import (
 	"testing"
 	"time"
+
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
 // Leader changes and heartbeat lag as the metrics see them: one change per
@@ -15,7 +17,7 @@ func TestLeaderChangesAndHeartbeatLag(t *testing.T) {
 	vals := span(0, 3)
 	l := c.leader(vals)
 	hb := testConfig("").HeartbeatTimeout
-	waitFor(t, 10*time.Second, "every validator knows the first leader", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "every validator knows the first leader", func() bool {
 		for _, i := range vals {
 			if c.nodes[i].svc.LeaderChanges() != 1 {
 				return false
@@ -48,7 +50,7 @@ func TestLeaderChangesAndHeartbeatLag(t *testing.T) {
 	}
 	rest := without(vals, l)
 	nl := c.leader(rest)
-	waitFor(t, 10*time.Second, "the survivors count the new leader", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the survivors count the new leader", func() bool {
 		for _, i := range rest {
 			if c.nodes[i].svc.LeaderChanges() != 2 {
 				return false
@@ -64,7 +66,7 @@ func TestLeaderChangesAndHeartbeatLag(t *testing.T) {
 	// the heartbeat timeout (it then campaigns, which it cannot win alone).
 	f := without(rest, nl)[0]
 	c.partition([]int{f}, []int{nl})
-	waitFor(t, 10*time.Second, "the cut-off follower's lag passes the heartbeat timeout", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the cut-off follower's lag passes the heartbeat timeout", func() bool {
 		return c.nodes[f].svc.HeartbeatLag() > hb
 	})
 	c.heal()
