@@ -242,8 +242,11 @@ func TestCorruptBlockRejected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err) // the root is served correctly
 	}
-	if _, err := io.ReadAll(rc); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("read from the evil peer only: %v, want DeadlineExceeded", err)
+	// It ends at the deadline, or earlier when boxo's session gives up on
+	// the only provider (disconnected for the corrupt block): either way
+	// an error, never the package.
+	if _, err := io.ReadAll(rc); err == nil {
+		t.Fatal("read from the evil peer only succeeded")
 	}
 	rc.Close()
 	cancel()
