@@ -14,8 +14,8 @@ import (
 
 	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/partition"
 	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
-	"github.com/synapse-p2p/synapse-p2p/p2p/p2ptest"
 )
 
 // TestConvergence: 10 nodes on 127.0.0.1 publish random ops, are split by a
@@ -81,7 +81,7 @@ func TestConvergence(t *testing.T) {
 	waitConverged(t, nodes, "before the partition")
 
 	a, b := nodes[:5], nodes[5:]
-	p2ptest.Partition(members(a), members(b))
+	partition.Cut(members(a), members(b))
 	publishRandom(a, 15)
 	publishRandom(b[:4], 15)
 	// Ratify an entry on side a (validators 0..2 are there).
@@ -121,7 +121,7 @@ func TestConvergence(t *testing.T) {
 	if got := nodes[n-1].svc.opIDs(); !slices.Equal(got, before) {
 		t.Fatalf("restart lost ops: %d before, %d after", len(before), len(got))
 	}
-	p2ptest.Heal(members(a), members(b))
+	partition.Heal(members(a), members(b))
 	for i := 0; i < n; i++ {
 		link(i, (i+1)%n)
 		link(i, (i+3)%n)

@@ -21,7 +21,7 @@ import (
 
 	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
-	"github.com/synapse-p2p/synapse-p2p/p2p/p2ptest"
+	"github.com/synapse-p2p/synapse-p2p/internal/partition"
 )
 
 const testNet = "00000000deadbeef"
@@ -31,7 +31,7 @@ type tnode struct {
 	key  crypto.PrivKey
 	id   peer.ID
 	h    host.Host
-	g    *p2ptest.Gater
+	g    *partition.Gater
 	ds   datastore.Batching
 	svc  *Service
 	name string
@@ -126,8 +126,8 @@ func testLogger(t testing.TB) *slog.Logger {
 }
 
 // newHost starts a libp2p host on 127.0.0.1 with a gater.
-func newHost(t testing.TB, key crypto.PrivKey) (host.Host, *p2ptest.Gater) {
-	g := p2ptest.NewGater()
+func newHost(t testing.TB, key crypto.PrivKey) (host.Host, *partition.Gater) {
+	g := partition.NewGater()
 	h, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
 		libp2p.ConnectionGater(g), libp2p.DisableRelay())
 	if err != nil {
@@ -168,10 +168,10 @@ func connect(t testing.TB, a, b *tnode) {
 }
 
 // members are the nodes as p2ptest partition members.
-func members(nodes []*tnode) []p2ptest.Member {
-	var out []p2ptest.Member
+func members(nodes []*tnode) []partition.Member {
+	var out []partition.Member
 	for _, n := range nodes {
-		out = append(out, p2ptest.Member{Host: n.h, Gater: n.g})
+		out = append(out, partition.Member{Host: n.h, Gater: n.g})
 	}
 	return out
 }

@@ -3,9 +3,10 @@ package raftnet
 import (
 	"context"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Garbage on a raft stream from a validator's host does not hurt the

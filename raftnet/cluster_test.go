@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/synapse-p2p/synapse-p2p/internal/partition"
 	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
 	"github.com/synapse-p2p/synapse-p2p/p2p/p2ptest"
@@ -238,10 +240,11 @@ func sortedStrings(s []string) []string {
 }
 
 type tnode struct {
-	h   *p2p.Host
-	gov *fakeGov
-	dir string
-	svc *Service
+	h    *p2p.Host
+	gate *partition.Gater // cuts the node off in partition tests
+	gov  *fakeGov
+	dir  string
+	svc  *Service
 }
 
 type cluster struct {
@@ -299,7 +302,9 @@ func newClusterWith(t *testing.T, c *cluster, nVal, total int) *cluster {
 	c.net.vals = func() []peer.ID { return slices.Clone(*c.vals.Load()) }
 	logger := testLogger(t)
 	for i := 0; i < total; i++ {
-		c.nodes = append(c.nodes, &tnode{h: p2ptest.NewHost(t, nil), gov: newFakeGov(c.net), dir: t.TempDir()})
+		gate := partition.NewGater()
+		h := p2ptest.NewHost(t, nil, p2p.WithLibp2pOptions(libp2p.ConnectionGater(gate)))
+		c.nodes = append(c.nodes, &tnode{h: h, gate: gate, gov: newFakeGov(c.net), dir: t.TempDir()})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/synapse-p2p/synapse-p2p/internal/partition"
 	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
@@ -72,30 +73,24 @@ func TestLeaderKilledMidRatification(t *testing.T) {
 	c.sameLogs(rest, "p1", "p2", "p3")
 }
 
-// partition cuts raft traffic between the groups a and b (both ways).
+// partition cuts the connections between the groups a and b (both ways).
 func (c *cluster) partition(a, b []int) {
-	block := func(from []int, to []int) {
-		m := map[peer.ID]bool{}
-		for _, j := range to {
-			m[c.nodes[j].h.ID()] = true
-		}
-		for _, i := range from {
-			c.nodes[i].svc.blocked.Store(&m)
-		}
-	}
-	block(a, b)
-	block(b, a)
-	for _, i := range a {
-		for _, j := range b {
-			c.nodes[i].h.Network().ClosePeer(c.nodes[j].h.ID())
-		}
+	partition.Cut(c.members(a), c.members(b))
+}
+
+// heal ends every partition; raft redials on its own.
+func (c *cluster) heal() {
+	for _, n := range c.nodes {
+		n.gate.UnblockAll()
 	}
 }
 
-func (c *cluster) heal() {
-	for _, n := range c.nodes {
-		n.svc.blocked.Store(nil)
+func (c *cluster) members(idx []int) []partition.Member {
+	var out []partition.Member
+	for _, i := range idx {
+		out = append(out, partition.Member{Host: c.nodes[i].h.Host, Gater: c.nodes[i].gate})
 	}
+	return out
 }
 
 func TestMinorityPartitionCannotCommit(t *testing.T) {

@@ -21,7 +21,6 @@ import (
 	"net"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -156,9 +155,6 @@ type Service struct {
 	// with, until the given time (a leader suspected of misbehaving).
 	banMu  sync.Mutex
 	banned map[peer.ID]time.Time
-
-	// blocked, when set (tests only), cuts raft traffic with those peers.
-	blocked atomic.Pointer[map[peer.ID]bool]
 }
 
 // New validates cfg and deps; it starts nothing (see Start).
@@ -318,9 +314,6 @@ func (s *Service) fsm() *fsm {
 func (s *Service) isValidator(vals []peer.ID) bool { return slices.Contains(vals, s.self) }
 
 func (s *Service) isBlocked(p peer.ID) bool {
-	if b := s.blocked.Load(); b != nil && (*b)[p] {
-		return true
-	}
 	s.banMu.Lock()
 	defer s.banMu.Unlock()
 	until, ok := s.banned[p]

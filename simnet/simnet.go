@@ -14,11 +14,13 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/partition"
 	"github.com/synapse-p2p/synapse-p2p/node"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
 )
@@ -78,7 +80,10 @@ type Net struct {
 	// Nodes are the running nodes; node i has data directory DataDir(i).
 	// A stopped node's slot holds nil until RestartNode.
 	Nodes []*node.Node
-	cfgs  []node.Config
+	// gaters[i] is node i's connection gater (Partition, Heal); it
+	// outlives restarts.
+	gaters []*partition.Gater
+	cfgs   []node.Config
 }
 
 // Start creates identities, a devnet genesis and data directories, then
@@ -195,7 +200,8 @@ func (n *Net) RestartNode(ctx context.Context, i int) error {
 	if n.Nodes[i] != nil {
 		return fmt.Errorf("simnet: node %d is running", i)
 	}
-	opts := []node.Option{node.WithLogger(n.cfg.Log.With("node", i))}
+	opts := []node.Option{node.WithLogger(n.cfg.Log.With("node", i)),
+		node.WithHostOptions(p2p.WithLibp2pOptions(libp2p.ConnectionGater(n.gater(i))))}
 	if n.cfg.Options != nil {
 		opts = append(opts, n.cfg.Options(i)...)
 	}
@@ -209,6 +215,51 @@ func (n *Net) RestartNode(ctx context.Context, i int) error {
 	}
 	n.Nodes[i] = nd
 	return nil
+}
+
+// gater returns node i's connection gater, made on first use.
+func (n *Net) gater(i int) *partition.Gater {
+	for len(n.gaters) <= i {
+		n.gaters = append(n.gaters, partition.NewGater())
+	}
+	return n.gaters[i]
+}
+
+// Partition cuts the network into the given groups of node indices:
+// nodes in different groups refuse each other's connections and their
+// open connections close, as in a network partition; nodes in no group
+// keep talking to everyone. Heal undoes it.
+func (n *Net) Partition(groups ...[]int) error {
+	members := make([][]partition.Member, len(groups))
+	for g, idx := range groups {
+		for _, i := range idx {
+			if i < 0 || i >= len(n.Nodes) || n.Nodes[i] == nil {
+				return fmt.Errorf("simnet: partition: node %d is not running", i)
+			}
+			members[g] = append(members[g], partition.Member{Host: n.Nodes[i].Host().Host, Gater: n.gater(i)})
+		}
+	}
+	for a := range members {
+		for b := a + 1; b < len(members); b++ {
+			partition.Cut(members[a], members[b])
+		}
+	}
+	return nil
+}
+
+// Heal ends every partition: all nodes accept each other again, and each
+// node redials its bootstrap peer so the swarm reforms without waiting for
+// discovery.
+func (n *Net) Heal(ctx context.Context) {
+	for _, g := range n.gaters {
+		g.UnblockAll()
+	}
+	boot := n.Nodes[0]
+	for _, nd := range n.Nodes[1:] {
+		if nd != nil && boot != nil {
+			nd.Host().Host.Connect(ctx, boot.Host().AddrInfo()) // best effort: discovery reconnects the rest
+		}
+	}
 }
 
 // Genesis is the network's genesis.

@@ -16,8 +16,10 @@ import (
 const NetID = "00000000deadbeef"
 
 // NewHost builds and starts a host on 127.0.0.1 with a fresh key, closed at
-// the end of the test. mutate may adjust the loopback config (may be nil).
-func NewHost(t testing.TB, mutate func(*p2p.Config)) *p2p.Host {
+// the end of the test. mutate may adjust the loopback config (may be nil);
+// opts go to p2p.New (for example a connection gater through
+// p2p.WithLibp2pOptions).
+func NewHost(t testing.TB, mutate func(*p2p.Config), opts ...p2p.Option) *p2p.Host {
 	t.Helper()
 	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
@@ -27,7 +29,7 @@ func NewHost(t testing.TB, mutate func(*p2p.Config)) *p2p.Host {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	h, err := p2p.New(context.Background(), cfg, key, NetID, nil)
+	h, err := p2p.New(context.Background(), cfg, key, NetID, nil, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,8 @@
-package p2ptest
+// Package partition cuts a network of libp2p hosts into groups that
+// cannot reach each other, and heals it: a connection gater per host that
+// refuses the peers it blocks. Tests and the local simnet use it to put
+// nodes on two sides of a network partition.
+package partition
 
 import (
 	"sync"
@@ -12,7 +16,7 @@ import (
 
 // Gater is a connection gater that refuses every connection, in either
 // direction, with the peers it blocks. Give each test host its own (with
-// libp2p.ConnectionGater) and cut the network with Partition.
+// libp2p.ConnectionGater) and cut the network with Cut.
 type Gater struct {
 	mu      sync.Mutex
 	blocked map[peer.ID]bool
@@ -22,7 +26,7 @@ type Gater struct {
 func NewGater() *Gater { return &Gater{blocked: map[peer.ID]bool{}} }
 
 // Block refuses connections with ids from now on (open ones stay: see
-// Partition).
+// Cut).
 func (g *Gater) Block(ids ...peer.ID) { g.set(true, ids) }
 
 // Unblock lets connections with ids through again.
@@ -79,10 +83,10 @@ type Member struct {
 	Gater *Gater
 }
 
-// Partition cuts every connection between groups a and b: each side's
+// Cut cuts every connection between groups a and b: each side's
 // gater blocks the other side's peers, and open connections between them
 // close. Connections inside a group are untouched.
-func Partition(a, b []Member) {
+func Cut(a, b []Member) {
 	for _, x := range a {
 		for _, y := range b {
 			x.Gater.Block(y.Host.ID())
@@ -97,7 +101,7 @@ func Partition(a, b []Member) {
 	}
 }
 
-// Heal undoes Partition between groups a and b. Nothing redials: the
+// Heal undoes Cut between groups a and b. Nothing redials: the
 // hosts' own discovery, bootstrap or the test reconnects them.
 func Heal(a, b []Member) {
 	for _, x := range a {
