@@ -170,10 +170,10 @@ func TestProvideUnknownIsNotHeld(t *testing.T) {
 
 func TestClosedStore(t *testing.T) {
 	n := newNode(t, nodeOpts{noDHT: true})
-	if err := n.s.Close(); err != nil {
+	if err := n.s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.s.Close(); err != nil {
+	if err := n.s.Close(context.Background()); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
 	if _, err := n.s.Add(context.Background(), strings.NewReader("x")); !errors.Is(err, ErrClosed) {

@@ -27,6 +27,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/lifecycle"
 )
 
 // Deps are what the service needs from the node.
@@ -123,7 +124,7 @@ type Service struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 
-	closeOnce sync.Once
+	closer    lifecycle.Once
 	bytesIn   int64 // sync bytes received (for benchmarks)
 	bytesInMu sync.Mutex
 }
@@ -262,10 +263,11 @@ func (s *Service) load(ctx context.Context) error {
 	return nil
 }
 
-// Close leaves the topic, stops the sync protocol and every goroutine. It
-// is safe to call more than once. The datastore stays open (node owns it).
-func (s *Service) Close() error {
-	s.closeOnce.Do(func() {
+// Close leaves the topic, stops the sync protocol and every goroutine,
+// waiting for them until ctx is done. Every call returns the first call's
+// result. The datastore stays open (node owns it).
+func (s *Service) Close(ctx context.Context) error {
+	return s.closer.Do(func() error {
 		s.deps.Host.Network().StopNotify(s.notifiee)
 		s.deps.Host.RemoveStreamHandler(SyncProtocol(s.netID))
 		s.subMu.Lock()
@@ -278,9 +280,8 @@ func (s *Service) Close() error {
 		s.sub.Cancel()
 		s.topic.Close()
 		s.cancel()
-		s.wg.Wait()
+		return lifecycle.Wait(ctx, "gossip", s.wg.Wait)
 	})
-	return nil
 }
 
 func (s *Service) now() time.Time { return s.deps.Now() }

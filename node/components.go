@@ -16,6 +16,7 @@ import (
 	"github.com/synapse-p2p/synapse-p2p/bitswap"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 	"github.com/synapse-p2p/synapse-p2p/gossip"
+	"github.com/synapse-p2p/synapse-p2p/internal/lifecycle"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
 	"github.com/synapse-p2p/synapse-p2p/raftnet"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
@@ -76,7 +77,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bitswap: %w", err)
 	}
-	n.closers = append(n.closers, func(context.Context) error { return n.packages.Close() })
+	n.closers = append(n.closers, n.packages.Close)
 
 	ucfg := n.cfg.Upgrade
 	ucfg.DataDir = n.cfg.DataDir
@@ -88,7 +89,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("upgrade: %w", err)
 	}
-	n.closers = append(n.closers, func(context.Context) error { return n.upgrades.Close() })
+	n.closers = append(n.closers, n.upgrades.Close)
 	state, err := n.genesis.InitialState()
 	if err != nil {
 		return err
@@ -126,7 +127,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("gossip: %w", err)
 	}
-	n.closers = append(n.closers, func(context.Context) error { return n.gossip.Close() })
+	n.closers = append(n.closers, n.gossip.Close)
 
 	genesisVals := make([]peer.ID, 0, len(n.genesis.Validators))
 	for _, v := range n.genesis.Validators {
@@ -154,7 +155,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("raft: %w", err)
 	}
-	n.closers = append(n.closers, func(context.Context) error { return n.raft.Close() })
+	n.closers = append(n.closers, n.raft.Close)
 	n.newMetrics()
 	return nil
 }
@@ -177,13 +178,14 @@ func (n *Node) startComponents(ctx context.Context) error {
 	}()
 	// The executor and prefetch loops stop before the components they use
 	// close.
-	n.closers = append(n.closers, func(context.Context) error {
+	n.closers = append(n.closers, func(ctx context.Context) error {
 		cancel()
 		n.prepCancel()
-		<-n.execDone
-		<-prefetchDone
-		n.prepWG.Wait()
-		return nil
+		return lifecycle.Wait(ctx, "executor", func() {
+			<-n.execDone
+			<-prefetchDone
+			n.prepWG.Wait()
+		})
 	})
 	return nil
 }

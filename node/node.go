@@ -22,6 +22,7 @@ import (
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
+	"github.com/synapse-p2p/synapse-p2p/internal/lifecycle"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
 )
 
@@ -50,6 +51,7 @@ type Node struct {
 
 	// closers run in reverse order of registration.
 	closers []func(context.Context) error
+	closer  lifecycle.Once
 
 	mu      sync.Mutex
 	started bool
@@ -184,17 +186,16 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops every component in reverse order of construction. It is safe
-// to call more than once.
+// Close stops every component in reverse order of construction; each one
+// waits for its goroutines until ctx is done. Every call returns the first
+// call's result.
 func (n *Node) Close(ctx context.Context) error {
-	n.mu.Lock()
-	if n.closed {
+	return n.closer.Do(func() error {
+		n.mu.Lock()
+		n.closed = true
 		n.mu.Unlock()
-		return nil
-	}
-	n.closed = true
-	n.mu.Unlock()
-	return n.closeAll(ctx)
+		return n.closeAll(ctx)
+	})
 }
 
 func (n *Node) closeAll(ctx context.Context) error {

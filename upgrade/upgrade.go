@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/lifecycle"
 )
 
 // Isolation selects where guest code runs.
@@ -202,6 +203,7 @@ type Manager struct {
 	wg     sync.WaitGroup
 
 	execMu sync.Mutex // serialises InitState, Execute, Rollback, Resume
+	closer lifecycle.Once
 
 	mu     sync.Mutex
 	snap   *snapshot // nil until InitState
@@ -264,15 +266,16 @@ func (m *Manager) probeWasm(ctx context.Context) bool {
 	return true
 }
 
-// Close stops running calls (they fail as transient) and waits for them.
-// It is safe to call more than once.
-func (m *Manager) Close() error {
-	m.mu.Lock()
-	m.closed = true
-	m.mu.Unlock()
-	m.cancel()
-	m.wg.Wait()
-	return nil
+// Close stops running calls (they fail as transient) and waits for them
+// until ctx is done. Every call returns the first call's result.
+func (m *Manager) Close(ctx context.Context) error {
+	return m.closer.Do(func() error {
+		m.mu.Lock()
+		m.closed = true
+		m.mu.Unlock()
+		m.cancel()
+		return lifecycle.Wait(ctx, "upgrade calls", m.wg.Wait)
+	})
 }
 
 // begin registers an operation; the returned context is also cancelled by
