@@ -1,8 +1,6 @@
 package bitswap
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -60,52 +58,5 @@ func (c Config) Validate() error {
 	if c.MaxFetchBytes <= 0 {
 		return fmt.Errorf("%w: max_fetch_bytes %d (want > 0)", ErrInvalidConfig, c.MaxFetchBytes)
 	}
-	return nil
-}
-
-// configJSON is Config with durations written as strings ("12h", "50ms").
-type configJSON struct {
-	ReprovideInterval   string `json:"reprovide_interval"`
-	ProviderSearchDelay string `json:"provider_search_delay"`
-	MaxFetchBytes       int64  `json:"max_fetch_bytes"`
-}
-
-// MarshalJSON writes durations as Go duration strings.
-func (c Config) MarshalJSON() ([]byte, error) {
-	return json.Marshal(configJSON{
-		ReprovideInterval:   c.ReprovideInterval.String(),
-		ProviderSearchDelay: c.ProviderSearchDelay.String(),
-		MaxFetchBytes:       c.MaxFetchBytes,
-	})
-}
-
-// UnmarshalJSON reads durations as Go duration strings; fields that are
-// absent keep their current value and unknown fields are an error (as in
-// the rest of config.json: a typo must not be ignored silently).
-func (c *Config) UnmarshalJSON(b []byte) error {
-	j := configJSON{MaxFetchBytes: c.MaxFetchBytes}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
-	}
-	for _, f := range []struct {
-		name string
-		s    string
-		d    *time.Duration
-	}{
-		{"reprovide_interval", j.ReprovideInterval, &c.ReprovideInterval},
-		{"provider_search_delay", j.ProviderSearchDelay, &c.ProviderSearchDelay},
-	} {
-		if f.s == "" {
-			continue
-		}
-		d, err := time.ParseDuration(f.s)
-		if err != nil {
-			return fmt.Errorf("%w: %s %q: %v", ErrInvalidConfig, f.name, f.s, err)
-		}
-		*f.d = d
-	}
-	c.MaxFetchBytes = j.MaxFetchBytes
 	return nil
 }

@@ -111,7 +111,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	// that reach each other only through a relay still exchange ops and
 	// validators still form raft; bitswap waits for a direct connection
 	// (p2p.AllowLimited, docs/nat.md).
-	n.gossip, err = gossip.New(ctx, gossip.DefaultConfig(), gossip.Deps{
+	n.gossip, err = gossip.New(ctx, n.cfg.Gossip, gossip.Deps{
 		Host:      p2p.AllowLimited(n.host.Host, log.With("component", "p2p"), gossip.SyncProtocol(n.netID)),
 		Key:       n.key,
 		Datastore: n.ds,

@@ -165,18 +165,18 @@ var ErrInvalidConfig = errors.New("p2p: invalid config")
 // Validate checks addresses, watermarks and the DHT mode.
 func (c Config) Validate() error {
 	if len(c.ListenAddrs) == 0 {
-		return fmt.Errorf("%w: no listen addresses", ErrInvalidConfig)
+		return fmt.Errorf("%w: listen_addrs is empty", ErrInvalidConfig)
 	}
 	for _, a := range c.ListenAddrs {
 		if _, err := ma.NewMultiaddr(a); err != nil {
-			return fmt.Errorf("%w: listen address %q: %v", ErrInvalidConfig, a, err)
+			return fmt.Errorf("%w: listen_addrs: %q: %v", ErrInvalidConfig, a, err)
 		}
 	}
 	if _, err := ParseBootstrap(c.Bootstrap); err != nil {
 		return err
 	}
 	if c.ConnLow < 0 || c.ConnHigh < c.ConnLow || c.ConnHigh == 0 {
-		return fmt.Errorf("%w: connection watermarks low=%d high=%d", ErrInvalidConfig, c.ConnLow, c.ConnHigh)
+		return fmt.Errorf("%w: conn_low %d, conn_high %d (want 0 <= conn_low <= conn_high, conn_high > 0)", ErrInvalidConfig, c.ConnLow, c.ConnHigh)
 	}
 	switch c.DHTMode {
 	case DHTModeAuto, DHTModeServer, DHTModeClient:

@@ -10,6 +10,7 @@ package upgrade
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,10 +46,40 @@ func (i Isolation) String() string {
 	return fmt.Sprintf("Isolation(%d)", int(i))
 }
 
+// MarshalText writes the isolation's name ("process", "in-process").
+func (i Isolation) MarshalText() ([]byte, error) {
+	if i != IsolationProcess && i != IsolationInProcess {
+		return nil, fmt.Errorf("upgrade: unknown isolation %d", int(i))
+	}
+	return []byte(i.String()), nil
+}
+
+// UnmarshalJSON reads an isolation's name, or the number config files held
+// before (0 process, 1 in-process).
+func (i *Isolation) UnmarshalJSON(b []byte) error {
+	var name string
+	if err := json.Unmarshal(b, &name); err != nil {
+		var n int
+		if json.Unmarshal(b, &n) != nil {
+			return fmt.Errorf("upgrade: isolation %s: want \"process\" or \"in-process\"", b)
+		}
+		*i = Isolation(n) // Validate rejects unknown numbers
+		return nil
+	}
+	for _, v := range []Isolation{IsolationProcess, IsolationInProcess} {
+		if name == v.String() {
+			*i = v
+			return nil
+		}
+	}
+	return fmt.Errorf("upgrade: isolation %q: want \"process\" or \"in-process\"", name)
+}
+
 // Config configures a Manager.
 type Config struct {
 	// DataDir is the node data dir; files live in <DataDir>/upgrades/.
-	DataDir string `json:"data_dir"`
+	// The node sets it (omitted from config.json, ignored there).
+	DataDir string `json:"data_dir,omitempty"`
 	// The limits that decide an upgrade's outcome come from the network
 	// state (global.governance.limits: max_package_bytes, memory_pages,
 	// max_output_bytes, fuel; see genesis.Limits), so every node decides
