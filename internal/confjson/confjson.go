@@ -2,7 +2,7 @@
 // every time.Duration written as text ("30s", "2m", "12h") and read from
 // that text or, as config files written before it, from integer
 // nanoseconds. Components keep time.Duration fields in their Config
-// structs; Marshal and Unmarshal map them to Duration at any depth of
+// structs; Marshal and Unmarshal map them to one text duration type at any depth of
 // nested structs (struct types with JSON or text methods of their own are
 // left to those methods).
 package confjson
@@ -20,12 +20,12 @@ import (
 	"time"
 )
 
-// Duration is a time.Duration in config.json.
-type Duration time.Duration
+// duration is a time.Duration in config.json.
+type duration time.Duration
 
 // String is the duration as config.json writes it: Go's form without
 // zero minutes and seconds at the end ("12h", "2m", "1m30s", "50ms").
-func (d Duration) String() string {
+func (d duration) String() string {
 	s := time.Duration(d).String()
 	if t, ok := strings.CutSuffix(s, "m0s"); ok {
 		s = t + "m"
@@ -37,12 +37,12 @@ func (d Duration) String() string {
 }
 
 // MarshalText writes the duration as text.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+func (d duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
 // UnmarshalJSON reads a duration string ("30s") or an integer of
 // nanoseconds (the form of config files written before durations were
 // text).
-func (d *Duration) UnmarshalJSON(b []byte) error {
+func (d *duration) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
@@ -52,14 +52,14 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		if err != nil {
 			return fmt.Errorf("duration %q: want a number with a unit, such as \"30s\" or \"2m\"", s)
 		}
-		*d = Duration(v)
+		*d = duration(v)
 		return nil
 	}
 	n, err := strconv.ParseInt(string(b), 10, 64)
 	if err != nil {
 		return fmt.Errorf("duration %s: want a string such as \"30s\" (or integer nanoseconds)", b)
 	}
-	*d = Duration(n)
+	*d = duration(n)
 	return nil
 }
 
@@ -73,7 +73,7 @@ func Marshal(v any) ([]byte, error) {
 
 // Unmarshal decodes the JSON object in b over *v (a pointer to a struct):
 // absent keys keep their value, unknown keys and data after the object are
-// errors, durations are read as Duration reads them.
+// errors, durations are read as duration reads them.
 func Unmarshal(b []byte, v any) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
@@ -97,10 +97,10 @@ func Unmarshal(b []byte, v any) error {
 
 var (
 	durationType = reflect.TypeFor[time.Duration]()
-	textType     = reflect.TypeFor[Duration]()
+	textType     = reflect.TypeFor[duration]()
 )
 
-// mirror is t with every time.Duration replaced by Duration, through
+// mirror is t with every time.Duration replaced by duration, through
 // nested structs; t itself when it holds none. A mirrored struct keeps the
 // exported fields with their tags (unexported ones are never in JSON).
 func mirror(t reflect.Type) reflect.Type {

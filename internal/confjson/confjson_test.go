@@ -51,7 +51,7 @@ func TestDurationString(t *testing.T) {
 		10*time.Minute + time.Millisecond: "10m0.001s",
 	} {
 		t.Run(want, func(t *testing.T) {
-			if got := Duration(d).String(); got != want {
+			if got := duration(d).String(); got != want {
 				t.Fatalf("%v: got %q", d, got)
 			}
 			back, err := time.ParseDuration(want)
