@@ -122,7 +122,14 @@ func New(ctx context.Context, cfg Config, opts ...Option) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open datastore (is another synapse-p2p using %s?): %w", cfg.DataDir, err)
 	}
-	n.closers = append(n.closers, func(context.Context) error { return n.ds.Close() })
+	n.closers = append(n.closers, func(ctx context.Context) error {
+		// Past the deadline a component may still be stopping and write;
+		// badger recovers an unclosed datastore on the next start.
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("node: datastore left open, components may still be stopping: %w", err)
+		}
+		return n.ds.Close()
+	})
 
 	n.host, err = p2p.New(ctx, cfg.P2P, n.key, n.netID, n.log.With("component", "p2p"))
 	if err != nil {
