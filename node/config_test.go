@@ -48,7 +48,7 @@ func TestConfigRoundTrip(t *testing.T) {
 	for _, want := range []string{
 		`"dry_run_queue_timeout": "1.5s"`, `"timeout": "5m"`, `"download_idle_timeout": "30s"`,
 		`"isolation": "in-process"`, `"reprovide_interval": "12h"`, `"provider_search_delay": "50ms"`,
-		`"heartbeat_timeout": "500ms"`, `"ban_duration": "1h"`, `"gossip": {`, `"sync_interval": "1m30s"`,
+		`"commit_timeout": "20ms"`, `"ban_duration": "1h"`, `"gossip": {`, `"sync_interval": "1m30s"`,
 		`"orphan_ttl": "10m"`, `"allowed_hosts": [`,
 	} {
 		if !strings.Contains(string(b), want) {
