@@ -150,7 +150,10 @@ func LoadConfigSources(dataDir string, getenv func(string) string) (Config, Conf
 		return cfg, nil, fmt.Errorf("config: %s: %w", filepath.Join(dataDir, ConfigFile), err)
 	}
 	src := ConfigSources{}
-	if err := src.setKeys(b, SourceFile); err != nil {
+	if b, err = migrateConfig(b); err == nil {
+		err = src.setKeys(b, SourceFile)
+	}
+	if err != nil {
 		return cfg, nil, fmt.Errorf("config: %s: %w", filepath.Join(dataDir, ConfigFile), err)
 	}
 	keys, err := cfg.applyEnv(getenv)
@@ -184,8 +187,15 @@ func (c Config) MarshalJSON() ([]byte, error) { return confjson.Marshal(fileConf
 
 // UnmarshalJSON reads a config.json over c: absent keys keep their value,
 // unknown keys and data after the object are errors, and durations are
-// text or, as in files written before, integer nanoseconds.
-func (c *Config) UnmarshalJSON(b []byte) error { return confjson.Unmarshal(b, (*fileConfig)(c)) }
+// text or, as in files written before, integer nanoseconds (and the p2p
+// section's old *_seconds keys, integer seconds).
+func (c *Config) UnmarshalJSON(b []byte) error {
+	b, err := migrateConfig(b)
+	if err != nil {
+		return err
+	}
+	return confjson.Unmarshal(b, (*fileConfig)(c))
+}
 
 // EnvPrefix starts every environment variable the node reads.
 const EnvPrefix = "SYNAPSE_"

@@ -49,13 +49,14 @@ func TestConfigRoundTrip(t *testing.T) {
 		`"dry_run_queue_timeout": "1.5s"`, `"timeout": "5m"`, `"download_idle_timeout": "30s"`,
 		`"isolation": "in-process"`, `"reprovide_interval": "12h"`, `"provider_search_delay": "50ms"`,
 		`"commit_timeout": "20ms"`, `"ban_duration": "1h"`, `"gossip": {`, `"sync_interval": "1m30s"`,
-		`"orphan_ttl": "10m"`, `"allowed_hosts": [`,
+		`"orphan_ttl": "10m"`, `"allowed_hosts": [`, `"discovery_interval": "30s"`, `"reservation_ttl": "1h"`,
+		`"connection_duration": "2m"`,
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("config.json lacks %s", want)
 		}
 	}
-	for _, unwanted := range []string{`"data_dir"`, `"dir"`, `"network_id"`, `"event_buffer"`, `000000000`} {
+	for _, unwanted := range []string{`"data_dir"`, `"dir"`, `_seconds"`, `"network_id"`, `"event_buffer"`, `000000000`} {
 		if strings.Contains(string(b), unwanted) {
 			t.Errorf("config.json holds %s:\n%s", unwanted, b)
 		}
@@ -116,6 +117,38 @@ func TestConfigLoadsOldFormat(t *testing.T) {
 	}
 }
 
+// The p2p keys that were integer seconds load under their new names, and
+// config show attributes them to the file.
+func TestConfigLegacySecondsKeys(t *testing.T) {
+	dir := t.TempDir()
+	writeConfigFile(t, dir, `{"p2p":{"discovery_seconds":45,"relay_service":{"connection_duration_seconds":0,"connection_data_bytes":0,"reservation_ttl_seconds":600}}}`)
+	c, src, err := node.LoadConfigSources(dir, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := c.P2P.RelayService
+	if c.P2P.DiscoveryInterval != 45*time.Second || rs.ConnectionDuration != 0 || rs.ReservationTTL != 10*time.Minute || rs.MaxCircuits != 16 {
+		t.Fatalf("p2p %+v", c.P2P)
+	}
+	for _, k := range []string{"p2p.discovery_interval", "p2p.relay_service.connection_duration", "p2p.relay_service.reservation_ttl"} {
+		if src[k] != node.SourceFile {
+			t.Errorf("%s: source %q", k, src[k])
+		}
+	}
+	for _, tc := range []struct{ name, doc, want string }{
+		{"both names", `{"p2p":{"discovery_seconds":45,"discovery_interval":"45s"}}`, "discovery_seconds and discovery_interval"},
+		{"text seconds", `{"p2p":{"discovery_seconds":"45s"}}`, `p2p: discovery_seconds "45s": want whole seconds`},
+		{"nested", `{"p2p":{"relay_service":{"reservation_ttl_seconds":-1}}}`, "p2p.relay_service: reservation_ttl_seconds -1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			writeConfigFile(t, dir, tc.doc)
+			if _, err := node.LoadConfig(dir, noEnv); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestConfigDecodeErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct{ name, doc, want string }{
@@ -151,6 +184,8 @@ func TestConfigValidateNamesKey(t *testing.T) {
 		{"p2p listen", func(c *node.Config) { c.P2P.ListenAddrs = nil }, p2p.ErrInvalidConfig, "listen_addrs"},
 		{"p2p watermarks", func(c *node.Config) { c.P2P.ConnHigh = 1 }, p2p.ErrInvalidConfig, "conn_high"},
 		{"p2p dht", func(c *node.Config) { c.P2P.DHTMode = "x" }, p2p.ErrInvalidConfig, "dht_mode"},
+		{"p2p discovery", func(c *node.Config) { c.P2P.DiscoveryInterval = 0 }, p2p.ErrInvalidConfig, "discovery_interval"},
+		{"p2p relay ttl", func(c *node.Config) { c.P2P.RelayService.ReservationTTL = 0 }, p2p.ErrInvalidConfig, "reservation_ttl"},
 		{"api queue", func(c *node.Config) { c.API.DryRunQueueTimeout = 0 }, httpapi.ErrInvalidConfig, "dry_run_queue_timeout"},
 		{"bitswap", func(c *node.Config) { c.Bitswap.ProviderSearchDelay = 0 }, bitswap.ErrInvalidConfig, "provider_search_delay"},
 		{"raft lease", func(c *node.Config) { c.Raft.LeaderLeaseTimeout = time.Hour }, raftnet.ErrInvalidConfig, "leader_lease_timeout"},
@@ -223,6 +258,14 @@ func TestConfigSources(t *testing.T) {
 	}
 }
 
+// renamedSeconds are the p2p keys that were integer seconds, and their
+// names now.
+var renamedSeconds = map[string]string{
+	"discovery_seconds":           "discovery_interval",
+	"connection_duration_seconds": "connection_duration",
+	"reservation_ttl_seconds":     "reservation_ttl",
+}
+
 // sameValues checks that every value of the old-form document was is the
 // value of the new-form document is at the same key: integer nanoseconds
 // or long duration text against duration text, isolation numbers against
@@ -235,6 +278,9 @@ func sameValues(t *testing.T, key string, was, is any) {
 		for k, v := range m {
 			if v == "" {
 				continue // raft.dir, raft.network_id, upgrade.data_dir
+			}
+			if nk, ok := renamedSeconds[k]; ok { // integer seconds then
+				v, k = v.(float64)*1e9, nk
 			}
 			sameValues(t, strings.TrimPrefix(key+"."+k, "."), v, im[k])
 		}

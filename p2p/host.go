@@ -231,10 +231,10 @@ func (h *Host) rendezvous() string { return "synapse/" + h.netID + "/nodes" }
 // discover advertises this node under the network's rendezvous key and
 // connects to nodes found there until the connection manager's low
 // watermark is reached. It polls every second until the node has a peer,
-// then every DiscoverySeconds.
+// then every DiscoveryInterval.
 func (h *Host) discover(ctx context.Context) {
 	rd := drouting.NewRoutingDiscovery(h.DHT)
-	period := time.Duration(h.cfg.DiscoverySeconds) * time.Second
+	period := h.cfg.DiscoveryInterval
 	var nextAdvertise time.Time
 	for {
 		wait := time.Second
