@@ -16,6 +16,8 @@ import (
 	"github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
 // plainBoxo is boxo's behaviour: 1 s provider search delay, 1 MiB server
@@ -146,7 +148,7 @@ func BenchmarkFetch3MiBWithDiscovery(b *testing.B) {
 		b.Run(v.name, func(b *testing.B) {
 			hub := newNode(b, nodeOpts{})
 			holder := newNode(b, nodeOpts{boot: bootAddrs(hub.h), lonely: true, mutateC: v.mut})
-			waitFor(b, 10*time.Second, "routing table", func() bool { return holder.h.DHT.RoutingTable().Size() > 0 })
+			testutil.WaitFor(b, 10*time.Second, "routing table", func() bool { return holder.h.DHT.RoutingTable().Size() > 0 })
 			ctx := context.Background()
 			res, err := holder.s.Add(ctx, bytes.NewReader(data))
 			if err != nil {
@@ -160,7 +162,7 @@ func BenchmarkFetch3MiBWithDiscovery(b *testing.B) {
 			for range b.N {
 				b.StopTimer()
 				f := newNode(b, nodeOpts{boot: bootAddrs(hub.h), lonely: true, mutateC: v.mut})
-				waitFor(b, 10*time.Second, "routing table", func() bool { return f.h.DHT.RoutingTable().Size() > 0 })
+				testutil.WaitFor(b, 10*time.Second, "routing table", func() bool { return f.h.DHT.RoutingTable().Size() > 0 })
 				f.h.Network().ClosePeer(holder.h.ID())
 				holder.h.Network().ClosePeer(f.h.ID())
 				b.StartTimer()

@@ -16,6 +16,7 @@ import (
 	"github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 	"github.com/synapse-p2p/synapse-p2p/p2p/p2ptest"
 )
 
@@ -26,7 +27,7 @@ func TestFetchTwoHopsThroughDHT(t *testing.T) {
 	holder := newNode(t, nodeOpts{boot: bootAddrs(hub.h), lonely: true})
 	fetcher := newNode(t, nodeOpts{boot: bootAddrs(hub.h), lonely: true})
 	for _, n := range []*testNode{holder, fetcher} {
-		waitFor(t, 10*time.Second, "DHT routing table", func() bool { return n.h.DHT.RoutingTable().Size() > 0 })
+		testutil.WaitFor(t, 10*time.Second, "DHT routing table", func() bool { return n.h.DHT.RoutingTable().Size() > 0 })
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -73,7 +74,7 @@ func TestFetchTwoHopsThroughDHT(t *testing.T) {
 	if ok, _ := fetcher.s.pins.has(ctx, res.CID); !ok {
 		t.Fatal("fetched package not kept")
 	}
-	waitFor(t, 10*time.Second, "fetcher announced as provider", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "fetcher announced as provider", func() bool {
 		fctx, fcancel := context.WithTimeout(ctx, 2*time.Second)
 		defer fcancel()
 		for ai := range hub.h.DHT.FindProvidersAsync(fctx, res.CID, 0) {
@@ -170,7 +171,7 @@ func TestFetchCancel(t *testing.T) {
 func TestFetchUnknownCIDTimesOut(t *testing.T) {
 	hub := newNode(t, nodeOpts{})
 	f := newNode(t, nodeOpts{boot: bootAddrs(hub.h)})
-	waitFor(t, 10*time.Second, "DHT routing table", func() bool { return f.h.DHT.RoutingTable().Size() > 0 })
+	testutil.WaitFor(t, 10*time.Second, "DHT routing table", func() bool { return f.h.DHT.RoutingTable().Size() > 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	start := time.Now()

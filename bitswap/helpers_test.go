@@ -99,18 +99,6 @@ func connect(t testing.TB, a, b *testNode) {
 	}
 }
 
-// waitFor polls cond every 20 ms until it holds or d passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func connected(a, b *testNode) bool {
 	return a.h.Network().Connectedness(b.h.ID()) == network.Connected
 }

@@ -63,6 +63,7 @@ type Store struct {
 	pins  *pinSet
 
 	provideNow chan struct{}
+	serve      *serveLimiter
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -107,7 +108,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
 	}
 	// NewBlockstore puts every block under /blocks/<multihash>.
 	s.bstore = &verifyingBlockstore{Blockstore: blockstore.NewBlockstore(deps.Datastore), log: log}
-	net := bsnet.NewFromIpfsHost(deps.Host)
+	// Bitswap sends blocks on streams it opens itself; they write through
+	// the serve limiter (serve.go).
+	s.serve = newServeLimiter(sctx, cfg.ServeRate)
+	net := bsnet.NewFromIpfsHost(limitedHost{Host: deps.Host, lim: s.serve})
 	guard := &blockGuard{s: s}
 	opts := []bsbitswap.Option{
 		bsbitswap.ProviderSearchDelay(cfg.ProviderSearchDelay),
@@ -121,6 +125,13 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
 		bsbitswap.WithClientOption(client.WithPerPeerSendDelay(time.Microsecond)),
 	}
 	if !cfg.boxoDefaults {
+		// Serving workers sized for a governance node (boxo's 8 + 8 + 128
+		// goroutines per node are sized for a gateway).
+		opts = append(opts,
+			bsbitswap.TaskWorkerCount(cfg.ServeWorkers),
+			bsbitswap.EngineTaskWorkerCount(cfg.ServeWorkers),
+			bsbitswap.EngineBlockstoreWorkerCount(2*cfg.ServeWorkers),
+		)
 		// Answer a want-have for a small block (a UnixFS root or inner
 		// node, at most ~8 KiB) with the block itself: a fetch then gets its
 		// root in one round trip instead of two, and saves the 20 ms boxo

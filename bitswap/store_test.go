@@ -191,12 +191,18 @@ func TestConfig(t *testing.T) {
 		"zero search delay": func(c *Config) { c.ProviderSearchDelay = 0 },
 		"tiny reprovide":    func(c *Config) { c.ReprovideInterval = time.Second },
 		"no cap":            func(c *Config) { c.MaxFetchBytes = 0 },
+		"no serve workers":  func(c *Config) { c.ServeWorkers = 0 },
+		"no val. workers":   func(c *Config) { c.ValidatorServeWorkers = 0 },
+		"negative rate":     func(c *Config) { c.ServeRate = -1 },
+		"crawling rate":     func(c *Config) { c.ValidatorServeRate = 1000 },
 	} {
-		c := DefaultConfig()
-		mut(&c)
-		if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
-			t.Fatalf("%s: err = %v", name, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			c := DefaultConfig()
+			mut(&c)
+			if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("%s: err = %v", name, err)
+			}
+		})
 	}
 	if _, err := New(context.Background(), DefaultConfig(), Deps{}); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("New without deps: %v", err)

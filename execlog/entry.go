@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"regexp"
 
-	"github.com/fxamacker/cbor/v2"
+	"github.com/synapse-p2p/synapse-p2p/internal/cborx"
 )
 
 // HashDomain prefixes an entry's CBOR bytes before hashing, so an entry
@@ -79,13 +79,7 @@ func ValidProposalID(id string) bool { return proposalIDRE.MatchString(id) }
 
 // encMode is RFC 8949 §4.2.1 core deterministic encoding: shortest
 // integers, map keys sorted by their encoded bytes (so shorter keys first).
-var encMode = func() cbor.EncMode {
-	m, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err) // static options
-	}
-	return m
-}()
+var encMode = cborx.Enc
 
 // CanonicalBytes is the deterministic CBOR encoding of e that Hash hashes.
 func (e Entry) CanonicalBytes() []byte {

@@ -2,6 +2,7 @@ package execlog
 
 import (
 	"encoding/hex"
+	"fmt"
 	"testing"
 )
 
@@ -29,13 +30,15 @@ func TestEntryHashVector(t *testing.T) {
 		{e2, "a763736571026776657273696f6e65312e332e306b7061636b6167655f75726c781a68747470733a2f2f6578616d706c652e636f6d2f702e7761736d6b70726f706f73616c5f69647820757067726164655f32303236303130325f3132303030305f34653566366137626c7061636b6167655f6861736878477368613235363a326366323464626135666230613330653236653833623261633562396532396531623136316535633166613734323565373330343333363239333862393832346c7061636b6167655f73697a651a000111706f707265765f656e7472795f68617368784033653139336165666437373063376634386236663761303563383835333537323061623365663438306566613832396431376137653730383265316339663436",
 			"c3beec0c79309aa1912bdc0f7f6a18bdd5e4b6151c8db20debbb3fec024e400a"},
 	}
-	for _, c := range cases {
-		if got := hex.EncodeToString(c.e.CanonicalBytes()); got != c.cbor {
-			t.Errorf("seq %d CBOR = %s, want %s", c.e.Seq, got, c.cbor)
-		}
-		if got := c.e.Hash(); got != c.sum {
-			t.Errorf("seq %d hash = %s, want %s", c.e.Seq, got, c.sum)
-		}
+	for i, c := range cases {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			if got := hex.EncodeToString(c.e.CanonicalBytes()); got != c.cbor {
+				t.Errorf("seq %d CBOR = %s, want %s", c.e.Seq, got, c.cbor)
+			}
+			if got := c.e.Hash(); got != c.sum {
+				t.Errorf("seq %d hash = %s, want %s", c.e.Seq, got, c.sum)
+			}
+		})
 	}
 }
 
@@ -60,8 +63,10 @@ func TestVoidEntry(t *testing.T) {
 		"upgrade_20260101_120000_0A1B2C3D0a1b2c3d0a1b2c3d0a1b2c3d": false,
 		"": false,
 	} {
-		if ValidProposalID(id) != ok {
-			t.Errorf("ValidProposalID(%q) = %v", id, !ok)
-		}
+		t.Run(id, func(t *testing.T) {
+			if ValidProposalID(id) != ok {
+				t.Errorf("ValidProposalID(%q) = %v", id, !ok)
+			}
+		})
 	}
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/mod/semver"
+
+	"github.com/synapse-p2p/synapse-p2p/internal/atomicfile"
 )
 
 // Errors returned by Parse and Validate. Each kind of invalid genesis has its
@@ -262,11 +264,15 @@ func (g *Genesis) InitialState() ([]byte, error) {
 	return Canonical(b)
 }
 
-// Write stores the genesis as indented JSON.
+// Write stores the genesis as indented JSON, mode 0644, atomically (the
+// file is whole or not there: internal/atomicfile).
 func (g *Genesis) Write(path string) error {
 	b, err := json.MarshalIndent(g, "", "  ")
 	if err != nil {
 		return fmt.Errorf("genesis: encode: %w", err)
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	if err := atomicfile.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("genesis: %w", err)
+	}
+	return nil
 }

@@ -262,9 +262,11 @@ func TestDevnet(t *testing.T) {
 
 func TestVersions(t *testing.T) {
 	for v, ok := range map[string]bool{"1.0.0": true, "1.2.0-rc.1": true, "v1.0.0": false, "1.0": false, "": false, "x": false} {
-		if genesis.ValidVersion(v) != ok {
-			t.Errorf("ValidVersion(%q) = %v", v, !ok)
-		}
+		t.Run(v, func(t *testing.T) {
+			if genesis.ValidVersion(v) != ok {
+				t.Errorf("ValidVersion(%q) = %v", v, !ok)
+			}
+		})
 	}
 	if genesis.CompareVersions("1.10.0", "1.9.0") != 1 {
 		t.Fatal("1.10.0 should be above 1.9.0")

@@ -128,9 +128,7 @@ func BenchmarkCatchUp(b *testing.B) {
 					time.Sleep(5 * time.Millisecond)
 				}
 				elapsed := time.Since(start)
-				dst.svc.bytesInMu.Lock()
-				in := dst.svc.bytesIn
-				dst.svc.bytesInMu.Unlock()
+				in := dst.svc.syncer.bytesIn.Load()
 				b.ReportMetric(float64(elapsed.Milliseconds()), "ms/catchup")
 				b.ReportMetric(float64(len(ops)-have), "missing-ops")
 				b.ReportMetric(float64(total), "missing-bytes")

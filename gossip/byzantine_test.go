@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
 // grindAlias searches (birthday attack) two proposal drafts by key whose
@@ -31,7 +32,7 @@ func grindAlias(t *testing.T, n *tnode) (a, b opDraft) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ub, err := encMode.Marshal(unsignedOp{V: OpVersion, Net: testNet, Kind: d.Kind, Author: author,
+		ub, err := encMode.Marshal(unsignedOp{V: opVersion, Net: testNet, Kind: d.Kind, Author: author,
 			Seq: d.Seq, Lamport: d.Lamport, TS: ts.UnixMilli(), Deps: [][]byte{}, Body: bb})
 		if err != nil {
 			t.Fatal(err)
@@ -69,7 +70,7 @@ func TestByzantineNameGrinding(t *testing.T) {
 		if err := rogue.svc.Relay(ctx, op.Raw); err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, ProposalIDFor(op))
+		ids = append(ids, proposalIDFor(op))
 	}
 	a, b := ids[0], ids[1]
 	alias := a[:len(a)-24]
@@ -77,7 +78,7 @@ func TestByzantineNameGrinding(t *testing.T) {
 		t.Fatalf("grinding did not collide: %s %s", a, b)
 	}
 	for _, n := range nodes {
-		waitFor(t, 10*time.Second, "both proposals everywhere", func() bool {
+		testutil.WaitFor(t, 10*time.Second, "both proposals everywhere", func() bool {
 			_, e1 := n.svc.Proposal(a, time.Now())
 			_, e2 := n.svc.Proposal(b, time.Now())
 			return e1 == nil && e2 == nil
@@ -94,7 +95,7 @@ func TestByzantineNameGrinding(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range nodes {
-		waitFor(t, 10*time.Second, "the vote everywhere", func() bool {
+		testutil.WaitFor(t, 10*time.Second, "the vote everywhere", func() bool {
 			va, _ := n.svc.Proposal(a, time.Now())
 			return len(va.Votes) == 1
 		})
@@ -118,7 +119,7 @@ func TestByzantineVoteFlooder(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range nodes {
-		waitFor(t, 10*time.Second, "proposal everywhere", func() bool { _, err := n.svc.Proposal(pid, time.Now()); return err == nil })
+		testutil.WaitFor(t, 10*time.Second, "proposal everywhere", func() bool { _, err := n.svc.Proposal(pid, time.Now()); return err == nil })
 	}
 	const flood = 2000
 	last := ""
@@ -136,16 +137,16 @@ func TestByzantineVoteFlooder(t *testing.T) {
 			t.Fatalf("%s holds %d ops during the flood", n.name, got)
 		}
 	}
-	waitFor(t, 10*time.Second, "the flooder's score drops at the victim", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the flooder's score drops at the victim", func() bool {
 		return victim.svc.appScore(rogue.id) < 0
 	})
 	// Sync brings every node to the flooder's latest vote.
 	for _, n := range nodes[1:] {
 		// The periodic sync may hold the flooder's session slot: retry.
 		var err error
-		waitFor(t, 10*time.Second, "a sync session with the flooder", func() bool {
-			_, err = n.svc.SyncWith(ctx, rogue.id)
-			return !errors.Is(err, ErrSyncRefused)
+		testutil.WaitFor(t, 10*time.Second, "a sync session with the flooder", func() bool {
+			_, err = n.svc.syncWith(ctx, rogue.id)
+			return !errors.Is(err, errSyncRefused)
 		})
 		if err != nil {
 			t.Fatal(err)

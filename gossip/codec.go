@@ -13,16 +13,20 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/synapse-p2p/synapse-p2p/execlog"
+
+	"github.com/synapse-p2p/synapse-p2p/internal/cborx"
 )
 
 // Wire constants of the op format (docs/protocols.md).
 const (
-	// OpVersion is the only op format version this code accepts.
-	OpVersion = 1
-	// MaxOpSize is the largest encoded op (signature included) accepted.
-	MaxOpSize = 64 << 10
-	// MaxDeps bounds the dependency list of one op.
-	MaxDeps = 16
+	// opVersion is the only op format version this code accepts.
+	opVersion = 1
+	// maxOpSize is the largest encoded op (signature included) accepted.
+	maxOpSize = 64 << 10
+	// maxDeps bounds the dependency list of one op.
+	maxDeps = 16
 
 	opIDDomain = "synapse/op-id/v1"
 	sigDomain  = "synapse/op/v1"
@@ -43,11 +47,11 @@ const (
 // Codec errors. Every decode failure wraps ErrInvalidOp.
 var (
 	ErrInvalidOp    = errors.New("gossip: invalid op")
-	ErrOversize     = fmt.Errorf("%w: larger than %d bytes", ErrInvalidOp, MaxOpSize)
-	ErrNonCanonical = fmt.Errorf("%w: not in canonical encoding", ErrInvalidOp)
-	ErrWrongNetwork = fmt.Errorf("%w: wrong network ID", ErrInvalidOp)
-	ErrUnknownKind  = fmt.Errorf("%w: unknown kind", ErrInvalidOp)
-	ErrBadSignature = fmt.Errorf("%w: bad signature", ErrInvalidOp)
+	errOversize     = fmt.Errorf("%w: larger than %d bytes", ErrInvalidOp, maxOpSize)
+	errNonCanonical = fmt.Errorf("%w: not in canonical encoding", ErrInvalidOp)
+	errWrongNetwork = fmt.Errorf("%w: wrong network ID", ErrInvalidOp)
+	errUnknownKind  = fmt.Errorf("%w: unknown kind", ErrInvalidOp)
+	errBadSignature = fmt.Errorf("%w: bad signature", ErrInvalidOp)
 )
 
 // OpID names an op: SHA-256("synapse/op-id/v1" ‖ unsigned op bytes).
@@ -116,9 +120,9 @@ type voteBody struct {
 // names a CID under which the signer holds the verified package (other
 // nodes may fetch it from there when the entry's URL fails).
 type ratifyBody struct {
-	Entry      entryCBOR `cbor:"entry"`
-	EntryHash  string    `cbor:"entry_hash"`
-	PackageCID string    `cbor:"package_cid,omitempty"`
+	Entry      execlog.Entry `cbor:"entry"`
+	EntryHash  string        `cbor:"entry_hash"`
+	PackageCID string        `cbor:"package_cid,omitempty"`
 }
 
 type reportBody struct {
@@ -132,28 +136,8 @@ type reportBody struct {
 }
 
 var (
-	encMode = func() cbor.EncMode {
-		m, err := cbor.CoreDetEncOptions().EncMode()
-		if err != nil {
-			panic(err)
-		}
-		return m
-	}()
-	decMode = func() cbor.DecMode {
-		m, err := cbor.DecOptions{
-			DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-			ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-			MaxNestedLevels:   8,
-			MaxArrayElements:  4096,
-			MaxMapPairs:       64,
-			IndefLength:       cbor.IndefLengthForbidden,
-			TagsMd:            cbor.TagsForbidden,
-		}.DecMode()
-		if err != nil {
-			panic(err)
-		}
-		return m
-	}()
+	encMode = cborx.Enc
+	decMode = cborx.Strict(cborx.Limits{MaxArrayElements: 4096, MaxMapPairs: 64, MaxNestedLevels: 8})
 )
 
 // decodeStrict decodes b into v and checks that re-encoding gives back
@@ -167,7 +151,7 @@ func decodeStrict(b []byte, v any) error {
 		return fmt.Errorf("%w: %v", ErrInvalidOp, err)
 	}
 	if !bytes.Equal(again, b) {
-		return ErrNonCanonical
+		return errNonCanonical
 	}
 	return nil
 }
@@ -199,7 +183,7 @@ type VoteBody struct {
 // RatifyBody is a validator's signature over one execution-log entry (a
 // ratify op), or its non-binding readiness to sign it (an attest op).
 type RatifyBody struct {
-	Entry      Entry
+	Entry      execlog.Entry
 	EntryHash  string
 	PackageCID string // "" when not announced
 }
@@ -207,10 +191,10 @@ type RatifyBody struct {
 // DecodeOp parses and authenticates the wire bytes of an op for network
 // netID: size, canonical CBOR, version, network, kind and body schema,
 // author key and signature. It does not check authorisation or deps
-// (Validate does). Every error wraps ErrInvalidOp.
+// (Service.Ingest does). Every error wraps ErrInvalidOp.
 func DecodeOp(raw []byte, netID string) (*Op, error) {
-	if len(raw) > MaxOpSize {
-		return nil, ErrOversize
+	if len(raw) > maxOpSize {
+		return nil, errOversize
 	}
 	var w wireOp
 	if err := decodeStrict(raw, &w); err != nil {
@@ -220,11 +204,11 @@ func DecodeOp(raw []byte, netID string) (*Op, error) {
 	if err := decodeStrict(w.Op, &u); err != nil {
 		return nil, err
 	}
-	if u.V != OpVersion {
+	if u.V != opVersion {
 		return nil, fmt.Errorf("%w: version %d", ErrInvalidOp, u.V)
 	}
 	if u.Net != netID {
-		return nil, fmt.Errorf("%w: %q", ErrWrongNetwork, u.Net)
+		return nil, fmt.Errorf("%w: %q", errWrongNetwork, u.Net)
 	}
 	author, err := peer.IDFromBytes(u.Author)
 	if err != nil {
@@ -240,8 +224,8 @@ func DecodeOp(raw []byte, netID string) (*Op, error) {
 	if u.Deps == nil {
 		return nil, fmt.Errorf("%w: deps must be an array", ErrInvalidOp)
 	}
-	if len(u.Deps) > MaxDeps {
-		return nil, fmt.Errorf("%w: %d deps (max %d)", ErrInvalidOp, len(u.Deps), MaxDeps)
+	if len(u.Deps) > maxDeps {
+		return nil, fmt.Errorf("%w: %d deps (max %d)", ErrInvalidOp, len(u.Deps), maxDeps)
 	}
 	op := &Op{
 		Kind: u.Kind, Author: author, Seq: u.Seq, Lamport: u.Lamport,
@@ -263,7 +247,7 @@ func DecodeOp(raw []byte, netID string) (*Op, error) {
 	}
 	ok, err := pub.Verify(sigMessage(netID, w.Op), w.Sig)
 	if err != nil || !ok {
-		return nil, ErrBadSignature
+		return nil, errBadSignature
 	}
 	op.ID = opID(w.Op)
 	return op, nil
@@ -279,7 +263,7 @@ func (op *Op) decodeBody(b []byte) error {
 		switch p.Type {
 		case TypeCodeUpgrade, TypeCancel, TypeRollback:
 		default:
-			return fmt.Errorf("%w: proposal type %q", ErrUnknownKind, p.Type)
+			return fmt.Errorf("%w: proposal type %q", errUnknownKind, p.Type)
 		}
 		body := ProposalBody{Type: p.Type, Title: p.Title, Description: p.Description, Version: p.Version,
 			PackageURL: p.PackageURL, PackageHash: p.PackageHash, PackageSize: p.PackageSize,
@@ -312,7 +296,7 @@ func (op *Op) decodeBody(b []byte) error {
 		if err := decodeStrict(b, &r); err != nil {
 			return err
 		}
-		e := Entry(r.Entry)
+		e := r.Entry
 		if err := checkEntry(e); err != nil {
 			return err
 		}
@@ -334,7 +318,7 @@ func (op *Op) decodeBody(b []byte) error {
 		}
 		op.Report = &rep
 	default:
-		return fmt.Errorf("%w: %q", ErrUnknownKind, op.Kind)
+		return fmt.Errorf("%w: %q", errUnknownKind, op.Kind)
 	}
 	return nil
 }
@@ -378,7 +362,7 @@ func encodeOp(key crypto.PrivKey, netID string, d opDraft) (*Op, error) {
 	}
 	deps := append([]OpID(nil), d.Deps...)
 	sort.Slice(deps, func(i, j int) bool { return bytes.Compare(deps[i][:], deps[j][:]) < 0 })
-	u := unsignedOp{V: OpVersion, Net: netID, Kind: d.Kind, Author: []byte(author),
+	u := unsignedOp{V: opVersion, Net: netID, Kind: d.Kind, Author: []byte(author),
 		Seq: d.Seq, Lamport: d.Lamport, TS: d.TS.UnixMilli(), Deps: [][]byte{}, Body: body}
 	for i, dep := range deps {
 		if i > 0 && deps[i-1] == dep {
@@ -401,24 +385,24 @@ func encodeOp(key crypto.PrivKey, netID string, d opDraft) (*Op, error) {
 	return DecodeOp(raw, netID)
 }
 
-// ProposalIDFor derives the canonical proposal ID of a proposal op:
+// proposalIDFor derives the canonical proposal ID of a proposal op:
 // upgrade_<yyyymmdd_hhmmss of its ts in UTC>_<first 32 hex (128 bits) of
 // its op ID>. 128 bits cannot be ground: naming a second proposal like an
 // existing one takes about 2^128 hashes.
-func ProposalIDFor(op *Op) string {
+func proposalIDFor(op *Op) string {
 	return "upgrade_" + op.TS.UTC().Format("20060102_150405") + "_" + op.ID.String()[:32]
 }
 
-// ShortProposalID is the readable alias of a proposal ID:
+// shortProposalID is the readable alias of a proposal ID:
 // upgrade_<yyyymmdd_hhmmss>_<first 8 hex of its op ID>. It carries only 32
 // bits, so it is accepted only while it names exactly one proposal.
-func ShortProposalID(op *Op) string {
+func shortProposalID(op *Op) string {
 	return "upgrade_" + op.TS.UTC().Format("20060102_150405") + "_" + op.ID.String()[:8]
 }
 
-// NormalizeChoice maps a vote choice (approval, rejection, yes, no; any
+// normalizeChoice maps a vote choice (approval, rejection, yes, no; any
 // case) to approval or rejection.
-func NormalizeChoice(c string) (string, error) {
+func normalizeChoice(c string) (string, error) {
 	switch strings.ToLower(strings.TrimSpace(c)) {
 	case "approval", "approve", "yes":
 		return ChoiceApproval, nil

@@ -15,7 +15,7 @@ import (
 
 // The entry-hash test vector published in docs/data-model.md and
 // docs/protocols.md.
-var vectorEntry = Entry{Seq: 2, ProposalID: "upgrade_20260101_120000_0a1b2c3d", Version: "1.2.0",
+var vectorEntry = execlog.Entry{Seq: 2, ProposalID: "upgrade_20260101_120000_0a1b2c3d", Version: "1.2.0",
 	PackageURL:  "ipfs://bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy",
 	PackageHash: "sha256:" + strings.Repeat("ab", 32), PackageSize: 4096,
 	PrevEntryHash: strings.Repeat("0f", 32)}
@@ -63,11 +63,11 @@ func TestOpRoundTripAndIDs(t *testing.T) {
 	if again.ID != op.ID || *again.Proposal != *op.Proposal || again.Author != op.Author {
 		t.Fatal("round trip changed the op")
 	}
-	id := ProposalIDFor(op)
+	id := proposalIDFor(op)
 	if !strings.HasPrefix(id, "upgrade_20260102_030405_") || id[len(id)-32:] != op.ID.String()[:32] || !execlog.ValidProposalID(id) {
 		t.Fatalf("proposal ID %s", id)
 	}
-	if short := ShortProposalID(op); short != id[:len(id)-24] {
+	if short := shortProposalID(op); short != id[:len(id)-24] {
 		t.Fatalf("short ID %s of %s", short, id)
 	}
 	// The ID covers the unsigned bytes only.
@@ -112,12 +112,12 @@ func TestDecodeRejects(t *testing.T) {
 		net  string
 		want error
 	}{
-		{"forged signature", forged, testNet, ErrBadSignature},
-		{"wrong network", op.Raw, "ffffffffffffffff", ErrWrongNetwork},
+		{"forged signature", forged, testNet, errBadSignature},
+		{"wrong network", op.Raw, "ffffffffffffffff", errWrongNetwork},
 		{"non-minimal length", nonCanon, testNet, ErrInvalidOp},
-		{"unsorted keys", unsorted, testNet, ErrNonCanonical},
+		{"unsorted keys", unsorted, testNet, errNonCanonical},
 		{"unknown field", extra, testNet, ErrInvalidOp},
-		{"oversize", make([]byte, MaxOpSize+1), testNet, ErrOversize},
+		{"oversize", make([]byte, maxOpSize+1), testNet, errOversize},
 		{"empty", nil, testNet, ErrInvalidOp},
 		{"garbage", []byte("hello world"), testNet, ErrInvalidOp},
 	}
@@ -129,19 +129,21 @@ func TestDecodeRejects(t *testing.T) {
 			}
 		})
 	}
-	if _, err := encodeOp(newKey(t), testNet, opDraft{Kind: KindProposal, Seq: 1, Body: proposalBody{Type: "code_upgrade", Title: strings.Repeat("x", MaxOpSize)}}); !errors.Is(err, ErrInvalidOp) {
+	if _, err := encodeOp(newKey(t), testNet, opDraft{Kind: KindProposal, Seq: 1, Body: proposalBody{Type: "code_upgrade", Title: strings.Repeat("x", maxOpSize)}}); !errors.Is(err, ErrInvalidOp) {
 		t.Fatalf("oversize body: %v", err)
 	}
 }
 
 func TestNormalizeChoice(t *testing.T) {
 	for in, want := range map[string]string{"yes": ChoiceApproval, "Approval": ChoiceApproval, "no": ChoiceRejection, "rejection": ChoiceRejection} {
-		got, err := NormalizeChoice(in)
-		if err != nil || got != want {
-			t.Fatalf("%s -> %s, %v", in, got, err)
-		}
+		t.Run(in, func(t *testing.T) {
+			got, err := normalizeChoice(in)
+			if err != nil || got != want {
+				t.Fatalf("got %s, %v; want %s", got, err, want)
+			}
+		})
 	}
-	if _, err := NormalizeChoice("maybe"); !errors.Is(err, ErrBadChoice) {
+	if _, err := normalizeChoice("maybe"); !errors.Is(err, ErrBadChoice) {
 		t.Fatal(err)
 	}
 }

@@ -29,8 +29,6 @@ type Config struct {
 	// RejectCacheSize bounds the cache of authentic but invalid ops (by
 	// hash of their wire bytes) that sync does not validate again.
 	RejectCacheSize int `json:"-"`
-	// CheckTallyWait bounds how long CheckTally waits for missing votes.
-	CheckTallyWait time.Duration `json:"-"`
 	// EventBuffer is the channel capacity of each subscriber.
 	EventBuffer int `json:"-"`
 }
@@ -48,7 +46,6 @@ func DefaultConfig() Config {
 		MaxNonMemberSyncSessions: 4,
 		MaxOpsPerReply:           256,
 		RejectCacheSize:          4096,
-		CheckTallyWait:           10 * time.Second,
 		EventBuffer:              64,
 	}
 }
@@ -75,8 +72,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: max_ops_per_reply must be 1..%d", ErrInvalidConfig, maxOpsPerReplyCap)
 	case c.RejectCacheSize <= 0:
 		return fmt.Errorf("%w: reject_cache_size must be positive", ErrInvalidConfig)
-	case c.CheckTallyWait <= 0:
-		return fmt.Errorf("%w: check_tally_wait must be positive", ErrInvalidConfig)
 	case c.EventBuffer <= 0:
 		return fmt.Errorf("%w: event_buffer must be positive", ErrInvalidConfig)
 	}

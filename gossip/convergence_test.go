@@ -12,7 +12,10 @@ import (
 	badger "github.com/ipfs/go-ds-badger"
 	"github.com/libp2p/go-libp2p/core/crypto"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
+	"github.com/synapse-p2p/synapse-p2p/p2p/p2ptest"
 )
 
 // TestConvergence: 10 nodes on 127.0.0.1 publish random ops, are split by a
@@ -78,12 +81,12 @@ func TestConvergence(t *testing.T) {
 	waitConverged(t, nodes, "before the partition")
 
 	a, b := nodes[:5], nodes[5:]
-	partition(a, b, true)
+	p2ptest.Partition(members(a), members(b))
 	publishRandom(a, 15)
 	publishRandom(b[:4], 15)
 	// Ratify an entry on side a (validators 0..2 are there).
 	p, _ := nodes[0].svc.Proposal(pids[0], time.Now())
-	e := Entry{Seq: 1, ProposalID: pids[0], Version: p.Body.Version, PackageURL: p.Body.PackageURL,
+	e := execlog.Entry{Seq: 1, ProposalID: pids[0], Version: p.Body.Version, PackageURL: p.Body.PackageURL,
 		PackageHash: p.Body.PackageHash, PackageSize: p.Body.PackageSize}
 	for _, v := range nodes[:3] {
 		if err := v.svc.publishRatify(ctx, e); err != nil {
@@ -91,7 +94,7 @@ func TestConvergence(t *testing.T) {
 		}
 	}
 	waitConverged(t, b, "side b")
-	waitFor(t, 10*time.Second, "entry final on side a", func() bool { return len(nodes[4].svc.ExecutionLog()) == 1 })
+	testutil.WaitFor(t, 10*time.Second, "entry final on side a", func() bool { return len(nodes[4].svc.ExecutionLog()) == 1 })
 	for i, nd := range a {
 		r := Report{Seq: 1, EntryHash: e.Hash(), ProposalID: e.ProposalID, Success: i != 4, Version: e.Version}
 		if r.Success {
@@ -103,11 +106,11 @@ func TestConvergence(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(nodes[5].svc.ExecutionLog()) != 0 || slices.Equal(nodes[0].svc.OpIDs(), nodes[5].svc.OpIDs()) {
+	if len(nodes[5].svc.ExecutionLog()) != 0 || slices.Equal(nodes[0].svc.opIDs(), nodes[5].svc.opIDs()) {
 		t.Fatal("the partition leaked ops")
 	}
 	// Restart node 9 from its datastore while partitioned.
-	before := nodes[n-1].svc.OpIDs()
+	before := nodes[n-1].svc.opIDs()
 	nodes[n-1].stop()
 	if err := bds.Close(); err != nil {
 		t.Fatal(err)
@@ -115,10 +118,10 @@ func TestConvergence(t *testing.T) {
 	bds = openBadger()
 	t.Cleanup(func() { bds.Close() })
 	nodes[n-1] = startNode(t, keys[n-1], bds, rb, testConfig())
-	if got := nodes[n-1].svc.OpIDs(); !slices.Equal(got, before) {
+	if got := nodes[n-1].svc.opIDs(); !slices.Equal(got, before) {
 		t.Fatalf("restart lost ops: %d before, %d after", len(before), len(got))
 	}
-	partition(a, b, false)
+	p2ptest.Heal(members(a), members(b))
 	for i := 0; i < n; i++ {
 		link(i, (i+1)%n)
 		link(i, (i+3)%n)
@@ -139,10 +142,10 @@ func TestConvergence(t *testing.T) {
 func waitConverged(t *testing.T, nodes []*tnode, when string) {
 	t.Helper()
 	now := time.Now()
-	waitFor(t, 60*time.Second, "convergence "+when, func() bool {
-		want := nodes[0].svc.OpIDs()
+	testutil.WaitFor(t, 60*time.Second, "convergence "+when, func() bool {
+		want := nodes[0].svc.opIDs()
 		for _, nd := range nodes[1:] {
-			if !slices.Equal(nd.svc.OpIDs(), want) {
+			if !slices.Equal(nd.svc.opIDs(), want) {
 				return false
 			}
 		}
@@ -168,11 +171,13 @@ func TestDuplicatedReorderedDelivery(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 10*time.Second, "proposal", func() bool {
-			_, e1 := nodes[1].svc.Proposal(pid, time.Now())
-			_, e2 := nodes[2].svc.Proposal(pid, time.Now())
-			ok1, ok2 := e1 == nil, e2 == nil
-			return ok1 && ok2
+		testutil.WaitFor(t, 10*time.Second, "the proposal on every node", func() bool {
+			for _, nd := range nodes { // each votes next
+				if _, err := nd.svc.Proposal(pid, time.Now()); err != nil {
+					return false
+				}
+			}
+			return true
 		})
 		for j, nd := range nodes {
 			if err := nd.svc.PublishVote(ctx, pid, []string{"yes", "no"}[(i+j)%2]); err != nil {
@@ -181,7 +186,7 @@ func TestDuplicatedReorderedDelivery(t *testing.T) {
 		}
 	}
 	waitConverged(t, nodes, "source")
-	ops := nodes[0].svc.Ops()
+	ops := nodes[0].svc.rawOps()
 	slices.Reverse(ops)
 	fresh := startNode(t, newKey(t), memDS(), rb, testConfig())
 	for _, raw := range ops {

@@ -54,18 +54,18 @@ type Slot struct {
 }
 
 // entry builds the execution-log entry of the slot at seq after prev.
-func (sl Slot) entry(seq uint64, prev string) Entry {
+func (sl Slot) entry(seq uint64, prev string) execlog.Entry {
 	if sl.Void {
 		return VoidEntryAt(seq, prev)
 	}
-	return Entry{Seq: seq, ProposalID: sl.ProposalID, Version: sl.Version, PackageURL: sl.PackageURL,
+	return execlog.Entry{Seq: seq, ProposalID: sl.ProposalID, Version: sl.Version, PackageURL: sl.PackageURL,
 		PackageHash: sl.PackageHash, PackageSize: sl.PackageSize, PrevEntryHash: prev,
 		Action: sl.Action, Target: sl.Target, ActivateAt: sl.ActivateAt, ActivateAfter: sl.ActivateAfter}
 }
 
 // VoidEntryAt is the void entry at seq after the entry with hash prev.
-func VoidEntryAt(seq uint64, prev string) Entry {
-	return Entry{Seq: seq, PrevEntryHash: prev, Void: true}
+func VoidEntryAt(seq uint64, prev string) execlog.Entry {
+	return execlog.Entry{Seq: seq, PrevEntryHash: prev, Void: true}
 }
 
 // Readiness says whether this node holds the verified package of an entry
@@ -84,7 +84,7 @@ type Progress struct {
 	Seq   uint64
 	Final bool
 	// Entry is the entry built from the slot (zero when no slot).
-	Entry Entry
+	Entry execlog.Entry
 	// Waiting says what this validator waits for before it can attest
 	// (a lagging view, a package still downloading, an open vote).
 	Waiting string
@@ -137,7 +137,7 @@ const (
 
 // judge applies this validator's checks to e under the rules r in force
 // for e.Seq.
-func (s *Service) judgeLocked(e Entry, r genesis.Rules, now time.Time) (verdict, string) {
+func (s *Service) judgeLocked(e execlog.Entry, r genesis.Rules, now time.Time) (verdict, string) {
 	if e.Void {
 		return verdictOK, ""
 	}
@@ -180,7 +180,7 @@ func (s *Service) judgeLocked(e Entry, r genesis.Rules, now time.Time) (verdict,
 //
 // Errors: ErrNotValidator when this node is not a validator for seq,
 // ErrDoubleSign (should never happen), publishing errors.
-func (s *Service) Endorse(ctx context.Context, seq uint64, slot *Slot, prepare func(context.Context, Entry) Readiness) (Progress, error) {
+func (s *Service) Endorse(ctx context.Context, seq uint64, slot *Slot, prepare func(context.Context, execlog.Entry) Readiness) (Progress, error) {
 	p := Progress{Seq: seq}
 	if seq == 0 {
 		return p, fmt.Errorf("%w: seq 0", ErrInvalidOp)
@@ -212,7 +212,7 @@ func (s *Service) Endorse(ctx context.Context, seq uint64, slot *Slot, prepare f
 		return p, nil
 	}
 	ready := map[string]Readiness{}
-	readiness := func(e Entry) Readiness {
+	readiness := func(e execlog.Entry) Readiness {
 		if e.Void || e.Action == execlog.ActionCancel {
 			return Readiness{Ready: true} // nothing to run
 		}
@@ -253,7 +253,7 @@ func (s *Service) Endorse(ctx context.Context, seq uint64, slot *Slot, prepare f
 	// 2. Sign a quorum-attested entry.
 	s.mu.RLock()
 	attested := map[string]int{}
-	entries := map[string]Entry{}
+	entries := map[string]execlog.Entry{}
 	for _, v := range r.Validators {
 		if op := s.attests[seq][v]; op != nil {
 			attested[op.Ratify.EntryHash]++
@@ -321,7 +321,7 @@ func (s *Service) Endorse(ctx context.Context, seq uint64, slot *Slot, prepare f
 
 // maybeAttest publishes an attest op for e unless this validator's latest
 // attest at e.Seq is the same entry and recent.
-func (s *Service) maybeAttest(ctx context.Context, e Entry, cid string, now time.Time) error {
+func (s *Service) maybeAttest(ctx context.Context, e execlog.Entry, cid string, now time.Time) error {
 	h := e.Hash()
 	s.mu.Lock()
 	last, ok := s.endorse.mine[e.Seq]
@@ -432,19 +432,11 @@ func (s *Service) NextSeq() uint64 {
 }
 
 // Final returns the final entry at seq, if any.
-func (s *Service) Final(seq uint64) (Entry, bool) {
+func (s *Service) Final(seq uint64) (execlog.Entry, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if seq == 0 || seq > uint64(len(s.finalLog)) {
-		return Entry{}, false
+		return execlog.Entry{}, false
 	}
 	return s.finalLog[seq-1], true
-}
-
-// Signed returns the entry hash this validator's signing record holds for
-// seq ("" if it signed nothing there).
-func (s *Service) Signed(seq uint64) string {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.st.signed[seq]
 }

@@ -9,11 +9,14 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
 // ready is a prepare func for which every package is ready.
-func ready(context.Context, Entry) Readiness { return Readiness{Ready: true, PackageCID: "QmTest"} }
+func ready(context.Context, execlog.Entry) Readiness {
+	return Readiness{Ready: true, PackageCID: "QmTest"}
+}
 
 // endorseFixture: node v is one of four validators (the other three are
 // keys the test signs with); the rules also make six members eligible.
@@ -52,7 +55,7 @@ func newEndorseFixture(t *testing.T) (*endorseFixture, func() *tnode) {
 
 // proposal publishes a proposal from voter 0 (relayed into v) and returns
 // its op and the entry at seq 1.
-func (f *endorseFixture) proposal(i int) (*Op, Entry) {
+func (f *endorseFixture) proposal(i int) (*Op, execlog.Entry) {
 	f.t.Helper()
 	op, err := encodeOp(f.voters[0], testNet, opDraft{Kind: KindProposal, Seq: uint64(100 + i), TS: time.Unix(1700000000+int64(i), 0),
 		Body: proposalBody{Type: "code_upgrade", Title: "p", Version: "1.2.0", PackageURL: "ipfs://bafy" + string(rune('a'+i)),
@@ -63,7 +66,7 @@ func (f *endorseFixture) proposal(i int) (*Op, Entry) {
 	if err := f.v.svc.Ingest(op.Raw); err != nil {
 		f.t.Fatal(err)
 	}
-	return op, Entry{Seq: 1, ProposalID: ProposalIDFor(op), Version: "1.2.0", PackageURL: op.Proposal.PackageURL,
+	return op, execlog.Entry{Seq: 1, ProposalID: proposalIDFor(op), Version: "1.2.0", PackageURL: op.Proposal.PackageURL,
 		PackageHash: op.Proposal.PackageHash, PackageSize: 100}
 }
 
@@ -78,7 +81,7 @@ func (f *endorseFixture) votes(prop *Op, choice string, s uint64, from, to int) 
 }
 
 // attest makes the other validators attest e.
-func (f *endorseFixture) attest(e Entry, prop *Op, n int) {
+func (f *endorseFixture) attest(e execlog.Entry, prop *Op, n int) {
 	f.t.Helper()
 	for _, k := range f.others[:n] {
 		f.opSeq++
@@ -100,7 +103,7 @@ func TestEndorseSigningRecord(t *testing.T) {
 	ctx := context.Background()
 	pa, ea := f.proposal(0)
 	pb, eb := f.proposal(1)
-	slotOf := func(e Entry) *Slot {
+	slotOf := func(e execlog.Entry) *Slot {
 		return &Slot{ProposalID: e.ProposalID, Version: e.Version, PackageURL: e.PackageURL, PackageHash: e.PackageHash, PackageSize: e.PackageSize}
 	}
 
@@ -111,7 +114,7 @@ func TestEndorseSigningRecord(t *testing.T) {
 	}
 	// A package not ready yet: no attest either.
 	f.votes(pa, ChoiceApproval, 1, 0, 4) // 4 of 6 approve: early approval
-	p, _ = f.v.svc.Endorse(ctx, 1, slotOf(ea), func(context.Context, Entry) Readiness {
+	p, _ = f.v.svc.Endorse(ctx, 1, slotOf(ea), func(context.Context, execlog.Entry) Readiness {
 		return Readiness{Reason: "downloading", Pending: true}
 	})
 	if p.Attested || !p.Preparing {
@@ -138,7 +141,7 @@ func TestEndorseSigningRecord(t *testing.T) {
 	if err != nil || p.Ratified != ea.Hash() || p.Quorum != ea.Hash() {
 		t.Fatalf("quorum-attested A not signed: %+v %v", p, err)
 	}
-	if f.v.svc.Signed(1) != ea.Hash() {
+	if f.v.svc.signedAt(1) != ea.Hash() {
 		t.Fatal("no signing record")
 	}
 

@@ -8,13 +8,6 @@ import (
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
-// Entry is one execution-log entry (docs/data-model.md), shared with
-// raftnet through execlog so both hash it identically.
-type Entry = execlog.Entry
-
-// entryCBOR is how a ratify op carries its entry (the same CBOR map).
-type entryCBOR = execlog.Entry
-
 var (
 	packageHashRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 	hex64RE       = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -30,7 +23,7 @@ const (
 
 // checkEntry validates an entry's fields (its shape per action; how it
 // relates to other entries is checked by validators and executors).
-func checkEntry(e Entry) error {
+func checkEntry(e execlog.Entry) error {
 	switch {
 	case e.Seq == 0:
 		return fmt.Errorf("%w: entry seq must start at 1", ErrInvalidOp)
@@ -160,7 +153,7 @@ func (b ProposalBody) check() error {
 		return nil
 	case TypeCodeUpgrade:
 	default:
-		return fmt.Errorf("%w: proposal type %q", ErrUnknownKind, b.Type)
+		return fmt.Errorf("%w: proposal type %q", errUnknownKind, b.Type)
 	}
 	switch {
 	case b.Target != "":

@@ -7,6 +7,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
@@ -25,7 +26,7 @@ import (
 // prefix is a final log this node already derived whose seqs nothing
 // changed since (no ratify op arrived for them): evaluation starts after
 // it.
-func (st *store) finalLog(rulesFor func(uint64) (genesis.Rules, bool), prefix []Entry) (log []Entry, newly []Entry, conflicts []string) {
+func (st *store) finalLog(rulesFor func(uint64) (genesis.Rules, bool), prefix []execlog.Entry) (log []execlog.Entry, newly []execlog.Entry, conflicts []string) {
 	prev := ""
 	log = append(log, prefix...)
 	if len(prefix) > 0 {

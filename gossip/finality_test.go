@@ -9,17 +9,19 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
-func ratifyOp(t *testing.T, key crypto.PrivKey, prop *Op, e Entry, seq uint64) []byte {
+func ratifyOp(t *testing.T, key crypto.PrivKey, prop *Op, e execlog.Entry, seq uint64) []byte {
 	t.Helper()
 	var deps []OpID
 	if prop != nil {
 		deps = []OpID{prop.ID}
 	}
 	op, err := encodeOp(key, testNet, opDraft{Kind: KindRatify, Seq: seq, Deps: deps,
-		Body: ratifyBody{Entry: entryCBOR(e), EntryHash: e.Hash()}})
+		Body: ratifyBody{Entry: e, EntryHash: e.Hash()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +56,7 @@ func newFinalityFixture(t *testing.T) *finalityFixture {
 	return f
 }
 
-func (f *finalityFixture) proposal(n *tnode, i int) (*Op, Entry) {
+func (f *finalityFixture) proposal(n *tnode, i int) (*Op, execlog.Entry) {
 	f.t.Helper()
 	pid, err := n.svc.PublishProposal(context.Background(), testBody(i))
 	if err != nil {
@@ -63,7 +65,7 @@ func (f *finalityFixture) proposal(n *tnode, i int) (*Op, Entry) {
 	v, _ := n.svc.Proposal(pid, time.Now())
 	opid, _ := ParseOpID(v.OpID)
 	prop, _ := n.svc.st.get(opid)
-	return prop, Entry{ProposalID: pid, Version: v.Body.Version, PackageURL: v.Body.PackageURL,
+	return prop, execlog.Entry{ProposalID: pid, Version: v.Body.Version, PackageURL: v.Body.PackageURL,
 		PackageHash: v.Body.PackageHash, PackageSize: v.Body.PackageSize}
 }
 
@@ -98,7 +100,7 @@ func TestFinality(t *testing.T) {
 	if log := n.svc.ExecutionLog(); len(log) != 1 || log[0] != e1 {
 		t.Fatalf("log %+v", log)
 	}
-	waitFor(t, 5*time.Second, "entry_final event", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "entry_final event", func() bool {
 		for {
 			select {
 			case ev := <-events:
@@ -140,7 +142,7 @@ func TestFinality(t *testing.T) {
 		t.Fatalf("equivocation evidence %+v", ev)
 	}
 	// A third entry from the same validator at seq 3 is not kept.
-	if err := n.svc.Ingest(ratifyOp(t, f.vals[2], prop, Entry{Seq: 3, ProposalID: e1.ProposalID, Version: e1.Version,
+	if err := n.svc.Ingest(ratifyOp(t, f.vals[2], prop, execlog.Entry{Seq: 3, ProposalID: e1.ProposalID, Version: e1.Version,
 		PackageURL: e1.PackageURL, PackageHash: e1.PackageHash, PackageSize: e1.PackageSize, PrevEntryHash: void2.Hash()}, 24)); err == nil {
 		t.Fatal("a third signature at one seq was kept")
 	}

@@ -18,7 +18,7 @@ func FuzzDecodeOp(f *testing.F) {
 		f.Fatal(err)
 	}
 	vote, err := encodeOp(key, testNet, opDraft{Kind: KindVote, Seq: 2, Deps: []OpID{op.ID},
-		Body: voteBody{ProposalID: ProposalIDFor(op), Choice: ChoiceApproval}})
+		Body: voteBody{ProposalID: proposalIDFor(op), Choice: ChoiceApproval}})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func FuzzSyncMessages(f *testing.F) {
 				}
 			}
 			for _, op := range rep.Ops {
-				if len(op) > MaxOpSize {
+				if len(op) > maxOpSize {
 					t.Fatal("oversize op accepted")
 				}
 			}

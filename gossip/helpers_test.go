@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,43 +15,23 @@ import (
 	"github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p"
-	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/p2p/p2ptest"
 )
 
 const testNet = "00000000deadbeef"
-
-// gater blocks connections to and from peers in its set (partitions).
-type gater struct {
-	mu      sync.Mutex
-	blocked map[peer.ID]bool
-}
-
-func (g *gater) isBlocked(p peer.ID) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.blocked[p]
-}
-func (g *gater) InterceptPeerDial(p peer.ID) bool                                { return !g.isBlocked(p) }
-func (g *gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool                { return !g.isBlocked(p) }
-func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool                     { return true }
-func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
-func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
-	return !g.isBlocked(p)
-}
 
 // tnode is one test node: a loopback host, its gater and its service.
 type tnode struct {
 	key  crypto.PrivKey
 	id   peer.ID
 	h    host.Host
-	g    *gater
+	g    *p2ptest.Gater
 	ds   datastore.Batching
 	svc  *Service
 	name string
@@ -133,7 +114,6 @@ func testConfig() Config {
 	c := DefaultConfig()
 	c.SyncInterval = 300 * time.Millisecond
 	c.SyncTimeout = 20 * time.Second
-	c.CheckTallyWait = 5 * time.Second
 	return c
 }
 
@@ -146,8 +126,8 @@ func testLogger(t testing.TB) *slog.Logger {
 }
 
 // newHost starts a libp2p host on 127.0.0.1 with a gater.
-func newHost(t testing.TB, key crypto.PrivKey) (host.Host, *gater) {
-	g := &gater{blocked: map[peer.ID]bool{}}
+func newHost(t testing.TB, key crypto.PrivKey) (host.Host, *p2ptest.Gater) {
+	g := p2ptest.NewGater()
 	h, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
 		libp2p.ConnectionGater(g), libp2p.DisableRelay())
 	if err != nil {
@@ -187,33 +167,13 @@ func connect(t testing.TB, a, b *tnode) {
 	}
 }
 
-// partition blocks and closes every connection between groups a and b.
-func partition(a, b []*tnode, block bool) {
-	for _, x := range a {
-		for _, y := range b {
-			x.g.mu.Lock()
-			x.g.blocked[y.id] = block
-			x.g.mu.Unlock()
-			y.g.mu.Lock()
-			y.g.blocked[x.id] = block
-			y.g.mu.Unlock()
-			if block {
-				x.h.Network().ClosePeer(y.id)
-			}
-		}
+// members are the nodes as p2ptest partition members.
+func members(nodes []*tnode) []p2ptest.Member {
+	var out []p2ptest.Member
+	for _, n := range nodes {
+		out = append(out, p2ptest.Member{Host: n.h, Gater: n.g})
 	}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return out
 }
 
 // viewDigest is a comparable rendering of a node's views, without local
@@ -245,7 +205,7 @@ func testBody(i int) ProposalBody {
 
 // publishRatify signs e as this node, as a validator's Endorse would,
 // without the attest round (tests of finality and storage).
-func (s *Service) publishRatify(ctx context.Context, e Entry) error {
+func (s *Service) publishRatify(ctx context.Context, e execlog.Entry) error {
 	if r, _ := s.rulesFor(e.Seq); !r.IsValidator(s.self) {
 		return ErrNotValidator
 	}
@@ -258,4 +218,46 @@ func openVoting() genesis.Governance {
 	g := genesis.DefaultGovernance()
 	g.OpenVoting = true
 	return g
+}
+
+// validateOp checks raw against the current rules only (every entry's rules
+// taken to be rules); see opChecker.validate.
+func validateOp(raw []byte, netID string, rules genesis.Rules, lookup func(OpID) (*Op, bool)) (*Op, error) {
+	return opChecker{NetID: netID, Rules: rules, Lookup: lookup}.validate(raw)
+}
+
+// opIDs returns every op ID in the set, sorted.
+func (s *Service) opIDs() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.st.ops))
+	for id := range s.st.ops {
+		out = append(out, id.String())
+	}
+	sort.Strings(out)
+	return out
+}
+
+// rawOps returns the wire bytes of every op, sorted by ID.
+func (s *Service) rawOps() [][]byte {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ids := make([]OpID, 0, len(s.st.ops))
+	for id := range s.st.ops {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return string(ids[i][:]) < string(ids[j][:]) })
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		out[i] = s.st.ops[id].Raw
+	}
+	return out
+}
+
+// signedAt returns the entry hash this validator's signing record holds for
+// seq ("" if it signed nothing there).
+func (s *Service) signedAt(seq uint64) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.st.signed[seq]
 }

@@ -38,7 +38,7 @@ var finalAtPrefix = datastore.NewKey("/finalat")
 type logFacts struct {
 	// pending is the scheduled entry that awaits its activation or
 	// cancellation (nil when none).
-	pending *Entry
+	pending *execlog.Entry
 	// ran maps a code upgrade to the seq of the entry that ran it.
 	ran map[string]uint64
 	// scheduled maps a code upgrade to the seq of its scheduled entry.
@@ -93,7 +93,7 @@ func (s *Service) approvedCancelLocked(target string, now time.Time) bool {
 
 // dueLocked is when the scheduled entry e activates on this node: its
 // activate_at, or activate_after seconds after it became final here.
-func (s *Service) dueLocked(e Entry) time.Time {
+func (s *Service) dueLocked(e execlog.Entry) time.Time {
 	if e.ActivateAt != 0 {
 		return time.Unix(e.ActivateAt, 0)
 	}
@@ -106,12 +106,12 @@ func (s *Service) dueLocked(e Entry) time.Time {
 
 // Schedule returns the scheduled entry that waits for its activation or
 // cancellation, and when it is due on this node.
-func (s *Service) Schedule() (Entry, time.Time, bool) {
+func (s *Service) Schedule() (execlog.Entry, time.Time, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	f := s.factsLocked()
 	if f.pending == nil {
-		return Entry{}, time.Time{}, false
+		return execlog.Entry{}, time.Time{}, false
 	}
 	return *f.pending, s.dueLocked(*f.pending), true
 }
@@ -126,7 +126,7 @@ func (s *Service) FinalAt(seq uint64) time.Time {
 // judgeLifecycleLocked applies the life-cycle rules to entry e (seq after
 // the final log): what may follow a scheduled entry, what a cancel or an
 // activate needs, and that a cancelled upgrade never runs.
-func (s *Service) judgeLifecycleLocked(e Entry, now time.Time) (verdict, string) {
+func (s *Service) judgeLifecycleLocked(e execlog.Entry, now time.Time) (verdict, string) {
 	if e.Void {
 		return verdictOK, ""
 	}
@@ -189,7 +189,7 @@ func (st *store) persistFinalAt(ctx context.Context, seq uint64, at time.Time) e
 type Lifecycle struct {
 	// Pending is the scheduled entry that waits (nil when none) and Due
 	// when it activates on this node.
-	Pending *Entry
+	Pending *execlog.Entry
 	Due     time.Time
 	// Ran maps a code upgrade to the seq of the entry that ran it;
 	// Scheduled to its scheduled entry; Cancelled to its cancel entry.

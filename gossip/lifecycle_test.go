@@ -38,7 +38,7 @@ func (f *lifecycleFixture) propose(ts time.Time, b proposalBody) string {
 	}
 	f.voteSeq++
 	f.votes(op, ChoiceApproval, f.voteSeq, 0, 4)
-	id := ProposalIDFor(op)
+	id := proposalIDFor(op)
 	f.props[id] = op
 	return id
 }
@@ -50,7 +50,7 @@ func upgradeBody(i int, at int64) proposalBody {
 }
 
 // entry is the entry a slot would give at the next seq.
-func (f *lifecycleFixture) entry(id string, action string, target uint64) Entry {
+func (f *lifecycleFixture) entry(id string, action string, target uint64) execlog.Entry {
 	f.t.Helper()
 	p := f.props[id].Proposal
 	seq := f.v.svc.NextSeq()
@@ -59,7 +59,7 @@ func (f *lifecycleFixture) entry(id string, action string, target uint64) Entry 
 		e, _ := f.v.svc.Final(seq - 1)
 		prev = e.Hash()
 	}
-	e := Entry{Seq: seq, ProposalID: id, Version: p.Version, PackageURL: p.PackageURL, PackageHash: p.PackageHash,
+	e := execlog.Entry{Seq: seq, ProposalID: id, Version: p.Version, PackageURL: p.PackageURL, PackageHash: p.PackageHash,
 		PackageSize: p.PackageSize, PrevEntryHash: prev, Action: action, Target: target}
 	if action == "" {
 		e.ActivateAt, e.ActivateAfter = p.ActivateAt, p.ActivateAfter
@@ -67,13 +67,13 @@ func (f *lifecycleFixture) entry(id string, action string, target uint64) Entry 
 	return e
 }
 
-func slotFor(e Entry) *Slot {
+func slotFor(e execlog.Entry) *Slot {
 	return &Slot{ProposalID: e.ProposalID, Version: e.Version, PackageURL: e.PackageURL, PackageHash: e.PackageHash,
 		PackageSize: e.PackageSize, Action: e.Action, Target: e.Target, ActivateAt: e.ActivateAt, ActivateAfter: e.ActivateAfter}
 }
 
 // finalize has the three other validators ratify e (3 of 4: final).
-func (f *lifecycleFixture) finalize(e Entry) {
+func (f *lifecycleFixture) finalize(e execlog.Entry) {
 	f.t.Helper()
 	for _, k := range f.others {
 		f.opSeq++
@@ -92,7 +92,7 @@ func (f *lifecycleFixture) finalize(e Entry) {
 
 // refuses asserts the honest validator neither attests nor signs e, even
 // when the three others attest it; want is in its reason.
-func (f *lifecycleFixture) refuses(e Entry, want string) {
+func (f *lifecycleFixture) refuses(e execlog.Entry, want string) {
 	f.t.Helper()
 	f.attest(e, f.props[e.ProposalID], 3)
 	p, err := f.v.svc.Endorse(context.Background(), e.Seq, slotFor(e), ready)
@@ -105,7 +105,7 @@ func (f *lifecycleFixture) refuses(e Entry, want string) {
 }
 
 // attests asserts the honest validator attests e.
-func (f *lifecycleFixture) attests(e Entry) {
+func (f *lifecycleFixture) attests(e execlog.Entry) {
 	f.t.Helper()
 	p, err := f.v.svc.Endorse(context.Background(), e.Seq, slotFor(e), ready)
 	if err != nil || !p.Attested {
@@ -256,13 +256,15 @@ func TestLifecycleProposalChecks(t *testing.T) {
 		"upgrade with target":     {Type: TypeCodeUpgrade, Title: "x", Version: "1.0.0", PackageURL: "https://x", PackageHash: testBody(0).PackageHash, PackageSize: 1, Target: a},
 		"unknown type":            {Type: "teleport", Title: "x", Target: a},
 	} {
-		f.propSeq++
-		op, err := encodeOp(f.voters[1], testNet, opDraft{Kind: KindProposal, Seq: 100 + f.propSeq, TS: now, Body: b})
-		if err == nil {
-			err = f.v.svc.Ingest(op.Raw)
-		}
-		if err == nil {
-			t.Errorf("%s: accepted", name)
-		}
+		t.Run(name, func(t *testing.T) {
+			f.propSeq++
+			op, err := encodeOp(f.voters[1], testNet, opDraft{Kind: KindProposal, Seq: 100 + f.propSeq, TS: now, Body: b})
+			if err == nil {
+				err = f.v.svc.Ingest(op.Raw)
+			}
+			if err == nil {
+				t.Error("accepted")
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
@@ -120,7 +121,7 @@ func (s *Service) PublishProposal(ctx context.Context, b ProposalBody) (string, 
 	if err != nil {
 		return "", err
 	}
-	return ProposalIDFor(op), nil
+	return proposalIDFor(op), nil
 }
 
 // PublishVote signs and publishes this node's vote. proposalID may be the
@@ -129,7 +130,7 @@ func (s *Service) PublishProposal(ctx context.Context, b ProposalBody) (string, 
 // ErrAmbiguousProposal, ErrNotEligible, ErrAlreadyVoted (the effective
 // vote already has this choice), ErrBadChoice.
 func (s *Service) PublishVote(ctx context.Context, proposalID, choice string) error {
-	c, err := NormalizeChoice(choice)
+	c, err := normalizeChoice(choice)
 	if err != nil {
 		return err
 	}
@@ -165,7 +166,7 @@ func (s *Service) PublishVote(ctx context.Context, proposalID, choice string) er
 // checked and written (and synced to disk) first: a validator never signs
 // two different entries at one seq, across restarts (ErrDoubleSign).
 // Signing the same entry again republishes nothing new.
-func (s *Service) sign(ctx context.Context, e Entry, cid string) error {
+func (s *Service) sign(ctx context.Context, e execlog.Entry, cid string) error {
 	if err := checkEntry(e); err != nil {
 		return err
 	}
@@ -175,16 +176,11 @@ func (s *Service) sign(ctx context.Context, e Entry, cid string) error {
 	s.mu.RLock()
 	rec, recorded := s.st.signed[e.Seq]
 	mine := s.st.ratifies[e.Seq][s.self]
-	var dep []OpID
-	if !e.Void {
-		ps := s.st.proposals[e.ProposalID]
-		if ps == nil {
-			s.mu.RUnlock()
-			return fmt.Errorf("%w: %s", ErrUnknownProposal, e.ProposalID)
-		}
-		dep = []OpID{ps.op.ID}
-	}
+	dep, err := s.entryDepsLocked(e)
 	s.mu.RUnlock()
+	if err != nil {
+		return err
+	}
 	for _, op := range mine {
 		if op.Ratify.EntryHash != h {
 			return fmt.Errorf("%w: seq %d already signed as %s (op set)", ErrDoubleSign, e.Seq, op.Ratify.EntryHash)
@@ -202,27 +198,35 @@ func (s *Service) sign(ctx context.Context, e Entry, cid string) error {
 		s.st.signed[e.Seq] = h
 		s.mu.Unlock()
 	}
-	_, err := s.publishLocked(ctx, KindRatify, dep, ratifyBody{Entry: entryCBOR(e), EntryHash: h, PackageCID: cid})
+	_, err = s.publishLocked(ctx, KindRatify, dep, ratifyBody{Entry: e, EntryHash: h, PackageCID: cid})
 	return err
 }
 
 // attest publishes this validator's (transient) attest op for e.
-func (s *Service) attest(ctx context.Context, e Entry, cid string) error {
-	var dep []OpID
+func (s *Service) attest(ctx context.Context, e execlog.Entry, cid string) error {
 	s.mu.RLock()
-	if !e.Void {
-		ps := s.st.proposals[e.ProposalID]
-		if ps == nil {
-			s.mu.RUnlock()
-			return fmt.Errorf("%w: %s", ErrUnknownProposal, e.ProposalID)
-		}
-		dep = []OpID{ps.op.ID}
-	}
+	dep, err := s.entryDepsLocked(e)
 	s.mu.RUnlock()
+	if err != nil {
+		return err
+	}
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
-	_, err := s.publishLocked(ctx, KindAttest, dep, ratifyBody{Entry: entryCBOR(e), EntryHash: e.Hash(), PackageCID: cid})
+	_, err = s.publishLocked(ctx, KindAttest, dep, ratifyBody{Entry: e, EntryHash: e.Hash(), PackageCID: cid})
 	return err
+}
+
+// entryDepsLocked is the dep list of a ratify or attest op for e: the op
+// of e's proposal, none for a void entry. The caller holds s.mu.
+func (s *Service) entryDepsLocked(e execlog.Entry) ([]OpID, error) {
+	if e.Void {
+		return nil, nil
+	}
+	ps := s.st.proposals[e.ProposalID]
+	if ps == nil {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownProposal, e.ProposalID)
+	}
+	return []OpID{ps.op.ID}, nil
 }
 
 // PublishReport signs and publishes this node's result of executing entry

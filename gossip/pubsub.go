@@ -13,7 +13,7 @@ import (
 )
 
 // maxMessageSize leaves room for the pubsub envelope around one op.
-const maxMessageSize = MaxOpSize + 4<<10
+const maxMessageSize = maxOpSize + 4<<10
 
 // msgID is the message ID: SHA-256 of the data, so the same op relayed by
 // anyone is one message.
@@ -62,7 +62,7 @@ func scoreParams(topic string, app func(peer.ID) float64) (*pubsub.PeerScorePara
 }
 
 func (s *Service) joinTopic() error {
-	name := TopicName(s.netID)
+	name := topicName(s.netID)
 	params, thresholds := scoreParams(name, s.appScore)
 	ps, err := pubsub.NewGossipSub(s.ctx, s.deps.Host,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
@@ -106,7 +106,7 @@ func (s *Service) peerScore(p peer.ID) (float64, bool) {
 	return v, ok
 }
 
-// validateMsg is the topic validator: Validate, mapped onto GossipSub
+// validateMsg is the topic validator: validateOp, mapped onto GossipSub
 // results. Own messages were validated before publishing.
 func (s *Service) validateMsg(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	if from == s.self {
@@ -127,14 +127,14 @@ func (s *Service) validateMsg(_ context.Context, from peer.ID, m *pubsub.Message
 	case errors.Is(err, ErrDuplicate):
 		return pubsub.ValidationIgnore
 	case errors.Is(err, ErrMissingDeps):
-		var me *MissingDepsError
+		var me *missingDepsError
 		errors.As(err, &me)
-		if s.orphans.add(op.ID, &orphan{raw: m.GetData(), from: from, added: time.Now(), missing: me.Missing}) {
+		if s.orphans.add(op.ID, &orphan{raw: m.GetData(), from: from, added: s.now(), missing: me.Missing}) {
 			s.requestSync(from)
 		}
 		return pubsub.ValidationIgnore
 	case errors.Is(err, ErrPendingRules):
-		s.orphans.add(op.ID, &orphan{raw: m.GetData(), from: from, added: time.Now(), missing: []OpID{rulesDep}})
+		s.orphans.add(op.ID, &orphan{raw: m.GetData(), from: from, added: s.now(), missing: []OpID{rulesDep}})
 		return pubsub.ValidationIgnore
 	case errors.Is(err, ErrSuperseded):
 		s.mu.Lock()
@@ -194,7 +194,7 @@ func (s *Service) allowRate(op *Op) bool {
 	if op.Kind == KindAttest || op.Author == s.self {
 		return true
 	}
-	now := time.Now()
+	now := s.now()
 	s.scoreMu.Lock()
 	defer s.scoreMu.Unlock()
 	if s.rate == nil || len(s.rate) > 1<<14 {

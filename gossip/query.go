@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 )
 
 // finalSeqsLocked maps proposal IDs to the seq of their final entry.
@@ -131,10 +132,10 @@ func (s *Service) VoteIDs(proposalID string) []string {
 }
 
 // ExecutionLog returns the final entries, dense from seq 1, in order.
-func (s *Service) ExecutionLog() []Entry {
+func (s *Service) ExecutionLog() []execlog.Entry {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return append([]Entry(nil), s.finalLog...)
+	return append([]execlog.Entry(nil), s.finalLog...)
 }
 
 // Reports groups the reports on entry seq by post-state hash (failed
@@ -161,34 +162,10 @@ func (s *Service) OpCount() int {
 	return len(s.st.ops)
 }
 
-// OpIDs returns every op ID in the set, sorted (for comparisons and tests).
-func (s *Service) OpIDs() []string {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := make([]string, 0, len(s.st.ops))
-	for id := range s.st.ops {
-		out = append(out, id.String())
-	}
-	sort.Strings(out)
-	return out
-}
-
-// Ops returns the wire bytes of every op, sorted by ID.
-func (s *Service) Ops() [][]byte {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	ids := make([]OpID, 0, len(s.st.ops))
-	for id := range s.st.ops {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return string(ids[i][:]) < string(ids[j][:]) })
-	out := make([][]byte, len(ids))
-	for i, id := range ids {
-		out[i] = s.st.ops[id].Raw
-	}
-	return out
-}
-
 // Ingest validates and adds one op received out of band (e.g. from a
-// file); it returns Validate's error.
+// file). Errors: one wrapping ErrInvalidOp (malformed, forged, foreign or
+// unauthorised; ErrUnauthorised for the last), ErrDuplicate (already
+// known), ErrMissingDeps (held until its deps arrive), ErrPendingRules
+// (held until this node knows the rules of its entry), ErrSuperseded (the
+// set keeps something newer in its place), or an error persisting it.
 func (s *Service) Ingest(raw []byte) error { return s.ingest(raw, "") }

@@ -84,7 +84,7 @@ func (c *rejectCache) len() int {
 	return len(c.cur) + len(c.prev)
 }
 
-// authentic reports whether raw, which Validate refused with err (wrapping
+// authentic reports whether raw, which validation refused with err (wrapping
 // ErrInvalidOp), is an authentic op of its author: it decodes and its
 // signature verifies, so it is the author's own invalid op and not a
 // corrupt or forged copy. An unauthorised op is authentic by construction

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 )
 
 // SignEntryOp signs a ratify or attest op (kind) for entry e with key, on
@@ -14,7 +15,7 @@ import (
 // that relay or examine signatures: a validator signs through Endorse,
 // which checks the entry and never signs twice at one seq — this checks
 // nothing of the sort.
-func SignEntryOp(key crypto.PrivKey, netID, kind string, e Entry, proposalOp OpID, seq uint64) ([]byte, error) {
+func SignEntryOp(key crypto.PrivKey, netID, kind string, e execlog.Entry, proposalOp OpID, seq uint64) ([]byte, error) {
 	if kind != KindRatify && kind != KindAttest {
 		return nil, fmt.Errorf("%w: %q is not an entry op kind", ErrInvalidOp, kind)
 	}
@@ -23,7 +24,7 @@ func SignEntryOp(key crypto.PrivKey, netID, kind string, e Entry, proposalOp OpI
 		deps = []OpID{proposalOp}
 	}
 	op, err := encodeOp(key, netID, opDraft{Kind: kind, Seq: seq, Deps: deps,
-		Body: ratifyBody{Entry: entryCBOR(e), EntryHash: e.Hash()}})
+		Body: ratifyBody{Entry: e, EntryHash: e.Hash()}})
 	if err != nil {
 		return nil, err
 	}
@@ -32,7 +33,7 @@ func SignEntryOp(key crypto.PrivKey, netID, kind string, e Entry, proposalOp OpI
 
 // Relay validates an op received out of band (a file, another network
 // path), adds it like any received op and floods it to the topic. It
-// returns Validate's error (ErrDuplicate when already known).
+// returns Ingest's errors (ErrDuplicate when already known).
 func (s *Service) Relay(ctx context.Context, raw []byte) error {
 	if err := s.ingest(raw, ""); err != nil && !errors.Is(err, ErrMissingDeps) {
 		return err

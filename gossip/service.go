@@ -26,6 +26,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 	"github.com/synapse-p2p/synapse-p2p/internal/lifecycle"
 )
@@ -46,8 +47,11 @@ type Deps struct {
 	// Repair drops stored records that cannot be loaded instead of
 	// refusing to start (ErrCorruptStore).
 	Repair bool
-	Logger *slog.Logger     // may be nil
-	Now    func() time.Time // advisory timestamps; nil means time.Now
+	Logger *slog.Logger // may be nil
+	// Now is the service's clock: advisory op timestamps, first-seen and
+	// final times, orphan expiry, sync suspensions and per-author rate
+	// limits (stream deadlines use the wall clock). Nil means time.Now.
+	Now func() time.Time
 }
 
 // Errors of the publishing API.
@@ -68,8 +72,8 @@ var (
 	ErrPackageTooLarge = errors.New("gossip: package_size exceeds the network's limit")
 )
 
-// TopicName is the governance GossipSub topic of a network.
-func TopicName(netID string) string { return "/synapse/" + netID + "/gov/1" }
+// topicName is the governance GossipSub topic of a network.
+func topicName(netID string) string { return "/synapse/" + netID + "/gov/1" }
 
 // SyncProtocol is the sync protocol ID of a network.
 func SyncProtocol(netID string) protocol.ID { return protocol.ID("/synapse/" + netID + "/sync/1") }
@@ -91,7 +95,7 @@ type Service struct {
 
 	mu       sync.RWMutex
 	st       *store
-	finalLog []Entry         // cached final execution log
+	finalLog []execlog.Entry // cached final execution log
 	dropped  map[OpID]bool   // IDs superseded on arrival or evicted (by content, safe to skip)
 	evidence map[string]bool // conflicts already logged
 	attests  map[uint64]map[peer.ID]*Op
@@ -103,30 +107,22 @@ type Service struct {
 	rejects *rejectCache // authentic invalid ops sync need not validate again
 	pubMu   sync.Mutex   // one publish at a time: per-author seq stays unique
 
-	syncQ     chan peer.ID
-	idsCap    int         // IDs per ids reply: maxIDsPerReply (tests lower it)
-	sortedIDs bucketCache // sorted bucket IDs for the sync server
-	syncMu    sync.Mutex
-	outbound  map[peer.ID]bool
-	inbound   map[peer.ID]*inSession
-	inSeq     uint64                // admissions so far: orders inbound sessions by age
-	suspended map[peer.ID]time.Time // no automatic sync with these peers until then
-	opAdded   chan struct{}         // closed and replaced whenever ops are added
-	scoreMu   sync.Mutex
-	scores    map[peer.ID]float64
-	overrun   map[peer.ID]float64 // decaying count of bound-exceeding ops a peer delivered first
-	rate      map[peer.ID]*tokenBucket
-	notifiee  *network.NotifyBundle
-	subMu     sync.Mutex
-	subs      map[*subscriber]bool
-	closed    bool
-	ctx       context.Context
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	syncer   *syncer               // the sync protocol's sessions, queue and suspensions
+	notifiee *network.NotifyBundle // syncs with each newly connected peer
 
-	closer    lifecycle.Once
-	bytesIn   int64 // sync bytes received (for benchmarks)
-	bytesInMu sync.Mutex
+	scoreMu sync.Mutex // topic peer scores and per-author rate limits (pubsub.go)
+	scores  map[peer.ID]float64
+	overrun map[peer.ID]float64 // decaying count of bound-exceeding ops a peer delivered first
+	rate    map[peer.ID]*tokenBucket
+
+	subMu  sync.Mutex // event subscribers (events.go)
+	subs   map[*subscriber]bool
+	closed bool // no new subscribers after Close
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closer lifecycle.Once
 }
 
 // New validates cfg and deps, loads the op set from the datastore, joins
@@ -166,24 +162,19 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, deps: deps, self: self, netID: deps.NetID,
-		log:       deps.Logger.With("component", "gossip"),
-		st:        newStore(namespace.Wrap(deps.Datastore, datastore.NewKey("/gossip"))),
-		rejects:   newRejectCache(cfg.RejectCacheSize),
-		dropped:   map[OpID]bool{},
-		evidence:  map[string]bool{},
-		attests:   map[uint64]map[peer.ID]*Op{},
-		finalAt:   map[uint64]time.Time{},
-		endorse:   newEndorseState(),
-		orphans:   newOrphanPool(cfg.OrphanMax, cfg.OrphanTTL),
-		syncQ:     make(chan peer.ID, 64),
-		idsCap:    maxIDsPerReply,
-		outbound:  map[peer.ID]bool{},
-		inbound:   map[peer.ID]*inSession{},
-		suspended: map[peer.ID]time.Time{},
-		opAdded:   make(chan struct{}),
-		scores:    map[peer.ID]float64{},
-		overrun:   map[peer.ID]float64{},
-		subs:      map[*subscriber]bool{},
+		log:      deps.Logger.With("component", "gossip"),
+		st:       newStore(namespace.Wrap(deps.Datastore, datastore.NewKey("/gossip"))),
+		rejects:  newRejectCache(cfg.RejectCacheSize),
+		dropped:  map[OpID]bool{},
+		evidence: map[string]bool{},
+		attests:  map[uint64]map[peer.ID]*Op{},
+		finalAt:  map[uint64]time.Time{},
+		endorse:  newEndorseState(),
+		orphans:  newOrphanPool(cfg.OrphanMax, cfg.OrphanTTL),
+		syncer:   newSyncer(),
+		scores:   map[peer.ID]float64{},
+		overrun:  map[peer.ID]float64{},
+		subs:     map[*subscriber]bool{},
 	}
 	if err := s.load(ctx); err != nil {
 		return nil, err
@@ -297,18 +288,18 @@ func (s *Service) rulesFor(seq uint64) (genesis.Rules, bool) {
 // lookupLocked reads the op set; callers hold s.mu.
 func (s *Service) lookupLocked(id OpID) (*Op, bool) { return s.st.get(id) }
 
-// checker is the Checker over the current rules and op set.
-func (s *Service) checker() Checker {
-	return Checker{NetID: s.netID, Rules: s.deps.Rules(), RulesFor: s.rulesFor, Lookup: s.lookupLocked}
+// checker is the opChecker over the current rules and op set.
+func (s *Service) checker() opChecker {
+	return opChecker{NetID: s.netID, Rules: s.deps.Rules(), RulesFor: s.rulesFor, Lookup: s.lookupLocked}
 }
 
-// validate runs Validate against the current set under a read lock, and
+// validate runs opChecker.validate against the current set under a read lock, and
 // then the per-author bounds.
 func (s *Service) validate(raw []byte) (*Op, error) {
 	c := s.checker()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	op, err := c.Validate(raw)
+	op, err := c.validate(raw)
 	if err != nil || op.Kind == KindAttest {
 		return op, err
 	}
@@ -358,7 +349,7 @@ func (s *Service) addOps(ops []*Op) (int, error) {
 		added = append(added, op)
 		switch op.Kind {
 		case KindProposal:
-			events = append(events, Event{Kind: ProposalChanged, ProposalID: ProposalIDFor(op)})
+			events = append(events, Event{Kind: ProposalChanged, ProposalID: proposalIDFor(op)})
 		case KindVote:
 			events = append(events, Event{Kind: ProposalChanged, ProposalID: op.Vote.ProposalID})
 		case KindRatify:
@@ -368,10 +359,6 @@ func (s *Service) addOps(ops []*Op) (int, error) {
 		}
 	}
 	events = append(events, s.updateFinalLocked()...)
-	ch := s.opAdded
-	if len(added) > 0 {
-		s.opAdded = make(chan struct{})
-	}
 	s.mu.Unlock()
 	// An op added and evicted in the same batch is neither written nor kept.
 	gone := map[OpID]bool{}
@@ -389,9 +376,6 @@ func (s *Service) addOps(ops []*Op) (int, error) {
 	if err != nil {
 		err = fmt.Errorf("gossip: persist ops: %w", err)
 		s.log.Error("persist ops", "err", err)
-	}
-	if len(added) > 0 {
-		close(ch)
 	}
 	s.emit(events...)
 	for _, op := range added {
@@ -424,7 +408,7 @@ func (s *Service) updateFinalLocked() []Event {
 
 // deriveFinalLocked derives the final log after prefix, persists marks of
 // entries that became final and returns their events.
-func (s *Service) deriveFinalLocked(prefix []Entry) []Event {
+func (s *Service) deriveFinalLocked(prefix []execlog.Entry) []Event {
 	log, newly, conflicts := s.st.finalLog(s.rulesFor, prefix)
 	for _, c := range conflicts {
 		if !s.evidence[c] && len(s.evidence) < 1024 {
@@ -489,14 +473,14 @@ func (s *Service) ingest(raw []byte, from peer.ID) error {
 		_, err = s.addOps([]*Op{op})
 		return err
 	case errors.Is(err, ErrMissingDeps):
-		var me *MissingDepsError
+		var me *missingDepsError
 		errors.As(err, &me)
-		if s.orphans.add(op.ID, &orphan{raw: raw, from: from, added: time.Now(), missing: me.Missing}) && from != "" {
+		if s.orphans.add(op.ID, &orphan{raw: raw, from: from, added: s.now(), missing: me.Missing}) && from != "" {
 			s.requestSync(from)
 		}
 		return err
 	case errors.Is(err, ErrPendingRules):
-		s.orphans.add(op.ID, &orphan{raw: raw, from: from, added: time.Now(), missing: []OpID{rulesDep}})
+		s.orphans.add(op.ID, &orphan{raw: raw, from: from, added: s.now(), missing: []OpID{rulesDep}})
 		return err
 	case errors.Is(err, ErrSuperseded):
 		s.mu.Lock()
@@ -518,7 +502,7 @@ func (s *Service) maintenance() {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
-			if n := s.orphans.expire(time.Now()); n > 0 {
+			if n := s.orphans.expire(s.now()); n > 0 {
 				s.log.Debug("orphans expired", "count", n)
 			}
 			s.decayOverrun()

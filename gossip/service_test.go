@@ -8,7 +8,9 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
 // smallNet starts n connected nodes (a full mesh) with the first nval as
@@ -45,7 +47,7 @@ func TestGovernanceFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range nodes {
-		waitFor(t, 10*time.Second, "proposal everywhere", func() bool { _, err := n.svc.Proposal(pid, time.Now()); return err == nil })
+		testutil.WaitFor(t, 10*time.Second, "proposal everywhere", func() bool { _, err := n.svc.Proposal(pid, time.Now()); return err == nil })
 	}
 	if err := nodes[1].svc.PublishVote(ctx, "upgrade_nope", "yes"); !errors.Is(err, ErrUnknownProposal) {
 		t.Fatalf("vote on unknown proposal: %v", err)
@@ -63,7 +65,7 @@ func TestGovernanceFlow(t *testing.T) {
 	}
 	// 3 of 4 equal weights approve: early approval everywhere.
 	for _, n := range nodes {
-		waitFor(t, 10*time.Second, "approved everywhere", func() bool {
+		testutil.WaitFor(t, 10*time.Second, "approved everywhere", func() bool {
 			a := n.svc.Approved(time.Now())
 			return len(a) == 1 && a[0].ID == pid
 		})
@@ -74,7 +76,7 @@ func TestGovernanceFlow(t *testing.T) {
 	}
 
 	p, _ := nodes[0].svc.Proposal(pid, time.Now())
-	e := Entry{Seq: 1, ProposalID: pid, Version: p.Body.Version, PackageURL: p.Body.PackageURL,
+	e := execlog.Entry{Seq: 1, ProposalID: pid, Version: p.Body.Version, PackageURL: p.Body.PackageURL,
 		PackageHash: p.Body.PackageHash, PackageSize: p.Body.PackageSize}
 	if err := nodes[3].svc.publishRatify(ctx, e); !errors.Is(err, ErrNotValidator) {
 		t.Fatalf("ratify from a non-validator: %v", err)
@@ -96,7 +98,7 @@ func TestGovernanceFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range nodes {
-		waitFor(t, 10*time.Second, "entry final everywhere", func() bool { return len(n.svc.ExecutionLog()) == 1 })
+		testutil.WaitFor(t, 10*time.Second, "entry final everywhere", func() bool { return len(n.svc.ExecutionLog()) == 1 })
 		if got := n.svc.ExecutionLog()[0]; got != e {
 			t.Fatalf("entry %+v, want %+v", got, e)
 		}
@@ -129,7 +131,7 @@ func TestGovernanceFlow(t *testing.T) {
 		}
 	}
 	for _, n := range nodes {
-		waitFor(t, 10*time.Second, "reports everywhere", func() bool {
+		testutil.WaitFor(t, 10*time.Second, "reports everywhere", func() bool {
 			r := n.svc.Reports(1)
 			return len(r[post]) == 3 && len(r["bb"+post[2:]]) == 1
 		})
@@ -157,9 +159,11 @@ func TestNewValidatesConfigAndDeps(t *testing.T) {
 		"no netID":  {Host: h, Key: key, Datastore: memDS(), Rules: rb.get},
 		"no rules":  {Host: h, Key: key, Datastore: memDS(), NetID: testNet},
 	} {
-		if _, err := New(context.Background(), DefaultConfig(), d); !errors.Is(err, ErrInvalidConfig) {
-			t.Fatalf("%s: %v", name, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			if _, err := New(context.Background(), DefaultConfig(), d); !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("got %v, want ErrInvalidConfig", err)
+			}
+		})
 	}
 	s, err := New(context.Background(), DefaultConfig(), good)
 	if err != nil {

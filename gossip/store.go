@@ -13,6 +13,7 @@ import (
 	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 )
 
 // Datastore layout under the service's /gossip namespace:
@@ -28,9 +29,9 @@ var (
 
 // Bounds per author (docs/governance.md "How the set stays bounded").
 const (
-	// MaxOpenProposalsPerAuthor caps an author's proposals that no ratify
+	// maxOpenProposalsPerAuthor caps an author's proposals that no ratify
 	// op names yet; a newer proposal (higher op seq) evicts the oldest.
-	MaxOpenProposalsPerAuthor = 8
+	maxOpenProposalsPerAuthor = 8
 	// maxSignaturesPerSeq is how many different entries of one validator
 	// at one seq are kept: two prove equivocation, more add nothing.
 	maxSignaturesPerSeq = 2
@@ -170,7 +171,7 @@ func (st *store) plan(op *Op, protected func(*proposalState) bool) (evict []*Op,
 				open = append(open, ps)
 			}
 		}
-		if len(open) < MaxOpenProposalsPerAuthor {
+		if len(open) < maxOpenProposalsPerAuthor {
 			return nil, nil
 		}
 		victim := open[0]
@@ -190,7 +191,7 @@ func (st *store) plan(op *Op, protected func(*proposalState) bool) (evict []*Op,
 	case KindVote:
 		ps := st.propByOp[op.Deps[0]]
 		if ps == nil {
-			return nil, &MissingDepsError{Op: op, Missing: op.Deps}
+			return nil, &missingDepsError{Op: op, Missing: op.Deps}
 		}
 		cur := ps.votes[op.Author]
 		switch {
@@ -246,8 +247,8 @@ func (st *store) index(op *Op, seen time.Time) {
 		// still share one, every node resolves it to the smallest op ID.
 		// Votes and ratify ops are bound to their proposal op by their dep,
 		// never by name.
-		id := ProposalIDFor(op)
-		ps := &proposalState{op: op, id: id, short: ShortProposalID(op), firstSeen: seen, votes: map[peer.ID][]*Op{}}
+		id := proposalIDFor(op)
+		ps := &proposalState{op: op, id: id, short: shortProposalID(op), firstSeen: seen, votes: map[peer.ID][]*Op{}}
 		st.propByOp[op.ID] = ps
 		if cur := st.proposals[id]; cur == nil || string(op.ID[:]) < string(cur.op.ID[:]) {
 			st.proposals[id] = ps
@@ -527,7 +528,7 @@ func (st *store) signature(seq uint64, v peer.ID) (hash string, equivocated bool
 }
 
 // entryAt returns the entry with hash h that some ratify op at seq carries.
-func (st *store) entryAt(seq uint64, h string) (Entry, bool) {
+func (st *store) entryAt(seq uint64, h string) (execlog.Entry, bool) {
 	vs := make([]peer.ID, 0, len(st.ratifies[seq]))
 	for v := range st.ratifies[seq] {
 		vs = append(vs, v)
@@ -540,5 +541,5 @@ func (st *store) entryAt(seq uint64, h string) (Entry, bool) {
 			}
 		}
 	}
-	return Entry{}, false
+	return execlog.Entry{}, false
 }

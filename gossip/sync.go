@@ -10,9 +10,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/synapse-p2p/synapse-p2p/internal/cborx"
 )
 
 // Sync protocol bounds (docs/protocols.md).
@@ -53,33 +54,19 @@ type syncReply struct {
 	Err  string   `cbor:"err,omitempty"`
 }
 
-var syncDec = func() cbor.DecMode {
-	m, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		MaxNestedLevels:   4,
-		MaxArrayElements:  maxIDsPerReply,
-		MaxMapPairs:       16,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}()
+var syncDec = cborx.Strict(cborx.Limits{MaxArrayElements: maxIDsPerReply, MaxMapPairs: 16, MaxNestedLevels: 4})
 
 // Sync session errors.
 var (
-	// ErrSyncProtocol wraps malformed sync messages and replies that break
+	// errSyncProtocol wraps malformed sync messages and replies that break
 	// the protocol's rules (docs/protocols.md).
-	ErrSyncProtocol = errors.New("gossip: sync protocol error")
-	// ErrSyncRefused: the peer answered with an error message, e.g. it
+	errSyncProtocol = errors.New("gossip: sync protocol error")
+	// errSyncRefused: the peer answered with an error message, e.g. it
 	// has no free session slot.
-	ErrSyncRefused = errors.New("gossip: sync refused by peer")
-	// ErrSyncMisbehaving: the peer served ops that fail decoding or their
+	errSyncRefused = errors.New("gossip: sync refused by peer")
+	// errSyncMisbehaving: the peer served ops that fail decoding or their
 	// signature check (corrupt or forged copies); the session ends.
-	ErrSyncMisbehaving = errors.New("gossip: sync peer served ops that are not authentic")
+	errSyncMisbehaving = errors.New("gossip: sync peer served ops that are not authentic")
 )
 
 func writeFrame(w *bufio.Writer, v any) (int, error) {
@@ -88,7 +75,7 @@ func writeFrame(w *bufio.Writer, v any) (int, error) {
 		return 0, err
 	}
 	if len(b) > maxFrame {
-		return 0, fmt.Errorf("%w: frame of %d bytes", ErrSyncProtocol, len(b))
+		return 0, fmt.Errorf("%w: frame of %d bytes", errSyncProtocol, len(b))
 	}
 	var hdr [binary.MaxVarintLen64]byte
 	n := binary.PutUvarint(hdr[:], uint64(len(b)))
@@ -103,14 +90,14 @@ func writeFrame(w *bufio.Writer, v any) (int, error) {
 
 // readFrame reads one length-prefixed message and returns its payload.
 // Errors of the stream are returned as they are; a bad or oversize
-// length is an ErrSyncProtocol.
+// length is an errSyncProtocol.
 func readFrame(r *bufio.Reader) ([]byte, error) {
 	n, err := readUvarint(r)
 	if err != nil {
 		return nil, err
 	}
 	if n > maxFrame {
-		return nil, fmt.Errorf("%w: frame of %d bytes (max %d)", ErrSyncProtocol, n, maxFrame)
+		return nil, fmt.Errorf("%w: frame of %d bytes (max %d)", errSyncProtocol, n, maxFrame)
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
@@ -120,7 +107,7 @@ func readFrame(r *bufio.Reader) ([]byte, error) {
 }
 
 // readUvarint is binary.ReadUvarint that tells stream errors (returned
-// as they are) from an overlong length (ErrSyncProtocol).
+// as they are) from an overlong length (errSyncProtocol).
 func readUvarint(r io.ByteReader) (uint64, error) {
 	var x uint64
 	for i := 0; i < binary.MaxVarintLen64; i++ {
@@ -139,7 +126,7 @@ func readUvarint(r io.ByteReader) (uint64, error) {
 		}
 		x |= uint64(b&0x7f) << (7 * i)
 	}
-	return 0, fmt.Errorf("%w: frame length overflows 64 bits", ErrSyncProtocol)
+	return 0, fmt.Errorf("%w: frame length overflows 64 bits", errSyncProtocol)
 }
 
 // decodeSyncRequest parses and checks a request payload against the
@@ -147,45 +134,45 @@ func readUvarint(r io.ByteReader) (uint64, error) {
 func decodeSyncRequest(b []byte) (*syncRequest, error) {
 	var req syncRequest
 	if err := syncDec.Unmarshal(b, &req); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSyncProtocol, err)
+		return nil, fmt.Errorf("%w: %v", errSyncProtocol, err)
 	}
 	switch req.Type {
 	case reqFingerprint:
 		if req.Buckets != nil || req.IDs != nil || req.After != nil {
-			return nil, fmt.Errorf("%w: fp request with arguments", ErrSyncProtocol)
+			return nil, fmt.Errorf("%w: fp request with arguments", errSyncProtocol)
 		}
 	case reqIDs, reqOps:
 		if req.IDs != nil {
-			return nil, fmt.Errorf("%w: %s request with ids", ErrSyncProtocol, req.Type)
+			return nil, fmt.Errorf("%w: %s request with ids", errSyncProtocol, req.Type)
 		}
 		if len(req.Buckets) == 0 || len(req.Buckets) > 256 {
-			return nil, fmt.Errorf("%w: %s request with %d buckets", ErrSyncProtocol, req.Type, len(req.Buckets))
+			return nil, fmt.Errorf("%w: %s request with %d buckets", errSyncProtocol, req.Type, len(req.Buckets))
 		}
 		for i, b := range req.Buckets {
 			if b > 255 {
-				return nil, fmt.Errorf("%w: bucket %d", ErrSyncProtocol, b)
+				return nil, fmt.Errorf("%w: bucket %d", errSyncProtocol, b)
 			}
 			if i > 0 && b <= req.Buckets[i-1] {
-				return nil, fmt.Errorf("%w: buckets not strictly ascending", ErrSyncProtocol)
+				return nil, fmt.Errorf("%w: buckets not strictly ascending", errSyncProtocol)
 			}
 		}
 		if req.After != nil && (len(req.After) != 32 || uint16(req.After[0]) != req.Buckets[0]) {
-			return nil, fmt.Errorf("%w: after must be a 32-byte ID in the first bucket", ErrSyncProtocol)
+			return nil, fmt.Errorf("%w: after must be a 32-byte ID in the first bucket", errSyncProtocol)
 		}
 	case reqGet:
 		if req.Buckets != nil || req.After != nil {
-			return nil, fmt.Errorf("%w: get request with buckets", ErrSyncProtocol)
+			return nil, fmt.Errorf("%w: get request with buckets", errSyncProtocol)
 		}
 		if len(req.IDs) == 0 || len(req.IDs) > maxOpsPerReplyCap {
-			return nil, fmt.Errorf("%w: get request with %d IDs", ErrSyncProtocol, len(req.IDs))
+			return nil, fmt.Errorf("%w: get request with %d IDs", errSyncProtocol, len(req.IDs))
 		}
 		for _, id := range req.IDs {
 			if len(id) != 32 {
-				return nil, fmt.Errorf("%w: op ID of %d bytes", ErrSyncProtocol, len(id))
+				return nil, fmt.Errorf("%w: op ID of %d bytes", errSyncProtocol, len(id))
 			}
 		}
 	default:
-		return nil, fmt.Errorf("%w: request type %q", ErrSyncProtocol, req.Type)
+		return nil, fmt.Errorf("%w: request type %q", errSyncProtocol, req.Type)
 	}
 	return &req, nil
 }
@@ -195,28 +182,28 @@ func decodeSyncRequest(b []byte) (*syncRequest, error) {
 func decodeSyncReply(b []byte) (*syncReply, error) {
 	var rep syncReply
 	if err := syncDec.Unmarshal(b, &rep); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSyncProtocol, err)
+		return nil, fmt.Errorf("%w: %v", errSyncProtocol, err)
 	}
 	if rep.Err != "" {
-		return nil, fmt.Errorf("%w: peer says: %.200q", ErrSyncRefused, rep.Err)
+		return nil, fmt.Errorf("%w: peer says: %.200q", errSyncRefused, rep.Err)
 	}
 	if rep.FP != nil && len(rep.FP) != fpSize {
-		return nil, fmt.Errorf("%w: fingerprint of %d bytes", ErrSyncProtocol, len(rep.FP))
+		return nil, fmt.Errorf("%w: fingerprint of %d bytes", errSyncProtocol, len(rep.FP))
 	}
 	if len(rep.Ops) > maxOpsPerReplyCap {
-		return nil, fmt.Errorf("%w: %d ops in one reply", ErrSyncProtocol, len(rep.Ops))
+		return nil, fmt.Errorf("%w: %d ops in one reply", errSyncProtocol, len(rep.Ops))
 	}
 	if rep.Done < 0 {
-		return nil, fmt.Errorf("%w: n = %d", ErrSyncProtocol, rep.Done)
+		return nil, fmt.Errorf("%w: n = %d", errSyncProtocol, rep.Done)
 	}
 	for _, id := range rep.IDs {
 		if len(id) != 32 {
-			return nil, fmt.Errorf("%w: op ID of %d bytes", ErrSyncProtocol, len(id))
+			return nil, fmt.Errorf("%w: op ID of %d bytes", errSyncProtocol, len(id))
 		}
 	}
 	for _, op := range rep.Ops {
-		if len(op) > MaxOpSize {
-			return nil, fmt.Errorf("%w: op of %d bytes", ErrSyncProtocol, len(op))
+		if len(op) > maxOpSize {
+			return nil, fmt.Errorf("%w: op of %d bytes", errSyncProtocol, len(op))
 		}
 	}
 	return &rep, nil
@@ -231,13 +218,6 @@ func encodeFP(fp *[256]bucketFP) []byte {
 	return out
 }
 
-// inSession is one inbound sync session.
-type inSession struct {
-	str    network.Stream
-	member bool
-	seq    uint64 // admission order
-}
-
 // isMember: a validator or a key of the reputation map under the current
 // rules.
 func (s *Service) isMember(p peer.ID) bool {
@@ -247,43 +227,6 @@ func (s *Service) isMember(p peer.ID) bool {
 	}
 	_, ok := rules.Reputation[p]
 	return ok
-}
-
-// admitInbound applies the inbound session policy to a new session from
-// p: one session per peer, MaxSyncSessions in all, at most
-// MaxNonMemberSyncSessions for non-members; a member that finds every slot
-// taken evicts the oldest non-member session. It returns the new session
-// (nil: no slot) and the evicted one, if any, whose stream the caller
-// resets.
-func (s *Service) admitInbound(p peer.ID, str network.Stream) (in, evicted *inSession) {
-	member := s.isMember(p)
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
-	if s.inbound[p] != nil {
-		return nil, nil
-	}
-	nonMembers := 0
-	var oldest peer.ID
-	for q, x := range s.inbound {
-		if !x.member {
-			nonMembers++
-			if oldest == "" || x.seq < s.inbound[oldest].seq {
-				oldest = q
-			}
-		}
-	}
-	switch {
-	case len(s.inbound) < s.cfg.MaxSyncSessions && (member || nonMembers < s.cfg.MaxNonMemberSyncSessions):
-	case member && len(s.inbound) >= s.cfg.MaxSyncSessions && oldest != "":
-		evicted = s.inbound[oldest]
-		delete(s.inbound, oldest)
-	default:
-		return nil, nil
-	}
-	s.inSeq++
-	in = &inSession{str: str, member: member, seq: s.inSeq}
-	s.inbound[p] = in
-	return in, evicted
 }
 
 // refuse answers the first request of a session that got no slot with an
@@ -306,11 +249,11 @@ func refuse(str network.Stream) {
 	str.Close()
 }
 
-// handleSync serves one inbound session admitted by admitInbound, bounded
+// handleSync serves one inbound session admitted by syncer.admit, bounded
 // in time and requests.
 func (s *Service) handleSync(str network.Stream) {
 	p := str.Conn().RemotePeer()
-	in, evicted := s.admitInbound(p, str)
+	in, evicted := s.syncer.admit(p, str, s.isMember(p), s.cfg.MaxSyncSessions, s.cfg.MaxNonMemberSyncSessions)
 	if evicted != nil {
 		s.log.Debug("sync session evicted for a member's", "member", p)
 		evicted.str.Reset()
@@ -319,13 +262,7 @@ func (s *Service) handleSync(str network.Stream) {
 		refuse(str)
 		return
 	}
-	defer func() {
-		s.syncMu.Lock()
-		if s.inbound[p] == in {
-			delete(s.inbound, p)
-		}
-		s.syncMu.Unlock()
-	}()
+	defer s.syncer.endInbound(p, in)
 	defer str.Close()
 	_ = str.SetDeadline(time.Now().Add(s.cfg.SyncTimeout))
 	r := bufio.NewReader(str)
@@ -414,13 +351,13 @@ func (s *Service) answerRangeLocked(req *syncRequest) syncReply {
 	size := 0
 	full := func() bool {
 		if req.Type == reqIDs {
-			return len(rep.IDs) == s.idsCap
+			return len(rep.IDs) == s.syncer.idsCap
 		}
 		return len(rep.Ops) == s.cfg.MaxOpsPerReply || size >= maxReplyBytes
 	}
 	fps := s.st.fingerprints()
 	for i, b := range req.Buckets {
-		ids := s.sortedIDs.sorted(s.st, int(b), fps[b])
+		ids := s.syncer.sortedIDs.sorted(s.st, int(b), fps[b])
 		if i == 0 && req.After != nil {
 			ids = ids[sort.Search(len(ids), func(j int) bool { return string(ids[j][:]) > string(req.After) }):]
 		}
@@ -448,7 +385,7 @@ func (s *Service) requestSync(p peer.ID) {
 		return
 	}
 	select {
-	case s.syncQ <- p:
+	case s.syncer.queue <- p:
 	default:
 	}
 }
@@ -461,14 +398,8 @@ func (s *Service) syncLoop() {
 		select {
 		case <-s.ctx.Done():
 			return
-		case p := <-s.syncQ:
-			s.syncMu.Lock()
-			busy := s.outbound[p] || time.Now().Before(s.suspended[p])
-			if !busy {
-				s.outbound[p] = true
-			}
-			s.syncMu.Unlock()
-			if busy {
+		case p := <-s.syncer.queue:
+			if !s.syncer.startOutbound(p, s.now()) {
 				continue
 			}
 			select {
@@ -480,12 +411,8 @@ func (s *Service) syncLoop() {
 			go func() {
 				defer s.wg.Done()
 				defer func() { <-sem }()
-				defer func() {
-					s.syncMu.Lock()
-					delete(s.outbound, p)
-					s.syncMu.Unlock()
-				}()
-				n, err := s.SyncWith(s.ctx, p)
+				defer s.syncer.endOutbound(p)
+				n, err := s.syncWith(s.ctx, p)
 				if err != nil {
 					s.log.Debug("sync failed", "peer", p, "err", err)
 				} else if n > 0 {

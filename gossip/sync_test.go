@@ -7,6 +7,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
 // genOps signs proposals and every voter's vote on each (wire bytes,
@@ -28,7 +29,7 @@ func genOps(t testing.TB, keys []crypto.PrivKey, proposals int) [][]byte {
 	for v := range keys {
 		for p, prop := range props {
 			op, err := encodeOp(keys[v], testNet, opDraft{Kind: KindVote, Seq: uint64(p + 1), Deps: []OpID{prop.ID},
-				Body: voteBody{ProposalID: ProposalIDFor(prop), Choice: []string{ChoiceApproval, ChoiceRejection}[(v+p)%2]}})
+				Body: voteBody{ProposalID: proposalIDFor(prop), Choice: []string{ChoiceApproval, ChoiceRejection}[(v+p)%2]}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +74,7 @@ func TestSyncCatchUp(t *testing.T) {
 	connect(t, fresh, src)
 	connect(t, half, src)
 	for _, nd := range []*tnode{fresh, half} {
-		waitFor(t, 60*time.Second, "catch-up", func() bool { return nd.svc.OpCount() == want })
+		testutil.WaitFor(t, 60*time.Second, "catch-up", func() bool { return nd.svc.OpCount() == want })
 	}
 	if fresh.svc.orphans.len() != 0 || half.svc.orphans.len() != 0 {
 		t.Fatal("orphans left after catch-up")

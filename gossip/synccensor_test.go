@@ -11,7 +11,7 @@ import (
 
 // proposalsFrom signs n proposals by key (seq 1..n).
 //
-// An author keeps at most MaxOpenProposalsPerAuthor proposals in the set,
+// An author keeps at most maxOpenProposalsPerAuthor proposals in the set,
 // so beyond that many the proposals come from further fresh keys: tests
 // that need more than that many must allow them (openVoting).
 func proposalsFrom(t testing.TB, key crypto.PrivKey, n int) []*Op {
@@ -19,7 +19,7 @@ func proposalsFrom(t testing.TB, key crypto.PrivKey, n int) []*Op {
 	var out []*Op
 	for i := 0; i < n; i++ {
 		b := testBody(i)
-		if i > 0 && i%MaxOpenProposalsPerAuthor == 0 {
+		if i > 0 && i%maxOpenProposalsPerAuthor == 0 {
 			key = newKey(t)
 		}
 		op, err := encodeOp(key, testNet, opDraft{Kind: KindProposal, Seq: uint64(i + 1), Lamport: 1, TS: time.Unix(int64(i), 0),
@@ -84,7 +84,7 @@ func TestSyncForgedSignatureCannotCensor(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ {
-		n, err := victim.svc.SyncWith(ctx, rogue.ID())
+		n, err := victim.svc.syncWith(ctx, rogue.ID())
 		t.Logf("session with the rogue: %d new ops, err %v", n, err)
 		if n != 0 {
 			t.Fatalf("forged copies added %d ops", n)
@@ -95,15 +95,17 @@ func TestSyncForgedSignatureCannotCensor(t *testing.T) {
 	}
 
 	connect(t, victim, honest)
-	if _, err := victim.svc.SyncWith(ctx, honest.id); err != nil {
+	if _, err := victim.svc.syncWith(ctx, honest.id); err != nil {
 		t.Fatalf("sync with the honest peer: %v", err)
 	}
 	for name, op := range map[string]*Op{"target (partly held bucket)": target, "other (empty bucket)": other} {
-		victim.svc.mu.RLock()
-		_, ok := victim.svc.st.get(op.ID)
-		victim.svc.mu.RUnlock()
-		if !ok {
-			t.Errorf("%s did not arrive from the honest peer", name)
-		}
+		t.Run(name, func(t *testing.T) {
+			victim.svc.mu.RLock()
+			_, ok := victim.svc.st.get(op.ID)
+			victim.svc.mu.RUnlock()
+			if !ok {
+				t.Error("did not arrive from the honest peer")
+			}
+		})
 	}
 }

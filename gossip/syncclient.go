@@ -25,12 +25,12 @@ const (
 	standingTag = "gossip-sync-standing"
 )
 
-// SyncWith runs one sync session with p now and returns how many new ops
-// it added. Errors: ErrSyncProtocol (the peer broke the protocol),
-// ErrSyncMisbehaving (it served forged or corrupt ops), ErrSyncRefused
+// syncWith runs one sync session with p now and returns how many new ops
+// it added. Errors: errSyncProtocol (the peer broke the protocol),
+// errSyncMisbehaving (it served forged or corrupt ops), errSyncRefused
 // (it answered with an error, e.g. no free session slot), context and
 // stream errors.
-func (s *Service) SyncWith(ctx context.Context, p peer.ID) (int, error) {
+func (s *Service) syncWith(ctx context.Context, p peer.ID) (int, error) {
 	ss, err := s.runSync(ctx, p)
 	if ss == nil {
 		return 0, err
@@ -101,13 +101,11 @@ func (s *Service) runSync(ctx context.Context, p peer.ID) (*session, error) {
 	ss.finish()
 	if err != nil {
 		str.Reset()
-		if errors.Is(err, ErrSyncProtocol) || errors.Is(err, ErrSyncMisbehaving) {
+		if errors.Is(err, errSyncProtocol) || errors.Is(err, errSyncMisbehaving) {
 			s.penalise(p, err)
 		}
 	}
-	s.bytesInMu.Lock()
-	s.bytesIn += int64(ss.bytes)
-	s.bytesInMu.Unlock()
+	s.syncer.bytesIn.Add(int64(ss.bytes))
 	return ss, err
 }
 
@@ -115,23 +113,10 @@ func (s *Service) runSync(ctx context.Context, p peer.ID) (*session, error) {
 // protocol or served ops that are not authentic: automatic syncs (on
 // connect, periodic, for missing deps) skip it for syncSuspension, and its
 // connection-manager tag drops so its connection is among the first
-// pruned. Explicit SyncWith calls still run. The times are local, never
+// pruned. Explicit syncWith calls still run. The times are local, never
 // replicated.
 func (s *Service) penalise(p peer.ID, err error) {
-	now := time.Now()
-	s.syncMu.Lock()
-	if len(s.suspended) >= maxSuspended {
-		for q, until := range s.suspended {
-			if now.After(until) {
-				delete(s.suspended, q)
-			}
-		}
-		if len(s.suspended) >= maxSuspended {
-			s.suspended = map[peer.ID]time.Time{}
-		}
-	}
-	s.suspended[p] = now.Add(syncSuspension)
-	s.syncMu.Unlock()
+	s.syncer.suspend(p, s.now())
 	s.deps.Host.ConnManager().UpsertTag(p, standingTag, func(v int) int { return max(v-10, -100) })
 	s.log.Info("sync peer misbehaved; automatic syncs with it suspended", "peer", p, "for", syncSuspension, "err", err)
 }
@@ -170,7 +155,7 @@ func (ss *session) run() error {
 		return err
 	}
 	if len(rep.FP) != fpSize || rep.IDs != nil || rep.Ops != nil || rep.More || rep.Done != 0 {
-		return fmt.Errorf("%w: fp reply must hold exactly a fingerprint", ErrSyncProtocol)
+		return fmt.Errorf("%w: fp reply must hold exactly a fingerprint", errSyncProtocol)
 	}
 	ss.s.mu.RLock()
 	local := ss.s.st.fingerprints()
@@ -237,15 +222,15 @@ func (ss *session) walk(typ string, buckets []uint16) error {
 func checkRangeReply(req *syncRequest, rep *syncReply) ([]OpID, error) {
 	nb := len(req.Buckets)
 	if rep.FP != nil || (req.Type == reqIDs && rep.Ops != nil) || (req.Type == reqOps && rep.IDs != nil) {
-		return nil, fmt.Errorf("%w: %s reply with fields of another reply", ErrSyncProtocol, req.Type)
+		return nil, fmt.Errorf("%w: %s reply with fields of another reply", errSyncProtocol, req.Type)
 	}
 	if rep.Done > nb || rep.More != (rep.Done < nb) {
-		return nil, fmt.Errorf("%w: %s reply covers %d of %d buckets with more=%v", ErrSyncProtocol, req.Type, rep.Done, nb, rep.More)
+		return nil, fmt.Errorf("%w: %s reply covers %d of %d buckets with more=%v", errSyncProtocol, req.Type, rep.Done, nb, rep.More)
 	}
 	var ids []OpID
 	if req.Type == reqIDs {
 		if len(rep.IDs) > maxIDsPerReply {
-			return nil, fmt.Errorf("%w: %d IDs in one reply", ErrSyncProtocol, len(rep.IDs))
+			return nil, fmt.Errorf("%w: %d IDs in one reply", errSyncProtocol, len(rep.IDs))
 		}
 		ids = make([]OpID, len(rep.IDs))
 		for i, raw := range rep.IDs {
@@ -255,7 +240,7 @@ func checkRangeReply(req *syncRequest, rep *syncReply) ([]OpID, error) {
 		ids = make([]OpID, len(rep.Ops))
 		for i, raw := range rep.Ops {
 			if ids[i] = opID0(raw); ids[i] == (OpID{}) {
-				return nil, fmt.Errorf("%w: op %d of an ops reply does not parse", ErrSyncProtocol, i)
+				return nil, fmt.Errorf("%w: op %d of an ops reply does not parse", errSyncProtocol, i)
 			}
 		}
 	}
@@ -266,18 +251,18 @@ func checkRangeReply(req *syncRequest, rep *syncReply) ([]OpID, error) {
 	prev, k := req.After, 0
 	for _, id := range ids {
 		if prev != nil && bytes.Compare(id[:], prev) <= 0 {
-			return nil, fmt.Errorf("%w: %s reply does not advance (ID %s not after the previous one)", ErrSyncProtocol, req.Type, id.String()[:12])
+			return nil, fmt.Errorf("%w: %s reply does not advance (ID %s not after the previous one)", errSyncProtocol, req.Type, id.String()[:12])
 		}
 		for k < len(covered) && uint16(id[0]) > covered[k] {
 			k++
 		}
 		if k == len(covered) || uint16(id[0]) != covered[k] {
-			return nil, fmt.Errorf("%w: %s reply holds ID %s outside the buckets it covers", ErrSyncProtocol, req.Type, id.String()[:12])
+			return nil, fmt.Errorf("%w: %s reply holds ID %s outside the buckets it covers", errSyncProtocol, req.Type, id.String()[:12])
 		}
 		prev = id[:]
 	}
 	if rep.More && rep.Done == 0 && len(ids) == 0 {
-		return nil, fmt.Errorf("%w: %s reply without progress", ErrSyncProtocol, req.Type)
+		return nil, fmt.Errorf("%w: %s reply without progress", errSyncProtocol, req.Type)
 	}
 	return ids, nil
 }
@@ -287,13 +272,13 @@ func checkRangeReply(req *syncRequest, rep *syncReply) ([]OpID, error) {
 // of the covered IDs, at most once.
 func checkGetReply(asked []OpID, rep *syncReply) error {
 	if rep.FP != nil || rep.IDs != nil {
-		return fmt.Errorf("%w: get reply with fields of another reply", ErrSyncProtocol)
+		return fmt.Errorf("%w: get reply with fields of another reply", errSyncProtocol)
 	}
 	if rep.Done < 1 || rep.Done > len(asked) || rep.More != (rep.Done < len(asked)) {
-		return fmt.Errorf("%w: get reply covers %d of %d IDs with more=%v", ErrSyncProtocol, rep.Done, len(asked), rep.More)
+		return fmt.Errorf("%w: get reply covers %d of %d IDs with more=%v", errSyncProtocol, rep.Done, len(asked), rep.More)
 	}
 	if len(rep.Ops) > rep.Done {
-		return fmt.Errorf("%w: get reply with %d ops for %d IDs", ErrSyncProtocol, len(rep.Ops), rep.Done)
+		return fmt.Errorf("%w: get reply with %d ops for %d IDs", errSyncProtocol, len(rep.Ops), rep.Done)
 	}
 	open := make(map[OpID]bool, rep.Done)
 	for _, id := range asked[:rep.Done] {
@@ -302,7 +287,7 @@ func checkGetReply(asked []OpID, rep *syncReply) error {
 	for i, raw := range rep.Ops {
 		id := opID0(raw)
 		if !open[id] {
-			return fmt.Errorf("%w: op %d of a get reply was not asked for (or is repeated, or does not parse)", ErrSyncProtocol, i)
+			return fmt.Errorf("%w: op %d of a get reply was not asked for (or is repeated, or does not parse)", errSyncProtocol, i)
 		}
 		delete(open, id)
 	}
@@ -401,7 +386,7 @@ func (ss *session) ingest(raws [][]byte) error {
 	}
 	ss.spill(ss.s.cfg.OrphanMax)
 	if ss.bad >= maxBadOps {
-		return fmt.Errorf("%w: %d ops failed decoding or their signature check", ErrSyncMisbehaving, ss.bad)
+		return fmt.Errorf("%w: %d ops failed decoding or their signature check", errSyncMisbehaving, ss.bad)
 	}
 	if len(ss.asked) >= maxOutstanding {
 		// Forget the IDs that arrived; what is left was asked for and
@@ -415,7 +400,7 @@ func (ss *session) ingest(raws [][]byte) error {
 		}
 		ss.s.mu.RUnlock()
 		if len(ss.asked) >= maxOutstanding/2 {
-			return fmt.Errorf("%w: %d ops asked for and not received", ErrSyncProtocol, len(ss.asked))
+			return fmt.Errorf("%w: %d ops asked for and not received", errSyncProtocol, len(ss.asked))
 		}
 	}
 	return nil
@@ -443,7 +428,7 @@ func (ss *session) validateAll(raws [][]byte) []*Op {
 		case err == nil:
 			ok = append(ok, op)
 		case errors.Is(err, ErrPendingRules):
-			s.orphans.add(op.ID, &orphan{raw: raw, from: ss.p, added: time.Now(), missing: []OpID{rulesDep}})
+			s.orphans.add(op.ID, &orphan{raw: raw, from: ss.p, added: s.now(), missing: []OpID{rulesDep}})
 		case errors.Is(err, ErrSuperseded):
 			// Valid, but the set keeps something newer: remembered by
 			// content (op ID), so sync does not fetch it again.
@@ -451,7 +436,7 @@ func (ss *session) validateAll(raws [][]byte) []*Op {
 			s.noteDroppedLocked(op.ID)
 			s.mu.Unlock()
 		case errors.Is(err, ErrMissingDeps):
-			var me *MissingDepsError
+			var me *missingDepsError
 			errors.As(err, &me)
 			w := &waiter{op: op, raw: raw, missing: me.Missing}
 			ss.asked[op.ID] = struct{}{} // received: not asked for again
@@ -540,7 +525,7 @@ func (s *Service) adoptOrphans(from peer.ID, ws []*waiter) {
 	seen := map[OpID]bool{}
 	var deps []OpID
 	for _, w := range ws {
-		s.orphans.add(w.op.ID, &orphan{raw: w.raw, from: from, added: time.Now(), missing: w.missing})
+		s.orphans.add(w.op.ID, &orphan{raw: w.raw, from: from, added: s.now(), missing: w.missing})
 		for _, d := range w.missing {
 			if !seen[d] {
 				seen[d] = true

@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
 // tamper rewrites the k-th reply (0-based, per request type) to a request
@@ -59,7 +60,7 @@ func on(typ string, k int, fn func(req *syncRequest, rep syncReply) (syncReply, 
 // TestSyncFaultyReplies: a peer that sends bad frames, oversize frames,
 // replies with wrong bucket numbers, replies that do not advance or that
 // disagree with their request ends the session with a clear error
-// (ErrSyncProtocol, ErrSyncMisbehaving or ErrSyncRefused), loses standing
+// (errSyncProtocol, errSyncMisbehaving or errSyncRefused), loses standing
 // when it broke the rules, and the node keeps working: one session with an
 // honest peer afterwards delivers every op the faulty ones touched.
 func TestSyncFaultyReplies(t *testing.T) {
@@ -132,82 +133,82 @@ func TestSyncFaultyReplies(t *testing.T) {
 	}{
 		{"garbage frame", real, on(reqFingerprint, 0, func(*syncRequest, syncReply) (syncReply, []byte) {
 			return syncReply{}, frame([]byte("hello, not CBOR"))
-		}), ErrSyncProtocol, true},
+		}), errSyncProtocol, true},
 		{"oversize frame", real, on(reqFingerprint, 0, func(*syncRequest, syncReply) (syncReply, []byte) {
 			return syncReply{}, binary.AppendUvarint(nil, maxFrame+1)
-		}), ErrSyncProtocol, true},
+		}), errSyncProtocol, true},
 		{"frame length overflows", real, on(reqFingerprint, 0, func(*syncRequest, syncReply) (syncReply, []byte) {
 			return syncReply{}, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}
-		}), ErrSyncProtocol, true},
+		}), errSyncProtocol, true},
 		{"unknown field", real, on(reqFingerprint, 0, func(*syncRequest, syncReply) (syncReply, []byte) {
 			b, _ := encMode.Marshal(map[string]any{"fp": make([]byte, fpSize), "x": 1})
 			return syncReply{}, frame(b)
-		}), ErrSyncProtocol, true},
+		}), errSyncProtocol, true},
 		{"fingerprint of the wrong size", real, on(reqFingerprint, 0, func(*syncRequest, syncReply) (syncReply, []byte) {
 			return syncReply{FP: make([]byte, 100)}, nil
-		}), ErrSyncProtocol, true},
+		}), errSyncProtocol, true},
 		{"no fingerprint", real, on(reqFingerprint, 0, func(*syncRequest, syncReply) (syncReply, []byte) {
 			return syncReply{}, nil
-		}), ErrSyncProtocol, true},
+		}), errSyncProtocol, true},
 		{"ops reply covers more buckets than asked", real, on(reqOps, 0, func(req *syncRequest, rep syncReply) (syncReply, []byte) {
 			rep.Done = len(req.Buckets) + 1
 			return rep, nil
-		}), ErrSyncProtocol, true},
+		}), errSyncProtocol, true},
 		{"ops reply ends early without more", real, on(reqOps, 0, func(req *syncRequest, rep syncReply) (syncReply, []byte) {
 			return syncReply{Ops: rep.Ops[:1], Done: 0}, nil
-		}), ErrSyncProtocol, true},
+		}), errSyncProtocol, true},
 		{"ops reply with more but no progress", real, on(reqOps, 0, func(*syncRequest, syncReply) (syncReply, []byte) {
 			return syncReply{More: true}, nil
-		}), ErrSyncProtocol, true},
+		}), errSyncProtocol, true},
 		{"ops reply does not advance", real, func(k int, req *syncRequest, rep syncReply) (syncReply, []byte) {
 			if req.Type == reqOps { // the first op again and again, ignoring after
 				return syncReply{Ops: [][]byte{loose[0].Raw}, More: true}, nil
 			}
 			return rep, nil
-		}, ErrSyncProtocol, true},
+		}, errSyncProtocol, true},
 		{"ops reply out of order", real, on(reqOps, 0, func(*syncRequest, syncReply) (syncReply, []byte) {
 			return syncReply{Ops: [][]byte{loose[1].Raw, loose[0].Raw}, More: true}, nil
-		}), ErrSyncProtocol, true},
+		}), errSyncProtocol, true},
 		{"ops reply from a bucket not asked", real, on(reqOps, 0, func(req *syncRequest, rep syncReply) (syncReply, []byte) {
 			rep.Ops = append([][]byte{held.Raw}, rep.Ops...) // bucket X is not streamed
 			return rep, nil
-		}), ErrSyncProtocol, true},
+		}), errSyncProtocol, true},
 		{"ops reply with junk", real, on(reqOps, 0, func(req *syncRequest, rep syncReply) (syncReply, []byte) {
 			rep.Ops = [][]byte{[]byte("junk")}
 			return rep, nil
-		}), ErrSyncProtocol, true},
+		}), errSyncProtocol, true},
 		{"ids reply from a bucket not asked", real, on(reqIDs, 0, func(req *syncRequest, rep syncReply) (syncReply, []byte) {
 			return syncReply{IDs: [][]byte{idOf(loose[0])}, Done: 1}, nil
-		}), ErrSyncProtocol, true},
+		}), errSyncProtocol, true},
 		{"ids reply not ascending", real, on(reqIDs, 0, func(req *syncRequest, rep syncReply) (syncReply, []byte) {
 			sort.Slice(rep.IDs, func(i, j int) bool { return string(rep.IDs[i]) > string(rep.IDs[j]) })
 			return rep, nil
-		}), ErrSyncProtocol, true},
+		}), errSyncProtocol, true},
 		{"ids reply with more but no progress", real, on(reqIDs, 0, func(*syncRequest, syncReply) (syncReply, []byte) {
 			return syncReply{More: true}, nil
-		}), ErrSyncProtocol, true},
+		}), errSyncProtocol, true},
 		{"ids reply carrying ops", real, on(reqIDs, 0, func(req *syncRequest, rep syncReply) (syncReply, []byte) {
 			rep.Ops = [][]byte{twin.Raw}
 			return rep, nil
-		}), ErrSyncProtocol, true},
+		}), errSyncProtocol, true},
 		{"get reply with an op not asked for", real, on(reqGet, 0, func(req *syncRequest, rep syncReply) (syncReply, []byte) {
 			rep.Ops = [][]byte{held.Raw}
 			return rep, nil
-		}), ErrSyncProtocol, true},
+		}), errSyncProtocol, true},
 		{"get reply with a repeated op", real, on(reqGet, 0, func(req *syncRequest, rep syncReply) (syncReply, []byte) {
 			rep.Ops = append(rep.Ops, rep.Ops...)
 			return rep, nil
-		}), ErrSyncProtocol, true},
+		}), errSyncProtocol, true},
 		{"get reply covering nothing", real, on(reqGet, 0, func(*syncRequest, syncReply) (syncReply, []byte) {
 			return syncReply{}, nil
-		}), ErrSyncProtocol, true},
+		}), errSyncProtocol, true},
 		{"forged ops", newFakeSet([][]byte{held.Raw, forge(t, extra[0].Raw), forge(t, extra[1].Raw), forge(t, extra[2].Raw),
 			forge(t, extra[3].Raw)}), func(_ int, _ *syncRequest, rep syncReply) (syncReply, []byte) {
 			return rep, nil
-		}, ErrSyncMisbehaving, true},
+		}, errSyncMisbehaving, true},
 		{"busy", real, on(reqFingerprint, 0, func(*syncRequest, syncReply) (syncReply, []byte) {
 			return syncReply{Err: "busy: no free sync session slot"}, nil
-		}), ErrSyncRefused, false},
+		}), errSyncRefused, false},
 		{"silence", real, on(reqFingerprint, 0, func(*syncRequest, syncReply) (syncReply, []byte) {
 			return syncReply{}, []byte{} // writes nothing
 		}), nil, false},
@@ -222,7 +223,7 @@ func TestSyncFaultyReplies(t *testing.T) {
 			}
 			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
-			n, err := victim.svc.SyncWith(sctx, p)
+			n, err := victim.svc.syncWith(sctx, p)
 			t.Logf("%d new ops, err: %v", n, err)
 			switch {
 			case c.want == nil && !errors.Is(err, context.DeadlineExceeded) && !isTimeout(err):
@@ -230,9 +231,9 @@ func TestSyncFaultyReplies(t *testing.T) {
 			case c.want != nil && !errors.Is(err, c.want):
 				t.Fatalf("want %v, got %v", c.want, err)
 			}
-			victim.svc.syncMu.Lock()
-			_, suspended := victim.svc.suspended[p]
-			victim.svc.syncMu.Unlock()
+			victim.svc.syncer.mu.Lock()
+			_, suspended := victim.svc.syncer.suspended[p]
+			victim.svc.syncer.mu.Unlock()
 			if suspended != c.penalised {
 				t.Fatalf("peer suspended: %v, want %v", suspended, c.penalised)
 			}
@@ -246,7 +247,7 @@ func TestSyncFaultyReplies(t *testing.T) {
 
 	// The node keeps working: one honest session delivers everything.
 	connect(t, victim, honest)
-	if _, err := victim.svc.SyncWith(ctx, honest.id); err != nil {
+	if _, err := victim.svc.syncWith(ctx, honest.id); err != nil {
 		t.Fatal(err)
 	}
 	sameSets(t, honest, victim)
@@ -285,7 +286,7 @@ func TestSyncSuspendedPeerSkipped(t *testing.T) {
 		return h.ID()
 	}
 	bad, good := serve("bad", true), serve("good", false)
-	if _, err := n.svc.SyncWith(context.Background(), bad); !errors.Is(err, ErrSyncProtocol) {
+	if _, err := n.svc.syncWith(context.Background(), bad); !errors.Is(err, errSyncProtocol) {
 		t.Fatalf("session with the bad peer: %v", err)
 	}
 	if got := <-sessions; got != "bad" {
@@ -304,7 +305,7 @@ func TestSyncSuspendedPeerSkipped(t *testing.T) {
 		t.Fatal("no automatic sync with the good peer")
 	}
 	// An explicit sync still runs.
-	n.svc.SyncWith(context.Background(), bad)
+	n.svc.syncWith(context.Background(), bad)
 	if got := <-sessions; got != "bad" {
 		t.Fatal(got)
 	}
@@ -321,9 +322,9 @@ func TestSyncServerRejectsBadRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	idle := func() bool {
-		n.svc.syncMu.Lock()
-		defer n.svc.syncMu.Unlock()
-		return len(n.svc.inbound) == 0
+		n.svc.syncer.mu.Lock()
+		defer n.svc.syncer.mu.Unlock()
+		return len(n.svc.syncer.inbound) == 0
 	}
 	id := make([]byte, 32)
 	id[0] = 7
@@ -344,7 +345,7 @@ func TestSyncServerRejectsBadRequests(t *testing.T) {
 	}
 	for name, req := range cases {
 		t.Run(name, func(t *testing.T) {
-			waitFor(t, 5*time.Second, "no session left", idle)
+			testutil.WaitFor(t, 5*time.Second, "no session left", idle)
 			c, err := openSession(context.Background(), bareHost(t, newKey(t), n), n.id)
 			if err != nil {
 				t.Fatal(err)
@@ -358,7 +359,7 @@ func TestSyncServerRejectsBadRequests(t *testing.T) {
 				t.Fatalf("no err reply: %v", err)
 			}
 			_, err = decodeSyncReply(b)
-			if !errors.Is(err, ErrSyncRefused) || !strings.Contains(err.Error(), "sync protocol error") {
+			if !errors.Is(err, errSyncRefused) || !strings.Contains(err.Error(), "sync protocol error") {
 				t.Fatalf("want an err reply naming the protocol error, got %v", err)
 			}
 			t.Logf("%v", err)
@@ -366,7 +367,7 @@ func TestSyncServerRejectsBadRequests(t *testing.T) {
 	}
 	// An oversize frame ends the session; the next one is served.
 	h := bareHost(t, newKey(t), n)
-	waitFor(t, 5*time.Second, "no session left", idle)
+	testutil.WaitFor(t, 5*time.Second, "no session left", idle)
 	c, err := openSession(context.Background(), h, n.id)
 	if err != nil {
 		t.Fatal(err)
@@ -377,7 +378,7 @@ func TestSyncServerRejectsBadRequests(t *testing.T) {
 		t.Fatal("oversize frame answered")
 	}
 	c.str.Close()
-	waitFor(t, 5*time.Second, "a good session after the bad ones", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "a good session after the bad ones", func() bool {
 		c, err := openSession(context.Background(), h, n.id)
 		if err != nil {
 			return false

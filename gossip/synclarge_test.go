@@ -30,7 +30,7 @@ func genOpsParallel(t testing.TB, keys []crypto.PrivKey, proposals int) [][]byte
 	votes := signParallel(t, len(keys)*proposals, func(i int) ([]byte, error) {
 		v, p := i/proposals, i%proposals
 		op, err := encodeOp(keys[v], testNet, opDraft{Kind: KindVote, Seq: uint64(p + 1), Deps: []OpID{props[p].ID},
-			Body: voteBody{ProposalID: ProposalIDFor(props[p]), Choice: []string{ChoiceApproval, ChoiceRejection}[(v+p)%2]}})
+			Body: voteBody{ProposalID: proposalIDFor(props[p]), Choice: []string{ChoiceApproval, ChoiceRejection}[(v+p)%2]}})
 		if err != nil {
 			return nil, err
 		}
@@ -89,7 +89,7 @@ func largeSync(t *testing.T, voters, proposals, keepEvery int, filler bool, tune
 	}
 	ops := genOpsParallel(t, keys, proposals)
 	src := startNode(t, keys[0], memDS(), rb, cfg)
-	src.svc.idsCap = idsCap
+	src.svc.syncer.idsCap = idsCap
 	ingestAll(t, src, fill, 0)
 	ingestAll(t, src, ops, proposals)
 	if want := len(ops) + len(fill); src.svc.OpCount() != want {

@@ -150,7 +150,7 @@ func forge(t testing.TB, raw []byte) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := DecodeOp(out, testNet); !errors.Is(err, ErrBadSignature) {
+	if _, err := DecodeOp(out, testNet); !errors.Is(err, errBadSignature) {
 		t.Fatalf("forged copy: %v", err)
 	}
 	return out
@@ -237,7 +237,7 @@ func signParallel(t testing.TB, n int, sign func(i int) ([]byte, error)) [][]byt
 }
 
 // noAutoSync stops n from syncing on its own when a connection opens, so
-// a test decides every outbound session n runs (SyncWith).
+// a test decides every outbound session n runs (syncWith).
 func noAutoSync(n *tnode) {
 	n.h.Network().StopNotify(n.svc.notifiee)
 }

@@ -20,7 +20,7 @@ func TestSyncServerFollowsTheRule(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxOpsPerReply = 7
 	n := startNode(t, key, memDS(), rb, cfg)
-	n.svc.idsCap = 11
+	n.svc.syncer.idsCap = 11
 	props := proposalsFrom(t, key, 120)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var held [][]byte
@@ -34,7 +34,7 @@ func TestSyncServerFollowsTheRule(t *testing.T) {
 		ref := newFakeSet(held)
 		for i := 0; i < 300; i++ {
 			req := randomRequest(rng, ref)
-			want := ref.answer(&req, n.svc.idsCap, cfg.MaxOpsPerReply)
+			want := ref.answer(&req, n.svc.syncer.idsCap, cfg.MaxOpsPerReply)
 			got := n.svc.answer(&req)
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("round %d, request %+v:\n got %+v\nwant %+v", round, req, got, want)

@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
 // bareHost starts a host with no gossip service, connected to n.
@@ -26,7 +27,7 @@ func bareHost(t *testing.T, key crypto.PrivKey, n *tnode) host.Host {
 
 // sybilSessions opens one sync session from each of k fresh non-member
 // hosts to n and returns those n served. The others must be refused with
-// an err reply (ErrSyncRefused).
+// an err reply (errSyncRefused).
 func sybilSessions(t *testing.T, n *tnode, k int) (served []*sessionConn) {
 	t.Helper()
 	ctx := context.Background()
@@ -40,7 +41,7 @@ func sybilSessions(t *testing.T, n *tnode, k int) (served []*sessionConn) {
 		switch err := c.fingerprint(); {
 		case err == nil:
 			served = append(served, c)
-		case !errors.Is(err, ErrSyncRefused):
+		case !errors.Is(err, errSyncRefused):
 			t.Fatalf("session %d refused without a clear error: %v", i, err)
 		}
 	}
@@ -83,7 +84,7 @@ func TestSyncSybilsCannotLockOutMembers(t *testing.T) {
 	m2 := startNode(t, member2Key, memDS(), rb, cfg)
 	noAutoSync(m2)
 	connect(t, m2, srv)
-	if n, err := m2.svc.SyncWith(context.Background(), srv.id); err != nil || n != 1 {
+	if n, err := m2.svc.syncWith(context.Background(), srv.id); err != nil || n != 1 {
 		t.Fatalf("member node's sync: %d new ops, %v", n, err)
 	}
 	for _, s := range sybils {
@@ -119,7 +120,7 @@ func TestSyncMemberEvictsOldestNonMember(t *testing.T) {
 	if !c.served() {
 		t.Fatal("member's session refused")
 	}
-	waitFor(t, 5*time.Second, "oldest Sybil session ended", sybils[0].dead)
+	testutil.WaitFor(t, 5*time.Second, "oldest Sybil session ended", sybils[0].dead)
 	for _, s := range sybils[1:] {
 		if !s.served() {
 			t.Fatal("a newer Sybil session was ended")
@@ -133,11 +134,13 @@ func TestSyncConfigValidate(t *testing.T) {
 		"negative non-member sessions":        func(c *Config) { c.MaxNonMemberSyncSessions = -1 },
 		"no reject cache":                     func(c *Config) { c.RejectCacheSize = 0 },
 	} {
-		c := DefaultConfig()
-		tune(&c)
-		if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("%s: %v", name, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			c := DefaultConfig()
+			tune(&c)
+			if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
+				t.Errorf("got %v, want ErrInvalidConfig", err)
+			}
+		})
 	}
 	c := DefaultConfig()
 	c.MaxNonMemberSyncSessions = 0 // members only

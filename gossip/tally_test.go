@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -13,9 +14,11 @@ import (
 
 func TestWeight(t *testing.T) {
 	for rep, want := range map[float64]float64{0: 1, 1: 2, 3: 3, 7: 4, 10: 1 + math.Log2(11)} {
-		if got := Weight(rep); math.Abs(got-want) > 1e-12 {
-			t.Errorf("Weight(%v) = %v, want %v", rep, got, want)
-		}
+		t.Run(fmt.Sprintf("reputation %v", rep), func(t *testing.T) {
+			if got := voterWeight(rep); math.Abs(got-want) > 1e-12 {
+				t.Errorf("voterWeight(%v) = %v, want %v", rep, got, want)
+			}
+		})
 	}
 }
 
@@ -41,7 +44,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := Decide(c.t, c.g, c.periodOver); got != c.want {
+			if got := decide(c.t, c.g, c.periodOver); got != c.want {
 				t.Fatalf("got %s, want %s", got, c.want)
 			}
 		})
@@ -52,7 +55,7 @@ func TestDecide(t *testing.T) {
 func voteOp(t *testing.T, key crypto.PrivKey, p *Op, seq uint64, choice string) *Op {
 	t.Helper()
 	op, err := encodeOp(key, testNet, opDraft{Kind: KindVote, Seq: seq, Lamport: seq, TS: time.Unix(0, 0),
-		Deps: []OpID{p.ID}, Body: voteBody{ProposalID: ProposalIDFor(p), Choice: choice}})
+		Deps: []OpID{p.ID}, Body: voteBody{ProposalID: proposalIDFor(p), Choice: choice}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +83,7 @@ func TestEffectiveVotesAndTally(t *testing.T) {
 	st := newStore(memDS())
 	st.index(p, time.Unix(100, 0))
 	add := func(op *Op) {
-		if _, err := Validate(op.Raw, testNet, rules, st.get); err != nil {
+		if _, err := validateOp(op.Raw, testNet, rules, st.get); err != nil {
 			if err == ErrDuplicate {
 				return
 			}
@@ -97,15 +100,15 @@ func TestEffectiveVotesAndTally(t *testing.T) {
 	add(voteOp(t, keys[2], p, 1, ChoiceRejection))
 	add(voteOp(t, keys[3], p, 1, ChoiceRejection))
 	// Not eligible: rejected.
-	if _, err := Validate(voteOp(t, outsider, p, 1, ChoiceApproval).Raw, testNet, rules, st.get); err == nil {
+	if _, err := validateOp(voteOp(t, outsider, p, 1, ChoiceApproval).Raw, testNet, rules, st.get); err == nil {
 		t.Fatal("vote of a non-eligible peer accepted")
 	}
-	ps := st.proposals[ProposalIDFor(p)]
+	ps := st.proposals[proposalIDFor(p)]
 	votes, eq := effectiveVotes(ps, rules)
 	if len(votes) != 3 || len(eq) != 1 || eq[0] != ids[2] {
 		t.Fatalf("votes %+v equivocators %v", votes, eq)
 	}
-	tally := ComputeTally(votes, rules)
+	tally := computeTally(votes, rules)
 	want := Tally{Approval: 1 + 3, Rejection: 4, Eligible: 1 + 3 + 2 + 4}
 	want.VotedShare = 8.0 / 10
 	if tally != want {
@@ -130,12 +133,12 @@ func TestEffectiveVotesAndTally(t *testing.T) {
 	open := rules
 	open.Governance.OpenVoting = true
 	add2 := voteOp(t, outsider, p, 1, ChoiceRejection)
-	if _, err := Validate(add2.Raw, testNet, open, st.get); err != nil {
+	if _, err := validateOp(add2.Raw, testNet, open, st.get); err != nil {
 		t.Fatal(err)
 	}
 	st.index(add2, time.Unix(100, 0))
 	votes, _ = effectiveVotes(ps, open)
-	if got := ComputeTally(votes, open); got.Eligible != 11 || got.Rejection != 1 {
+	if got := computeTally(votes, open); got.Eligible != 11 || got.Rejection != 1 {
 		t.Fatalf("open voting tally %+v", got)
 	}
 }
@@ -149,7 +152,7 @@ func TestProposalIDCollision(t *testing.T) {
 	b.TS = a.TS
 	b.ID = a.ID
 	b.ID[31] ^= 1 // same first 4 bytes: same proposal ID
-	if ProposalIDFor(a) != ProposalIDFor(&b) {
+	if proposalIDFor(a) != proposalIDFor(&b) {
 		t.Fatal("test setup: IDs differ")
 	}
 	small, large := a, &b
@@ -161,11 +164,11 @@ func TestProposalIDCollision(t *testing.T) {
 		for _, op := range order {
 			st.index(op, time.Unix(1, 0))
 		}
-		if got := st.proposals[ProposalIDFor(a)].op; got != small {
+		if got := st.proposals[proposalIDFor(a)].op; got != small {
 			t.Fatal("name does not resolve to the smallest op ID")
 		}
 		v := &Op{ID: OpID{1}, Kind: KindVote, Author: "voter", Seq: 1, Deps: []OpID{large.ID},
-			Vote: &VoteBody{ProposalID: ProposalIDFor(a), Choice: ChoiceApproval}}
+			Vote: &VoteBody{ProposalID: proposalIDFor(a), Choice: ChoiceApproval}}
 		st.index(v, time.Unix(1, 0))
 		if len(st.propByOp[small.ID].votes) != 0 || len(st.propByOp[large.ID].votes) != 1 {
 			t.Fatal("vote not bound to its dep")

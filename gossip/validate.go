@@ -15,8 +15,8 @@ import (
 var (
 	// ErrDuplicate: the op is already in the set (gossip: Ignore).
 	ErrDuplicate = errors.New("gossip: duplicate op")
-	// ErrMissingDeps: an op it depends on is not known yet; see
-	// MissingDepsError (gossip: Ignore, held as an orphan and fetched).
+	// ErrMissingDeps: an op it depends on is not known yet (gossip:
+	// Ignore, held as an orphan and fetched).
 	ErrMissingDeps = errors.New("gossip: unknown deps")
 	// ErrUnauthorised: the author may not issue this op under the rules
 	// that apply to it. Wraps ErrInvalidOp (reject).
@@ -33,14 +33,14 @@ var (
 	ErrSuperseded = errors.New("gossip: op superseded by a newer one")
 )
 
-// MissingDepsError lists the unknown deps of an op. It matches
+// missingDepsError lists the unknown deps of an op. It matches
 // errors.Is(err, ErrMissingDeps).
-type MissingDepsError struct {
+type missingDepsError struct {
 	Op      *Op
 	Missing []OpID
 }
 
-func (e *MissingDepsError) Error() string {
+func (e *missingDepsError) Error() string {
 	ids := make([]string, len(e.Missing))
 	for i, id := range e.Missing {
 		ids[i] = id.String()[:12]
@@ -49,11 +49,11 @@ func (e *MissingDepsError) Error() string {
 }
 
 // Is makes errors.Is(err, ErrMissingDeps) true.
-func (e *MissingDepsError) Is(target error) bool { return target == ErrMissingDeps }
+func (e *missingDepsError) Is(target error) bool { return target == ErrMissingDeps }
 
-// Checker holds what validation reads: the network, the current rules,
+// opChecker holds what validation reads: the network, the current rules,
 // the rules in force for a given execution-log entry, and the op set.
-type Checker struct {
+type opChecker struct {
 	NetID string
 	// Rules are the node's current governance rules (after its last
 	// executed entry): they authorise proposals, votes and reports.
@@ -67,26 +67,26 @@ type Checker struct {
 	Lookup func(OpID) (*Op, bool)
 }
 
-func (c Checker) rulesFor(seq uint64) (genesis.Rules, bool) {
+func (c opChecker) rulesFor(seq uint64) (genesis.Rules, bool) {
 	if c.RulesFor == nil {
 		return c.Rules, true
 	}
 	return c.RulesFor(seq)
 }
 
-// Validate is the single validation used by the GossipSub topic validator,
+// validate is the single validation used by the GossipSub topic validator,
 // the sync path and local publishing. It is a pure function of its inputs.
 // It returns the decoded op, or an error:
 //   - wrapping ErrInvalidOp: malformed, forged, foreign or unauthorised
 //     (reject, penalise the sender);
 //   - ErrDuplicate: already known (ignore);
-//   - *MissingDepsError: refers to ops not known yet (ignore, hold, fetch);
+//   - *missingDepsError (ErrMissingDeps): refers to ops not known yet (ignore, hold, fetch);
 //   - ErrPendingRules: needs rules this node does not have yet (ignore,
 //     hold).
 //
 // Bounds per author (ErrSuperseded) depend on what the set keeps and are
 // applied when the op is added.
-func (c Checker) Validate(raw []byte) (*Op, error) {
+func (c opChecker) validate(raw []byte) (*Op, error) {
 	op, err := DecodeOp(raw, c.NetID)
 	if err != nil {
 		return nil, err
@@ -117,7 +117,7 @@ func (c Checker) Validate(raw []byte) (*Op, error) {
 	}
 	dep, ok := c.Lookup(op.Deps[0])
 	if !ok {
-		return op, &MissingDepsError{Op: op, Missing: op.Deps}
+		return op, &missingDepsError{Op: op, Missing: op.Deps}
 	}
 	want := ""
 	if op.Vote != nil {
@@ -125,7 +125,7 @@ func (c Checker) Validate(raw []byte) (*Op, error) {
 	} else {
 		want = op.Ratify.Entry.ProposalID
 	}
-	if dep.Kind != KindProposal || ProposalIDFor(dep) != want {
+	if dep.Kind != KindProposal || proposalIDFor(dep) != want {
 		return nil, fmt.Errorf("%w: dep is not proposal %.80s", ErrInvalidOp, want)
 	}
 	if op.Ratify != nil {
@@ -140,7 +140,7 @@ func (c Checker) Validate(raw []byte) (*Op, error) {
 // upgrade or activate entry carries its code upgrade's package (and an
 // upgrade entry its schedule), a cancel entry names a cancel proposal, a
 // rollback entry a rollback proposal and its version.
-func matchesProposal(e Entry, p *ProposalBody) error {
+func matchesProposal(e execlog.Entry, p *ProposalBody) error {
 	bad := func(what string) error {
 		return fmt.Errorf("%w: entry %d %s of proposal %s", ErrInvalidOp, e.Seq, what, e.ProposalID)
 	}
@@ -171,7 +171,7 @@ func matchesProposal(e Entry, p *ProposalBody) error {
 // authorise applies the governance rules to the op's author: the current
 // rules for proposals, votes and reports; the rules in force for the
 // entry for ratify and attest ops.
-func (c Checker) authorise(op *Op) error {
+func (c opChecker) authorise(op *Op) error {
 	rules := c.Rules
 	switch op.Kind {
 	case KindProposal:
@@ -198,12 +198,6 @@ func (c Checker) authorise(op *Op) error {
 		}
 	}
 	return nil
-}
-
-// Validate checks raw against the current rules only (every entry's rules
-// taken to be rules); see Checker.Validate.
-func Validate(raw []byte, netID string, rules genesis.Rules, lookup func(OpID) (*Op, bool)) (*Op, error) {
-	return Checker{NetID: netID, Rules: rules, Lookup: lookup}.Validate(raw)
 }
 
 // eligible: a key of the reputation map, or anyone under open voting.

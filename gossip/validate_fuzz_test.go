@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 )
 
@@ -24,11 +25,11 @@ type validateFixture struct {
 	byID    map[peer.ID]crypto.PrivKey
 	rules   genesis.Rules
 	set     map[OpID]*Op
-	prop    *Op   // in the set
-	other   *Op   // a proposal not in the set
-	entry   Entry // entry 1 for prop
-	seeds   []*Op // in and beside the set
-	checker Checker
+	prop    *Op           // in the set
+	other   *Op           // a proposal not in the set
+	entry   execlog.Entry // entry 1 for prop
+	seeds   []*Op         // in and beside the set
+	checker opChecker
 }
 
 const validateHorizon = 2
@@ -61,27 +62,27 @@ func newValidateFixture(tb testing.TB) *validateFixture {
 	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	fx.prop = enc(2, opDraft{Kind: KindProposal, Seq: 1, Lamport: 1, TS: ts, Body: proposalBodyOf(testBody(1))})
 	fx.other = enc(0, opDraft{Kind: KindProposal, Seq: 1, Lamport: 1, TS: ts, Body: proposalBodyOf(testBody(2))})
-	pid := ProposalIDFor(fx.prop)
+	pid := proposalIDFor(fx.prop)
 	vote := func(k int, seq uint64, p *Op, choice string) *Op {
 		return enc(k, opDraft{Kind: KindVote, Seq: seq, Lamport: 2, TS: ts, Deps: []OpID{p.ID},
-			Body: voteBody{ProposalID: ProposalIDFor(p), Choice: choice}})
+			Body: voteBody{ProposalID: proposalIDFor(p), Choice: choice}})
 	}
 	v0, v2 := vote(0, 2, fx.prop, ChoiceApproval), vote(2, 2, fx.prop, ChoiceRejection)
 	for _, op := range []*Op{fx.prop, v0, v2} {
 		fx.set[op.ID] = op
 	}
 	b := testBody(1)
-	fx.entry = Entry{Seq: 1, ProposalID: pid, Version: b.Version, PackageURL: b.PackageURL, PackageHash: b.PackageHash, PackageSize: b.PackageSize}
+	fx.entry = execlog.Entry{Seq: 1, ProposalID: pid, Version: b.Version, PackageURL: b.PackageURL, PackageHash: b.PackageHash, PackageSize: b.PackageSize}
 	later := fx.entry
 	later.Seq, later.PrevEntryHash = 5, fx.entry.Hash()
-	void := Entry{Seq: 2, Void: true, PrevEntryHash: fx.entry.Hash()}
-	ratify := func(k int, kind string, seq uint64, e Entry, deps ...OpID) *Op {
+	void := execlog.Entry{Seq: 2, Void: true, PrevEntryHash: fx.entry.Hash()}
+	ratify := func(k int, kind string, seq uint64, e execlog.Entry, deps ...OpID) *Op {
 		cid := "bafyfuzz" // announced where the signer holds the package
 		if e.Void {
 			cid = ""
 		}
 		return enc(k, opDraft{Kind: kind, Seq: seq, Lamport: 3, TS: ts, Deps: deps,
-			Body: ratifyBody{Entry: entryCBOR(e), EntryHash: e.Hash(), PackageCID: cid}})
+			Body: ratifyBody{Entry: e, EntryHash: e.Hash(), PackageCID: cid}})
 	}
 	fx.seeds = []*Op{
 		fx.prop, v0, v2, // duplicates
@@ -101,7 +102,7 @@ func newValidateFixture(tb testing.TB) *validateFixture {
 			ProposalID: pid, Success: true, Version: b.Version, PostStateSHA256: fmt.Sprintf("%064x", 7)}}),
 		enc(3, opDraft{Kind: KindReport, Seq: 1, TS: ts, Body: reportBody{Seq: 1, EntryHash: fx.entry.Hash(), ErrorClass: "trap"}}),
 	}
-	fx.checker = Checker{
+	fx.checker = opChecker{
 		NetID: testNet,
 		Rules: fx.rules,
 		RulesFor: func(seq uint64) (genesis.Rules, bool) {
@@ -129,14 +130,14 @@ func draftOf(op *Op) opDraft {
 	case op.Vote != nil:
 		d.Body = voteBody{ProposalID: op.Vote.ProposalID, Choice: op.Vote.Choice}
 	case op.Ratify != nil:
-		d.Body = ratifyBody{Entry: entryCBOR(op.Ratify.Entry), EntryHash: op.Ratify.EntryHash, PackageCID: op.Ratify.PackageCID}
+		d.Body = ratifyBody{Entry: op.Ratify.Entry, EntryHash: op.Ratify.EntryHash, PackageCID: op.Ratify.PackageCID}
 	case op.Report != nil:
 		d.Body = reportBody(*op.Report)
 	}
 	return d
 }
 
-// FuzzValidate: Checker.Validate never panics and is deterministic. With
+// FuzzValidate: opChecker.validate never panics and is deterministic. With
 // signer 0 the input is a wire op as is; with signer k it is the unsigned
 // op, signed here by fixture key k−1 (so the fuzzer reaches the checks
 // behind the signature). An accepted op is not in the set, re-encodes
@@ -173,12 +174,12 @@ func FuzzValidate(f *testing.F) {
 				return // not a CBOR item: nothing to wrap
 			}
 		}
-		op, err := fx.checker.Validate(raw)
-		op2, err2 := fx.checker.Validate(raw)
+		op, err := fx.checker.validate(raw)
+		op2, err2 := fx.checker.validate(raw)
 		if fmt.Sprint(err) != fmt.Sprint(err2) || (op == nil) != (op2 == nil) || (op != nil && op.ID != op2.ID) {
-			t.Fatalf("Validate not deterministic: %v / %v", err, err2)
+			t.Fatalf("validate not deterministic: %v / %v", err, err2)
 		}
-		var missing *MissingDepsError
+		var missing *missingDepsError
 		switch {
 		case err == nil:
 			checkAccepted(t, fx, raw, op)
@@ -272,7 +273,7 @@ func checkAccepted(t *testing.T, fx *validateFixture, raw []byte, op *Op) {
 			t.Fatalf("%s accepted for another package: %v", op.Kind, err)
 		}
 	}
-	if named != ProposalIDFor(dep) {
-		t.Fatalf("%s names %s but depends on %s", op.Kind, named, ProposalIDFor(dep))
+	if named != proposalIDFor(dep) {
+		t.Fatalf("%s names %s but depends on %s", op.Kind, named, proposalIDFor(dep))
 	}
 }

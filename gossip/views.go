@@ -62,17 +62,17 @@ type ProposalView struct {
 	RunSeq uint64 `json:"run_seq,omitempty"`
 }
 
-// Weight is a voter's weight: 1 + log2(1 + reputation).
-func Weight(reputation float64) float64 {
+// voterWeight is a voter's weight: 1 + log2(1 + reputation).
+func voterWeight(reputation float64) float64 {
 	if !(reputation >= 0) {
 		reputation = 0
 	}
 	return 1 + math.Log2(1+reputation)
 }
 
-// EligibleWeight is the total weight of the reputation map's keys, summed
+// eligibleWeight is the total weight of the reputation map's keys, summed
 // in peer-ID order so every node gets the same float.
-func EligibleWeight(rules genesis.Rules) float64 {
+func eligibleWeight(rules genesis.Rules) float64 {
 	ids := make([]peer.ID, 0, len(rules.Reputation))
 	for id := range rules.Reputation {
 		ids = append(ids, id)
@@ -80,16 +80,16 @@ func EligibleWeight(rules genesis.Rules) float64 {
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	total := 0.0
 	for _, id := range ids {
-		total += Weight(rules.Reputation[id])
+		total += voterWeight(rules.Reputation[id])
 	}
 	return total
 }
 
-// ComputeTally weighs votes (one per voter, sorted by voter) under rules.
+// computeTally weighs votes (one per voter, sorted by voter) under rules.
 // Under open voting a voter outside the reputation map weighs 1 and adds
 // to the eligible weight.
-func ComputeTally(votes []VoteView, rules genesis.Rules) Tally {
-	t := Tally{Eligible: EligibleWeight(rules)}
+func computeTally(votes []VoteView, rules genesis.Rules) Tally {
+	t := Tally{Eligible: eligibleWeight(rules)}
 	for _, v := range votes {
 		if _, known := rules.Reputation[v.Voter]; !known {
 			t.Eligible += v.Weight
@@ -106,11 +106,11 @@ func ComputeTally(votes []VoteView, rules genesis.Rules) Tally {
 	return t
 }
 
-// Decide applies DESIGN.md §5: approved early once approval exceeds half
+// decide applies DESIGN.md §5: approved early once approval exceeds half
 // of the eligible weight (when enabled); otherwise, once the voting period
 // is over, approved when approval > rejection and the quorum is met,
 // rejected otherwise (ties reject). Before that it is still voting.
-func Decide(t Tally, g genesis.Governance, periodOver bool) string {
+func decide(t Tally, g genesis.Governance, periodOver bool) string {
 	if g.EarlyApproval && t.Approval > t.Eligible/2 {
 		return StatusApproved
 	}
@@ -126,7 +126,7 @@ func Decide(t Tally, g genesis.Governance, periodOver bool) string {
 // approves reports whether a tally can be ratified regardless of time:
 // early approval, or the end-of-period rule.
 func approves(t Tally, g genesis.Governance) bool {
-	return Decide(t, g, true) == StatusApproved
+	return decide(t, g, true) == StatusApproved
 }
 
 // effectiveVotes picks each eligible voter's vote with the highest seq;
@@ -151,7 +151,7 @@ func effectiveVotes(ps *proposalState, rules genesis.Rules) (votes []VoteView, e
 			continue
 		}
 		votes = append(votes, VoteView{Voter: voter, Choice: best.Vote.Choice,
-			Weight: Weight(rules.Reputation[voter]), OpID: best.ID.String(), Seq: best.Seq})
+			Weight: voterWeight(rules.Reputation[voter]), OpID: best.ID.String(), Seq: best.Seq})
 	}
 	sort.Slice(votes, func(i, j int) bool { return votes[i].Voter < votes[j].Voter })
 	sort.Slice(equivocators, func(i, j int) bool { return equivocators[i] < equivocators[j] })
@@ -162,9 +162,9 @@ func effectiveVotes(ps *proposalState, rules genesis.Rules) (votes []VoteView, e
 // IDs to their final entry seq.
 func (st *store) proposalView(ps *proposalState, rules genesis.Rules, finalSeq map[string]uint64, now time.Time) ProposalView {
 	votes, eq := effectiveVotes(ps, rules)
-	t := ComputeTally(votes, rules)
+	t := computeTally(votes, rules)
 	period := time.Duration(rules.Governance.VotingPeriodSeconds) * time.Second
-	status := Decide(t, rules.Governance, !now.Before(ps.firstSeen.Add(period)))
+	status := decide(t, rules.Governance, !now.Before(ps.firstSeen.Add(period)))
 	seq := finalSeq[ps.id]
 	if seq != 0 {
 		status = StatusRatified

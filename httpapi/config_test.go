@@ -16,11 +16,13 @@ func TestConfigValidateLimits(t *testing.T) {
 		"empty allowed host": func(c *httpapi.Config) { c.AllowedHosts = []string{""} },
 		"wildcard host":      func(c *httpapi.Config) { c.AllowedHosts = []string{"*.example"} },
 	} {
-		c := httpapi.DefaultConfig()
-		mod(&c)
-		if err := c.Validate(); !errors.Is(err, httpapi.ErrInvalidConfig) {
-			t.Errorf("%s: err = %v", name, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			c := httpapi.DefaultConfig()
+			mod(&c)
+			if err := c.Validate(); !errors.Is(err, httpapi.ErrInvalidConfig) {
+				t.Errorf("%s: err = %v", name, err)
+			}
+		})
 	}
 	c := httpapi.DefaultConfig()
 	c.DryRunQueue = 0

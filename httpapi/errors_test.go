@@ -1,17 +1,16 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
 // failingGov fails in ways the API does not know (an internal error) or
@@ -28,30 +27,12 @@ func (failingGov) ExecutionLog(ctx context.Context) ([]httpapi.LogEntry, error) 
 	panic("index out of range in /home/dev/internal.go")
 }
 
-// syncBuffer is a log sink the test reads after the server wrote it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A 500 tells the client "internal error" and a request ID, nothing more;
 // the log has the details under that ID. A panic is a 500 the same way.
 // Known error classes keep their messages.
 func TestInternalErrorsAreGeneric(t *testing.T) {
 	doc := loadOpenAPI(t)
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	s, err := httpapi.New(httpapi.DefaultConfig(), httpapi.Deps{Node: fakeBackend{}, Governance: failingGov{newFakeGov()}},
 		slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
@@ -61,32 +42,34 @@ func TestInternalErrorsAreGeneric(t *testing.T) {
 		{"/proposals", "secret.db"},
 		{"/execution-log", "internal.go"},
 	} {
-		rec := httptest.NewRecorder()
-		s.ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1:8000"+tc.path, nil))
-		check(t, doc, "GET", tc.path, rec.Code, rec.Body.Bytes())
-		var body map[string]any
-		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
-			t.Fatal(err)
-		}
-		id, _ := body["request_id"].(string)
-		if rec.Code != 500 || body["error"] != "internal error" || id == "" || len(body) != 2 {
-			t.Fatalf("%s: %d %s", tc.path, rec.Code, rec.Body)
-		}
-		if strings.Contains(rec.Body.String(), tc.secret) {
-			t.Fatalf("%s: internal detail leaked: %s", tc.path, rec.Body)
-		}
-		if h := rec.Header().Get(httpapi.RequestIDHeader); h != id {
-			t.Fatalf("%s: header request ID %q, body %q", tc.path, h, id)
-		}
-		var logged bool
-		for _, line := range strings.Split(logs.String(), "\n") {
-			if strings.Contains(line, `"request_id":"`+id+`"`) && strings.Contains(line, tc.secret) && strings.Contains(line, `"level":"ERROR"`) {
-				logged = true
+		t.Run(tc.path, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1:8000"+tc.path, nil))
+			check(t, doc, "GET", tc.path, rec.Code, rec.Body.Bytes())
+			var body map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatal(err)
 			}
-		}
-		if !logged {
-			t.Fatalf("%s: no ERROR log line with request ID %s and the detail: %s", tc.path, id, logs.String())
-		}
+			id, _ := body["request_id"].(string)
+			if rec.Code != 500 || body["error"] != "internal error" || id == "" || len(body) != 2 {
+				t.Fatalf("%s: %d %s", tc.path, rec.Code, rec.Body)
+			}
+			if strings.Contains(rec.Body.String(), tc.secret) {
+				t.Fatalf("%s: internal detail leaked: %s", tc.path, rec.Body)
+			}
+			if h := rec.Header().Get(httpapi.RequestIDHeader); h != id {
+				t.Fatalf("%s: header request ID %q, body %q", tc.path, h, id)
+			}
+			var logged bool
+			for _, line := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(line, `"request_id":"`+id+`"`) && strings.Contains(line, tc.secret) && strings.Contains(line, `"level":"ERROR"`) {
+					logged = true
+				}
+			}
+			if !logged {
+				t.Fatalf("%s: no ERROR log line with request ID %s and the detail: %s", tc.path, id, logs.String())
+			}
+		})
 	}
 	// A known class keeps its message (and has a request ID too).
 	rec := httptest.NewRecorder()

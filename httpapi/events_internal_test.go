@@ -12,6 +12,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
 type stubNode struct{}
@@ -188,17 +190,6 @@ func startEventServer(t *testing.T, maxClients int, src *fakeEvents, tune ...fun
 	return s
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // A burst of events reaches the client as one message holding each
 // distinct event once, in arrival order, after a hello.
 func TestEventsCoalesceBursts(t *testing.T) {
@@ -215,7 +206,7 @@ func TestEventsCoalesceBursts(t *testing.T) {
 	if hello.event != "hello" || hello.retry != "2000" || !strings.Contains(hello.data, stubNode{}.ID().String()) {
 		t.Fatalf("first message %+v", hello)
 	}
-	waitUntil(t, "the stream subscribed", func() bool { return src.count() == 1 })
+	testutil.WaitFor(t, 5*time.Second, "the stream subscribed", func() bool { return src.count() == 1 })
 	a := Event{Kind: EventProposalChanged, ProposalID: "upgrade_a"}
 	b := Event{Kind: EventEntryFinal, Seq: 1}
 	c := Event{Kind: EventReportAdded, Seq: 1}
@@ -246,7 +237,7 @@ func TestEventsOverflowIsResync(t *testing.T) {
 	s := startEventServer(t, 4, src)
 	_, msgs, _ := openStream(t, s.Addr())
 	next(t, msgs, true) // hello
-	waitUntil(t, "the stream subscribed", func() bool { return src.count() == 1 })
+	testutil.WaitFor(t, 5*time.Second, "the stream subscribed", func() bool { return src.count() == 1 })
 	var many []Event
 	for i := 0; i < maxEventBatch+10; i++ {
 		many = append(many, Event{Kind: EventRatifyAdded, Seq: uint64(i + 1)})
@@ -294,7 +285,7 @@ func TestEventsClientBound(t *testing.T) {
 		t.Fatalf("503 body %+v", body)
 	}
 	cancel1()
-	waitUntil(t, "the closed stream is cleaned up", func() bool { return s.EventClients() == 1 && src.count() == 1 })
+	testutil.WaitFor(t, 5*time.Second, "the closed stream is cleaned up", func() bool { return s.EventClients() == 1 && src.count() == 1 })
 	_, m3, _ := openStream(t, s.Addr())
 	if m := next(t, m3, true); m.event != "hello" {
 		t.Fatalf("stream after a slot freed: %+v", m)
@@ -308,9 +299,9 @@ func TestEventsEnd(t *testing.T) {
 	s := startEventServer(t, 4, src)
 	_, msgs, _ := openStream(t, s.Addr())
 	next(t, msgs, true)
-	waitUntil(t, "the stream subscribed", func() bool { return src.count() == 1 })
+	testutil.WaitFor(t, 5*time.Second, "the stream subscribed", func() bool { return src.count() == 1 })
 	src.closeAll()
-	waitUntil(t, "the stream ended with its source", func() bool { return s.EventClients() == 0 })
+	testutil.WaitFor(t, 5*time.Second, "the stream ended with its source", func() bool { return s.EventClients() == 0 })
 
 	_, msgs, _ = openStream(t, s.Addr())
 	next(t, msgs, true)

@@ -32,10 +32,12 @@ func TestSplitHostPort(t *testing.T) {
 		{"host:+80", "", "", false},
 		{"", "", "", true},
 	} {
-		host, port, ok := splitHostPort(tc.in)
-		if ok != tc.ok || (ok && (host != tc.host || port != tc.port)) {
-			t.Errorf("splitHostPort(%q) = %q, %q, %v; want %q, %q, %v", tc.in, host, port, ok, tc.host, tc.port, tc.ok)
-		}
+		t.Run(tc.in, func(t *testing.T) {
+			host, port, ok := splitHostPort(tc.in)
+			if ok != tc.ok || (ok && (host != tc.host || port != tc.port)) {
+				t.Errorf("splitHostPort(%q) = %q, %q, %v; want %q, %q, %v", tc.in, host, port, ok, tc.host, tc.port, tc.ok)
+			}
+		})
 	}
 }
 
@@ -52,10 +54,12 @@ func TestParseAllowedHost(t *testing.T) {
 		"trailing.example.":   {host: "trailing.example"},
 		"[::ffff:10.0.0.5]:1": {host: "10.0.0.5", port: "1"},
 	} {
-		got, err := parseAllowedHost(in)
-		if err != nil || got != want {
-			t.Errorf("parseAllowedHost(%q) = %+v, %v; want %+v", in, got, err, want)
-		}
+		t.Run(in, func(t *testing.T) {
+			got, err := parseAllowedHost(in)
+			if err != nil || got != want {
+				t.Errorf("parseAllowedHost(%q) = %+v, %v; want %+v", in, got, err, want)
+			}
+		})
 	}
 	for _, in := range []string{"", "  ", "http://node.example", "node.example/api", "*.example", "user@host", "a:b:c", "host:port", "[::1"} {
 		if got, err := parseAllowedHost(in); err == nil {
@@ -95,9 +99,11 @@ func TestHostPolicyInterfaces(t *testing.T) {
 		"evil.example:8000": false,
 		"localhost:8000":    true,
 	} {
-		if got := exposed.allow(req(host, nil)); got != want {
-			t.Errorf("exposed: Host %q allowed = %v, want %v", host, got, want)
-		}
+		t.Run(host, func(t *testing.T) {
+			if got := exposed.allow(req(host, nil)); got != want {
+				t.Errorf("exposed: Host %q allowed = %v, want %v", host, got, want)
+			}
+		})
 	}
 	if calls != 1 {
 		t.Errorf("interface list read %d times within its TTL, want 1", calls)
@@ -156,8 +162,10 @@ func TestSameOrigin(t *testing.T) {
 		{"http://", "127.0.0.1:8000", false},
 		{"http://evil.example", "", false},
 	} {
-		if got := sameOrigin(tc.origin, tc.host); got != tc.want {
-			t.Errorf("sameOrigin(%q, %q) = %v, want %v", tc.origin, tc.host, got, tc.want)
-		}
+		t.Run(tc.origin+" on "+tc.host, func(t *testing.T) {
+			if got := sameOrigin(tc.origin, tc.host); got != tc.want {
+				t.Errorf("sameOrigin(%q, %q) = %v, want %v", tc.origin, tc.host, got, tc.want)
+			}
+		})
 	}
 }

@@ -81,13 +81,15 @@ func TestAllowedHostsConfig(t *testing.T) {
 		"":                   421, // HTTP/1.0 without Host
 		"[::1":               421,
 	} {
-		rec := httptest.NewRecorder()
-		req := httptest.NewRequest("GET", "/healthz", nil)
-		req.Host = host
-		s.ServeHTTP(rec, req)
-		if rec.Code != want {
-			t.Errorf("Host %q: %d, want %d", host, rec.Code, want)
-		}
+		t.Run(host, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest("GET", "/healthz", nil)
+			req.Host = host
+			s.ServeHTTP(rec, req)
+			if rec.Code != want {
+				t.Errorf("Host %q: %d, want %d", host, rec.Code, want)
+			}
+		})
 	}
 	bad := httpapi.DefaultConfig()
 	bad.AllowedHosts = []string{"https://node.example/"}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
 // A waiter whose client goes away leaves the queue, and its place is free
@@ -21,7 +23,7 @@ func TestLimiterQueue(t *testing.T) {
 		_, err := l.acquire(ctx)
 		got <- err
 	}()
-	waitFor(t, func() bool { _, w := l.load(); return w == 1 })
+	testutil.WaitFor(t, 10*time.Second, "one waiter", func() bool { _, w := l.load(); return w == 1 })
 	if _, err := l.acquire(context.Background()); !errors.Is(err, ErrBusy) {
 		t.Fatalf("queue full: err = %v", err)
 	}
@@ -40,7 +42,7 @@ func TestLimiterQueue(t *testing.T) {
 		}
 		got <- err
 	}()
-	waitFor(t, func() bool { _, w := l.load(); return w == 1 })
+	testutil.WaitFor(t, 10*time.Second, "one waiter", func() bool { _, w := l.load(); return w == 1 })
 	rel()
 	if err := <-got; err != nil {
 		t.Fatalf("waiter after release: %v", err)
@@ -65,17 +67,4 @@ func TestLimiterNoQueue(t *testing.T) {
 	}
 	b()
 	c()
-}
-
-// waitFor polls cond for at most 10 s (a bound on a hang, not a timing
-// assertion).
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

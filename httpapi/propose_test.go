@@ -34,11 +34,13 @@ func TestProposePackageSize(t *testing.T) {
 		{0, 400, "positive"},
 		{-5, 400, "positive"},
 	} {
-		code, body := do(t, ts, "POST", "/upgrades/propose", "", "application/json", proposal(tc.size, url, hash))
-		check(t, doc, "POST", "/upgrades/propose", code, body)
-		if code != tc.want || !strings.Contains(string(body), tc.msg) {
-			t.Errorf("package_size %d: %d %s, want %d with %q", tc.size, code, body, tc.want, tc.msg)
-		}
+		t.Run(fmt.Sprint(tc.size), func(t *testing.T) {
+			code, body := do(t, ts, "POST", "/upgrades/propose", "", "application/json", proposal(tc.size, url, hash))
+			check(t, doc, "POST", "/upgrades/propose", code, body)
+			if code != tc.want || !strings.Contains(string(body), tc.msg) {
+				t.Errorf("package_size %d: %d %s, want %d with %q", tc.size, code, body, tc.want, tc.msg)
+			}
+		})
 	}
 	// The limit is the backend's (the network's current rules).
 	gov.mu.Lock()
@@ -73,11 +75,13 @@ func TestProposePackageSize(t *testing.T) {
 		{"matches, bare upper-case hash", info.URL, bareUpper, n, 201, ""},
 		{"unknown package", "https://example.org/q.wasm", "sha256:" + strings.Repeat("1", 64), 7, 201, ""},
 	} {
-		code, body := do(t, ts, "POST", "/upgrades/propose", "", "", proposal(tc.size, tc.url, tc.hash))
-		check(t, doc, "POST", "/upgrades/propose", code, body)
-		if code != tc.want || !strings.Contains(string(body), tc.msg) {
-			t.Errorf("%s: %d %s, want %d with %q", tc.name, code, body, tc.want, tc.msg)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := do(t, ts, "POST", "/upgrades/propose", "", "", proposal(tc.size, tc.url, tc.hash))
+			check(t, doc, "POST", "/upgrades/propose", code, body)
+			if code != tc.want || !strings.Contains(string(body), tc.msg) {
+				t.Errorf("%s: %d %s, want %d with %q", tc.name, code, body, tc.want, tc.msg)
+			}
+		})
 	}
 }
 

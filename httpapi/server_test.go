@@ -38,15 +38,17 @@ func TestConfigValidate(t *testing.T) {
 		"10.1.2.3:8000":  false,
 		"nonsense":       false,
 	} {
-		c := httpapi.DefaultConfig()
-		c.Addr = addr
-		err := c.Validate()
-		if (err == nil) != ok {
-			t.Errorf("addr %q: err = %v", addr, err)
-		}
-		if err != nil && !errors.Is(err, httpapi.ErrInvalidConfig) {
-			t.Errorf("addr %q: err %v not ErrInvalidConfig", addr, err)
-		}
+		t.Run(addr, func(t *testing.T) {
+			c := httpapi.DefaultConfig()
+			c.Addr = addr
+			err := c.Validate()
+			if (err == nil) != ok {
+				t.Errorf("addr %q: err = %v", addr, err)
+			}
+			if err != nil && !errors.Is(err, httpapi.ErrInvalidConfig) {
+				t.Errorf("addr %q: err %v not ErrInvalidConfig", addr, err)
+			}
+		})
 	}
 	c := httpapi.DefaultConfig()
 	c.Addr, c.Token = "0.0.0.0:8000", "secret"

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 	"github.com/synapse-p2p/synapse-p2p/node"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
 )
@@ -69,28 +70,9 @@ type daemon struct {
 	data   string
 	bin    string
 	peerID string
-	log    *lockedBuffer
+	log    *testutil.SyncBuffer
 	cmd    *exec.Cmd
 	api    *http.Client
-}
-
-// lockedBuffer is a bytes.Buffer safe for the daemon's writes and the
-// test's reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // network is a devnet of three data directories: node0 and node1 (the
@@ -138,7 +120,7 @@ func listenAddrs(transport string) []string {
 // namespace's own 127.0.0.1:8000. env adds SYNAPSE_* settings.
 func startDaemon(t *testing.T, nw *network, i int, name, ns string, listen []string, env ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, name: name, ns: ns, data: nw.data[i], bin: nw.bin, peerID: nw.ids[i], log: &lockedBuffer{}}
+	d := &daemon{t: t, name: name, ns: ns, data: nw.data[i], bin: nw.bin, peerID: nw.ids[i], log: &testutil.SyncBuffer{}}
 	args := []string{"netns", "exec", ns, nw.bin, "daemon", "--data", d.data, "--api", "127.0.0.1:8000", "--mdns=false"}
 	for _, l := range listen {
 		args = append(args, "--listen", l)
@@ -274,25 +256,6 @@ func p2pAddrs(ip, peerID string, listen []string) []string {
 		out = append(out, strings.Replace(l, "0.0.0.0", ip, 1)+"/p2p/"+peerID)
 	}
 	return out
-}
-
-// waitFor polls cond until it is true or timeout passes; what names the
-// condition in the failure.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s; last state: %s", timeout, what, last)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
 }
 
 // editP2PConfig changes the p2p section of the config.json in data.

@@ -14,8 +14,9 @@ import (
 	"time"
 
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
+	"github.com/synapse-p2p/synapse-p2p/internal/examplebuild"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
-	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
 // swarm is the three daemons of one topology.
@@ -131,14 +132,14 @@ func (s *swarm) waitPrivateWithRelay(t *testing.T) {
 			t.Logf("AutoNAT metrics of %s:\n%s", d.name, strings.Join(keep, "\n"))
 		}
 	})
-	waitFor(t, 2*time.Minute, "AutoNAT verdicts (pub public, A and B private)", func() (bool, string) {
+	testutil.WaitForState(t, 2*time.Minute, "AutoNAT verdicts (pub public, A and B private)", func() (bool, string) {
 		p, a, b := s.pub.id(), s.a.id(), s.b.id()
 		st := fmt.Sprintf("pub %s (relay service %v), A %s, B %s", p.Reachability.Reachability, p.RelayService, a.Reachability.Reachability, b.Reachability.Reachability)
 		return p.Reachability.Reachability == "public" && p.RelayService &&
 			a.Reachability.Reachability == "private" && b.Reachability.Reachability == "private", st
 	})
 	for _, d := range []*daemon{s.a, s.b} {
-		waitFor(t, 2*time.Minute, d.name+"'s reservation at the public node", func() (bool, string) {
+		testutil.WaitForState(t, 2*time.Minute, d.name+"'s reservation at the public node", func() (bool, string) {
 			id := d.id()
 			return slices.Contains(id.Relays, s.pub.peerID) && len(id.RelayAddrs) > 0 &&
 					slices.ContainsFunc(id.Addrs, func(a string) bool { return strings.Contains(a, "/p2p/"+s.pub.peerID+"/p2p-circuit") }),
@@ -164,7 +165,7 @@ func (s *swarm) waitPrivateWithRelay(t *testing.T) {
 func (s *swarm) runUpgrade(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	pkg, err := upgrade.BuildExample(ctx, "add-feature-flag", t.TempDir())
+	pkg, err := examplebuild.Build(ctx, "add-feature-flag", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,14 +181,14 @@ func (s *swarm) runUpgrade(t *testing.T) {
 	}
 	t.Logf("proposed %s on A", prop.ProposalID)
 	for _, d := range s.all() {
-		waitFor(t, time.Minute, d.name+"'s vote on "+prop.ProposalID, func() (bool, string) {
+		testutil.WaitForState(t, time.Minute, d.name+"'s vote on "+prop.ProposalID, func() (bool, string) {
 			err := d.call(http.MethodPost, "/proposals/"+prop.ProposalID+"/vote", map[string]string{"vote": "approval"}, nil)
 			return err == nil, fmt.Sprint(err)
 		})
 	}
 	var states []string
 	for _, d := range s.all() {
-		waitFor(t, 3*time.Minute, d.name+" executing 1.2.0", func() (bool, string) {
+		testutil.WaitForState(t, 3*time.Minute, d.name+" executing 1.2.0", func() (bool, string) {
 			var st httpapi.Status
 			err := d.get("/upgrades/status", &st)
 			return err == nil && st.CurrentVersion == "1.2.0", fmt.Sprintf("%+v %v", st, err)
@@ -228,7 +229,7 @@ func TestNATHolePunch(t *testing.T) {
 			wantTransport := map[string]string{"quic": "quic-v1", "tcp": "tcp"}[transport]
 			for _, pair := range [][2]*daemon{{s.a, s.b}, {s.b, s.a}} {
 				d, other := pair[0], pair[1]
-				waitFor(t, 2*time.Minute, d.name+" directly connected to "+other.name, func() (bool, string) {
+				testutil.WaitForState(t, 2*time.Minute, d.name+" directly connected to "+other.name, func() (bool, string) {
 					p, ok := d.peer(other.peerID)
 					return ok && p.Connection == "direct", fmt.Sprintf("%+v", p)
 				})
@@ -312,7 +313,7 @@ func testSymmetric(t *testing.T, editPub func(*p2p.Config), maxCircuits float64)
 	s := startSwarm(t, swarmOpts{kind: natSymmetric, transport: "both", editPub: editPub})
 	s.waitPrivateWithRelay(t)
 
-	waitFor(t, 2*time.Minute, "A and B connected through the relay after failed hole punches", func() (bool, string) {
+	testutil.WaitForState(t, 2*time.Minute, "A and B connected through the relay after failed hole punches", func() (bool, string) {
 		p, ok := s.a.peer(s.b.peerID)
 		failed := s.a.metric("synapse_holepunch_failures_total") + s.b.metric("synapse_holepunch_failures_total")
 		return ok && p.Connection == "relayed" && p.Relay == s.pub.peerID && failed >= 1,
@@ -365,7 +366,7 @@ func TestNATPortForward(t *testing.T) {
 		setup: func(tp *topology) { tp.forwardPort(tp.natA, aIP) },
 		envA:  []string{"SYNAPSE_ANNOUNCE=" + strings.Join(announce, ",")},
 	})
-	waitFor(t, 2*time.Minute, "A public through its port forward, B private", func() (bool, string) {
+	testutil.WaitForState(t, 2*time.Minute, "A public through its port forward, B private", func() (bool, string) {
 		a, b := s.a.id(), s.b.id()
 		return a.Reachability.Reachability == "public" && a.RelayService && b.Reachability.Reachability == "private",
 			fmt.Sprintf("A %s (relay service %v), B %s", a.Reachability.Reachability, a.RelayService, b.Reachability.Reachability)
@@ -379,7 +380,7 @@ func TestNATPortForward(t *testing.T) {
 	if len(id.RelayAddrs) != 0 || slices.ContainsFunc(id.Addrs, func(a string) bool { return strings.Contains(a, "p2p-circuit") }) {
 		t.Fatalf("public A announces relay addresses: %+v", id)
 	}
-	waitFor(t, 2*time.Minute, "B directly connected to A's forwarded port", func() (bool, string) {
+	testutil.WaitForState(t, 2*time.Minute, "B directly connected to A's forwarded port", func() (bool, string) {
 		p, ok := s.b.peer(s.a.peerID)
 		return ok && p.Connection == "direct" && slices.ContainsFunc(p.Conns, func(c httpapi.ConnJSON) bool {
 			return !c.Relayed && c.Direction == "outbound" && strings.HasPrefix(c.Addr, "/ip4/"+natAWAN+"/")

@@ -237,7 +237,7 @@ func (n *Node) candidateRatification(p gossip.ProposalView) *httpapi.Ratificatio
 		}
 		prev = e.Hash()
 	}
-	entry := gossip.Entry{Seq: seq, ProposalID: p.ID, Version: p.Body.Version, PackageURL: p.Body.PackageURL,
+	entry := execlog.Entry{Seq: seq, ProposalID: p.ID, Version: p.Body.Version, PackageURL: p.Body.PackageURL,
 		PackageHash: p.Body.PackageHash, PackageSize: p.Body.PackageSize, PrevEntryHash: prev}
 	hash := entry.Hash()
 	var attesters []peer.ID
@@ -527,7 +527,7 @@ const maxVoidedShown = 20
 
 // voidedEntries lists the latest (at most max) entries of log that never
 // run: void seqs and the scheduled entries cancel entries cancelled.
-func voidedEntries(log []gossip.Entry, max int) []httpapi.VoidedEntry {
+func voidedEntries(log []execlog.Entry, max int) []httpapi.VoidedEntry {
 	var out []httpapi.VoidedEntry
 	for i := len(log) - 1; i >= 0 && len(out) < max; i-- {
 		e := log[i]

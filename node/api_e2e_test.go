@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/synapse-p2p/synapse-p2p/internal/examplebuild"
 	"github.com/synapse-p2p/synapse-p2p/node"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
@@ -99,7 +100,7 @@ func TestAPIEndToEnd(t *testing.T) {
 	if err := n.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	pkgPath, err := upgrade.BuildExample(ctx, "add-feature-flag", t.TempDir())
+	pkgPath, err := examplebuild.Build(ctx, "add-feature-flag", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +24,7 @@ import (
 )
 
 // components are the parts of a node beyond host, datastore and API, in
-// start order: content store, executor state, gossip, raft, executor loop.
+// start order: executor state, content store, gossip, raft, executor loop.
 type components struct {
 	packages *bitswap.Store
 	upgrades *upgrade.Manager
@@ -68,17 +69,6 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	log := n.log
 
 	var err error
-	n.packages, err = bitswap.New(ctx, n.cfg.Bitswap, bitswap.Deps{
-		Host:      n.host.Host,
-		Routing:   n.host.DHT,
-		Datastore: n.ds,
-		Logger:    log.With("component", "bitswap"),
-	})
-	if err != nil {
-		return fmt.Errorf("bitswap: %w", err)
-	}
-	n.closers = append(n.closers, n.packages.Close)
-
 	ucfg := n.cfg.Upgrade
 	ucfg.DataDir = n.cfg.DataDir
 	n.upgrades, err = upgrade.New(ctx, ucfg, upgrade.Deps{
@@ -106,6 +96,23 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	if err := n.recordRules(ctx); err != nil {
 		return err
 	}
+
+	// The content store is built once the rules are known: a validator
+	// serves with fewer workers and a rate cap (bitswap.Config).
+	bcfg := n.cfg.Bitswap
+	if n.isValidator() {
+		bcfg.ServeWorkers, bcfg.ServeRate = bcfg.ValidatorServeWorkers, bcfg.ValidatorServeRate
+	}
+	n.packages, err = bitswap.New(ctx, bcfg, bitswap.Deps{
+		Host:      n.host.Host,
+		Routing:   n.host.DHT,
+		Datastore: n.ds,
+		Logger:    log.With("component", "bitswap"),
+	})
+	if err != nil {
+		return fmt.Errorf("bitswap: %w", err)
+	}
+	n.closers = append(n.closers, n.packages.Close)
 
 	// Sync and raft may run over relayed (limited) connections, so nodes
 	// that reach each other only through a relay still exchange ops and
@@ -192,6 +199,23 @@ func (n *Node) startComponents(ctx context.Context) error {
 
 // Rules are the governance rules of the node's current network state.
 func (n *Node) Rules() genesis.Rules { return *n.rules.Load() }
+
+// isValidator reports whether this node is a validator under the current
+// rules.
+func (n *Node) isValidator() bool { return slices.Contains(n.Rules().Validators, n.host.ID()) }
+
+// applyServeRate caps this node's bitswap serving at the validator rate
+// while it is a validator, at the ordinary rate otherwise.
+func (n *Node) applyServeRate() {
+	r := n.cfg.Bitswap.ServeRate
+	if n.isValidator() {
+		r = n.cfg.Bitswap.ValidatorServeRate
+	}
+	if r != n.packages.ServeRate() {
+		n.log.Info("bitswap serve rate", "bytes_per_second", r, "validator", n.isValidator())
+		n.packages.SetServeRate(r)
+	}
+}
 
 // recordRules records the current rules as those in force for the entry
 // after the last executed one (and genesis rules for entry 1), so finality

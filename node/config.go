@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/synapse-p2p/synapse-p2p/bitswap"
 	"github.com/synapse-p2p/synapse-p2p/gossip"
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
+	"github.com/synapse-p2p/synapse-p2p/internal/atomicfile"
 	"github.com/synapse-p2p/synapse-p2p/internal/confjson"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
 	"github.com/synapse-p2p/synapse-p2p/raftnet"
@@ -55,6 +57,13 @@ type Config struct {
 	// Gossip tunes op-set sync (interval, timeout, inbound sessions) and
 	// the orphan pool.
 	Gossip gossip.Config `json:"gossip"`
+	// PrefetchSpread spreads the start of package prefetches over this
+	// window: a node that is not a validator waits a fixed offset in
+	// [0, prefetch_spread) derived from its peer ID before it prefetches an
+	// approved package, so a network does not ask the proposer all at once
+	// and later nodes fetch from earlier ones. 0 prefetches at once. The executor never waits: an
+	// entry that becomes final is fetched then.
+	PrefetchSpread time.Duration `json:"prefetch_spread"`
 	// Repair (the daemon's --repair flag, never stored) drops datastore
 	// records that cannot be loaded instead of refusing to start; valid
 	// ops among them are fetched again from peers.
@@ -74,8 +83,13 @@ func DefaultConfig(dataDir string) Config {
 		Bitswap:  bitswap.DefaultConfig(),
 		Raft:     raftnet.DefaultConfig(),
 		Gossip:   gossip.DefaultConfig(),
+
+		PrefetchSpread: DefaultPrefetchSpread,
 	}
 }
+
+// DefaultPrefetchSpread: prefetches of a package start over 3 s.
+const DefaultPrefetchSpread = 3 * time.Second
 
 // GenesisPath resolves Genesis against DataDir.
 func (c Config) GenesisPath() string {
@@ -99,6 +113,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if c.PrefetchSpread < 0 {
+		return fmt.Errorf("%w: prefetch_spread %s is negative", ErrInvalidConfig, c.PrefetchSpread)
 	}
 	if err := c.P2P.Validate(); err != nil {
 		return err
@@ -289,7 +306,7 @@ func (c Config) Write() error {
 	if err != nil {
 		return fmt.Errorf("config: encode: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(c.DataDir, ConfigFile), append(b, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(c.DataDir, ConfigFile), append(b, '\n'), 0o644)
 }
 
 func splitList(v string) []string {

@@ -164,7 +164,7 @@ func (n *Node) executeFinal(ctx context.Context) {
 }
 
 // runEntry executes one final entry by its action.
-func (n *Node) runEntry(ctx context.Context, e gossip.Entry) (upgrade.Result, error) {
+func (n *Node) runEntry(ctx context.Context, e execlog.Entry) (upgrade.Result, error) {
 	switch {
 	case e.Void:
 		return n.upgrades.Void(ctx, e.Seq, e.Hash())
@@ -265,13 +265,14 @@ func (n *Node) afterEntry(ctx context.Context) {
 	}
 	n.gossip.Refresh()
 	n.raft.ReconcileMembership()
+	n.applyServeRate()
 }
 
 // checkConflict halts the executor when the final entry at a seq it
 // already executed is not the entry it executed (which needs more than f
 // byzantine validators): it never runs on from a state the network does
 // not share. It reports whether the executor is halted.
-func (n *Node) checkConflict(log []gossip.Entry) bool {
+func (n *Node) checkConflict(log []execlog.Entry) bool {
 	n.exec.mu.Lock()
 	halted := n.exec.halted
 	n.exec.mu.Unlock()
@@ -308,7 +309,7 @@ func (n *Node) dueForRetry(seq uint64) bool {
 	return s == nil || s.Seq != seq || !time.Now().Before(s.NextTry)
 }
 
-func (n *Node) noteTransient(e gossip.Entry, err error) Stuck {
+func (n *Node) noteTransient(e execlog.Entry, err error) Stuck {
 	n.exec.mu.Lock()
 	defer n.exec.mu.Unlock()
 	now := time.Now()
@@ -336,7 +337,7 @@ func (n *Node) clearStuck() {
 	}
 }
 
-func (n *Node) publishReport(ctx context.Context, e gossip.Entry, res upgrade.Result) {
+func (n *Node) publishReport(ctx context.Context, e execlog.Entry, res upgrade.Result) {
 	rep := gossip.Report{
 		Seq:             e.Seq,
 		EntryHash:       e.Hash(),
@@ -380,7 +381,7 @@ func (n *Node) reportLast(ctx context.Context) {
 
 // upgradeEntry turns a final entry into the executor's input, with the
 // CIDs under which its signers serve the package as other sources.
-func (n *Node) upgradeEntry(e gossip.Entry) upgrade.Entry {
+func (n *Node) upgradeEntry(e execlog.Entry) upgrade.Entry {
 	return upgrade.Entry{
 		Seq:       e.Seq,
 		EntryHash: e.Hash(),
@@ -389,7 +390,7 @@ func (n *Node) upgradeEntry(e gossip.Entry) upgrade.Entry {
 }
 
 // upgradePackage is the package of entry e, with cids as other sources.
-func (n *Node) upgradePackage(e gossip.Entry, cids []string) upgrade.Package {
+func (n *Node) upgradePackage(e execlog.Entry, cids []string) upgrade.Package {
 	p := upgrade.Package{
 		ProposalID: e.ProposalID,
 		Version:    e.Version,

@@ -79,6 +79,16 @@ func (n *Node) newMetrics() {
 		gauge("synapse_peers", "Connected peers.", func() float64 {
 			return float64(len(n.host.Network().Peers()))
 		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "synapse_raft_leader_changes_total",
+			Help: "Times this validator saw the raft leader change to another validator (the first leader included); elections after lost heartbeats make it climb.",
+		}, func() float64 { return float64(n.raft.LeaderChanges()) }),
+		gauge("synapse_raft_heartbeat_lag_seconds", "On a raft follower, seconds since it last heard from the leader (an election starts past raft.heartbeat_timeout); 0 on the leader and on non-validators.", func() float64 {
+			return n.raft.HeartbeatLag().Seconds()
+		}),
+		gauge("synapse_raft_term", "Current raft term (0 when this node runs no raft); every election raises it.", func() float64 {
+			return float64(n.raft.Term())
+		}),
 	)
 	n.registerNATMetrics(m.reg)
 	n.metrics = m

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/ipfs/go-datastore"
 	badger "github.com/ipfs/go-ds-badger"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -39,7 +40,7 @@ type Node struct {
 
 	wrapRaft func(peer.ID, net.Conn) net.Conn
 
-	ds   *badger.Datastore
+	ds   datastore.Batching
 	host *p2p.Host
 	api  *httpapi.Server
 	components
@@ -64,6 +65,8 @@ type Option func(*options)
 type options struct {
 	log      *slog.Logger
 	wrapRaft func(peer.ID, net.Conn) net.Conn
+	host     []p2p.Option
+	ds       datastore.Batching
 }
 
 // WithLogger sets the node's logger (default: discard).
@@ -74,6 +77,23 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 // validator rewriting its own raft traffic.
 func WithRaftConnWrapper(f func(remote peer.ID, c net.Conn) net.Conn) Option {
 	return func(o *options) { o.wrapRaft = f }
+}
+
+// WithHostOptions passes programmatic options to the node's libp2p host
+// (p2p.New): extra libp2p options such as a simulated network's transport
+// (p2p.WithLibp2pOptions), and switches for what such a host cannot have
+// (p2p.WithoutTCP, p2p.WithoutRelay, p2p.WithoutMetrics).
+func WithHostOptions(opts ...p2p.Option) Option {
+	return func(o *options) { o.host = append(o.host, opts...) }
+}
+
+// WithDatastore makes the node use ds instead of opening its own badger
+// datastore in <data>/datastore; the node does not close it. Many nodes in
+// one process (the simulated network) each get a namespace of one shared
+// store this way. ds must keep what it was given across the node's
+// restarts if the node is restarted.
+func WithDatastore(ds datastore.Batching) Option {
+	return func(o *options) { o.ds = ds }
 }
 
 // New loads the identity and genesis of the initialised data directory in
@@ -117,21 +137,27 @@ func New(ctx context.Context, cfg Config, opts ...Option) (_ *Node, err error) {
 	}
 	n.log = n.log.With("net", n.netID)
 
-	dsOpts := badger.DefaultOptions
-	n.ds, err = badger.NewDatastore(filepath.Join(cfg.DataDir, DatastoreDir), &dsOpts)
-	if err != nil {
-		return nil, fmt.Errorf("open datastore (is another synapse-p2p using %s?): %w", cfg.DataDir, err)
-	}
-	n.closers = append(n.closers, func(ctx context.Context) error {
-		// Past the deadline a component may still be stopping and write;
-		// badger recovers an unclosed datastore on the next start.
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("node: datastore left open, components may still be stopping: %w", err)
+	if o.ds != nil {
+		n.ds = o.ds
+	} else {
+		dsOpts := DatastoreOptions()
+		bds, err := badger.NewDatastore(filepath.Join(cfg.DataDir, DatastoreDir), &dsOpts)
+		if err != nil {
+			return nil, fmt.Errorf("open datastore (is another synapse-p2p using %s?): %w", cfg.DataDir, err)
 		}
-		return n.ds.Close()
-	})
+		n.ds = bds
+		n.closers = append(n.closers, func(ctx context.Context) error {
+			// Past the deadline a component may still be stopping and
+			// write; badger recovers an unclosed datastore on the next
+			// start.
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("node: datastore left open, components may still be stopping: %w", err)
+			}
+			return bds.Close()
+		})
+	}
 
-	n.host, err = p2p.New(ctx, cfg.P2P, n.key, n.netID, n.log.With("component", "p2p"))
+	n.host, err = p2p.New(ctx, cfg.P2P, n.key, n.netID, n.log.With("component", "p2p"), n.hostOptions(o.host)...)
 	if err != nil {
 		return nil, err
 	}
@@ -252,4 +278,16 @@ func (n *Node) Peers() []peer.AddrInfo {
 		out = append(out, ai)
 	}
 	return out
+}
+
+// hostOptions are the options node passes to p2p.New: extra (from
+// WithHostOptions) and, when the node serves no /metrics, libp2p's own
+// metrics off (nobody could read them; with many nodes in one process they
+// would all report into one registry).
+func (n *Node) hostOptions(extra []p2p.Option) []p2p.Option {
+	var opts []p2p.Option
+	if n.cfg.API.Addr == "" {
+		opts = append(opts, p2p.WithoutMetrics())
+	}
+	return append(opts, extra...)
 }

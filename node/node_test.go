@@ -121,10 +121,12 @@ func TestLoadConfigErrors(t *testing.T) {
 		"second document":       `{"log_level": "info"} {"api": {"token": "t"}}`,
 		"stray brace":           `{"log_level": "info"}}`,
 	} {
-		os.WriteFile(filepath.Join(cfg.DataDir, node.ConfigFile), []byte(doc), 0o644)
-		if _, err := node.LoadConfig(cfg.DataDir, nil); err == nil {
-			t.Fatalf("%s accepted", name)
-		}
+		t.Run(name, func(t *testing.T) {
+			os.WriteFile(filepath.Join(cfg.DataDir, node.ConfigFile), []byte(doc), 0o644)
+			if _, err := node.LoadConfig(cfg.DataDir, nil); err == nil {
+				t.Fatalf("%s accepted", name)
+			}
+		})
 	}
 	os.WriteFile(filepath.Join(cfg.DataDir, node.ConfigFile), []byte("{\"log_level\": \"debug\"}\n\n"), 0o644)
 	if c, err := node.LoadConfig(cfg.DataDir, func(string) string { return "" }); err != nil || c.LogLevel != "debug" {
@@ -217,6 +219,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	for _, want := range []string{"go_goroutines", "synapse_last_executed_seq 0", "synapse_final_seq 0", "synapse_gossip_ops", "synapse_raft_leader", "synapse_executor_paused 0",
+		"synapse_raft_leader_changes_total", "synapse_raft_heartbeat_lag_seconds", "synapse_raft_term",
 		"synapse_holepunch_attempts_total 0", "synapse_holepunch_successes_total 0", "synapse_relay_reservations 0",
 		"synapse_relay_service_active 0", `synapse_reachability{reachability="unknown"} 1`, `synapse_reachability{reachability="public"} 0`} {
 		if !strings.Contains(string(b), want) {

@@ -2,7 +2,10 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"io"
+	"math/bits"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +19,11 @@ import (
 // starting the download then. It only warms the content store: the executor
 // still verifies hash and size of what it reads. Each CID is fetched at
 // most once per run (a failed prefetch is left to the executor's retries).
+//
+// A validator starts at once (it must hold the package to attest); every
+// other node waits prefetchDelay first, so the nodes of a network do not
+// all ask the proposer (often a validator) in the same second, and the
+// later ones find the blocks at the nodes that started earlier.
 func (n *Node) runPrefetch(ctx context.Context) {
 	events, cancel := n.gossip.Subscribe()
 	defer cancel()
@@ -43,9 +51,19 @@ func (n *Node) runPrefetch(ctx context.Context) {
 			}
 			started[url] = true
 			size := min(p.Body.PackageSize, n.cfg.Upgrade.MaxPackageBytes)
+			delay := n.prefetchDelay(url)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				if delay > 0 {
+					t := time.NewTimer(delay)
+					select {
+					case <-ctx.Done():
+						t.Stop()
+						return
+					case <-t.C:
+					}
+				}
 				rc, err := n.fetchIPFS(ctx, url, size)
 				if err != nil {
 					n.log.Debug("prefetch", "package", url, "err", err)
@@ -58,4 +76,23 @@ func (n *Node) runPrefetch(ctx context.Context) {
 			}()
 		}
 	}
+}
+
+// prefetchDelay is how long this node waits before it prefetches url: 0 on
+// a validator, else a fixed offset in [0, PrefetchSpread) derived from the
+// node's ID and the URL — spread evenly over the nodes, the same on every
+// run, different per package.
+func (n *Node) prefetchDelay(url string) time.Duration {
+	if n.cfg.PrefetchSpread <= 0 || n.isValidator() {
+		return 0
+	}
+	return spreadOffset(n.host.ID().String()+"\x00"+url, n.cfg.PrefetchSpread)
+}
+
+// spreadOffset maps key uniformly onto [0, window).
+func spreadOffset(key string, window time.Duration) time.Duration {
+	sum := sha256.Sum256([]byte(key))
+	x := binary.BigEndian.Uint64(sum[:8])
+	hi, _ := bits.Mul64(x, uint64(window))
+	return time.Duration(hi)
 }

@@ -157,7 +157,7 @@ func (rg *raftGovernance) Changed() <-chan struct{} { return rg.changed }
 // to a deterministic outcome on the state e will run on. It never blocks:
 // the first call starts a background job and reports not ready; the job
 // pokes the raft loop when it is done.
-func (rg *raftGovernance) prepare(_ context.Context, e gossip.Entry) gossip.Readiness {
+func (rg *raftGovernance) prepare(_ context.Context, e execlog.Entry) gossip.Readiness {
 	n := rg.n
 	if last := n.upgrades.LastExecutedSeq(); last+1 != e.Seq {
 		// Still preparing while the executor catches up (the stall clock
@@ -210,7 +210,7 @@ func (rg *raftGovernance) prepareActivation(ctx context.Context, seq uint64) {
 		return
 	}
 	p := lc.Pending
-	rg.prepare(ctx, gossip.Entry{Seq: seq, ProposalID: p.ProposalID, Version: p.Version, PackageURL: p.PackageURL,
+	rg.prepare(ctx, execlog.Entry{Seq: seq, ProposalID: p.ProposalID, Version: p.Version, PackageURL: p.PackageURL,
 		PackageHash: p.PackageHash, PackageSize: p.PackageSize, PrevEntryHash: prev.Hash(),
 		Action: execlog.ActionActivate, Target: p.Seq})
 }
@@ -218,7 +218,7 @@ func (rg *raftGovernance) prepareActivation(ctx context.Context, seq uint64) {
 // dryRun fetches and verifies the package and runs it on a copy of the
 // current state. A deterministic failure is ready too: every node will
 // fail the entry the same way. A transient failure is not.
-func (rg *raftGovernance) dryRun(ctx context.Context, e gossip.Entry) gossip.Readiness {
+func (rg *raftGovernance) dryRun(ctx context.Context, e execlog.Entry) gossip.Readiness {
 	n := rg.n
 	if e.Action == execlog.ActionRollback {
 		// Ready once this node can produce the state to restore.
@@ -251,7 +251,7 @@ func (rg *raftGovernance) prune(seq uint64) {
 
 // packageCID is where this node serves e's package over bitswap: the CID
 // of an ipfs:// URL ("" for other URLs unless the package was imported).
-func (n *Node) packageCID(_ context.Context, e gossip.Entry) string {
+func (n *Node) packageCID(_ context.Context, e execlog.Entry) string {
 	if c, ok := strings.CutPrefix(e.PackageURL, "ipfs://"); ok {
 		return c
 	}

@@ -113,9 +113,11 @@ func TestTransportAndRelayOf(t *testing.T) {
 		"/ip4/203.0.113.9/udp/4001/quic-v1/p2p/" + relayID + "/p2p-circuit": "quic-v1",
 		"/p2p/" + relayID + "/p2p-circuit":                                  "unknown",
 	} {
-		if got := transportOf(ma.StringCast(addr)); got != want {
-			t.Errorf("transportOf(%s) = %s, want %s", addr, got, want)
-		}
+		t.Run(addr, func(t *testing.T) {
+			if got := transportOf(ma.StringCast(addr)); got != want {
+				t.Errorf("transportOf(%s) = %s, want %s", addr, got, want)
+			}
+		})
 	}
 	if r, ok := relayOf(ma.StringCast("/ip4/203.0.113.9/tcp/4001/p2p/" + relayID + "/p2p-circuit")); !ok || r != relay {
 		t.Fatalf("relayOf = %s %v", r, ok)

@@ -69,8 +69,11 @@ func ProtocolPrefix(netID string) protocol.ID {
 }
 
 // New builds the host and its DHT. The host listens as soon as New returns;
-// discovery starts with Start. log may be nil.
-func New(ctx context.Context, cfg Config, key crypto.PrivKey, netID string, log *slog.Logger) (*Host, error) {
+// discovery starts with Start. log may be nil; extra holds programmatic
+// options (options.go).
+func New(ctx context.Context, cfg Config, key crypto.PrivKey, netID string, log *slog.Logger, extra ...Option) (*Host, error) {
+	var ho hostOptions
+	ho.apply(extra)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -79,6 +82,9 @@ func New(ctx context.Context, cfg Config, key crypto.PrivKey, netID string, log 
 	}
 	if netID == "" {
 		return nil, fmt.Errorf("%w: empty network ID", ErrInvalidConfig)
+	}
+	if ho.noRelay && (cfg.RelayClient.Enabled || cfg.RelayService.Enabled) {
+		return nil, fmt.Errorf("%w: relay_client and relay_service need the relay transport that WithoutRelay turns off", ErrInvalidConfig)
 	}
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -101,7 +107,6 @@ func New(ctx context.Context, cfg Config, key crypto.PrivKey, netID string, log 
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
-		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
 		// TLS first: its AES-GCM uses the CPU's AES instructions. Fetching a
 		// 16 MiB package, encryption costs 0.22 s of CPU per 30 fetches with
@@ -113,6 +118,9 @@ func New(ctx context.Context, cfg Config, key crypto.PrivKey, netID string, log 
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
 		libp2p.UserAgent("synapse-p2p"),
+	}
+	if !ho.noTCP {
+		opts = append(opts, libp2p.Transport(tcp.NewTCPTransport))
 	}
 	if cfg.NATPortMap {
 		opts = append(opts, libp2p.NATPortMap())
@@ -133,7 +141,7 @@ func New(ctx context.Context, cfg Config, key crypto.PrivKey, netID string, log 
 		}
 		return h.relayCandidates(ctx, num)
 	})...)
-	h, err := libp2p.New(opts...)
+	h, err := libp2p.New(append(opts, ho.tail()...)...)
 	if err != nil {
 		rm.Close()
 		return nil, fmt.Errorf("p2p: start host: %w", err)

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/synapse-p2p/synapse-p2p/internal/atomicfile"
 )
 
 // IdentityFile is the name of the key file inside a node's data directory.
@@ -64,7 +66,7 @@ func LoadIdentity(path string) (crypto.PrivKey, error) {
 
 // WriteIdentity stores key at path with mode 0600. It refuses to overwrite an
 // existing file (the error wraps fs.ErrExist). The file appears whole or not
-// at all: it is written to a temporary name, synced, then linked into place.
+// at all (internal/atomicfile: temporary file, fsync, link, directory fsync).
 func WriteIdentity(path string, key crypto.PrivKey) error {
 	b, err := crypto.MarshalPrivateKey(key)
 	if err != nil {
@@ -74,28 +76,7 @@ func WriteIdentity(path string, key crypto.PrivKey) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("p2p: identity dir: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".identity-*")
-	if err != nil {
-		return fmt.Errorf("p2p: write identity: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("p2p: write identity: %w", err)
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("p2p: write identity: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("p2p: write identity: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("p2p: write identity: %w", err)
-	}
-	// os.Link fails with EEXIST instead of replacing, unlike os.Rename.
-	if err := os.Link(tmp.Name(), path); err != nil {
+	if err := atomicfile.WriteFileNew(path, b, 0o600); err != nil {
 		return fmt.Errorf("p2p: write identity: %w", err)
 	}
 	return nil

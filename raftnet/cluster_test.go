@@ -14,6 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
 	"github.com/synapse-p2p/synapse-p2p/p2p/p2ptest"
 )
@@ -358,23 +359,11 @@ func (c *cluster) propose(ids ...string) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // leader waits for exactly one leader among the given nodes.
 func (c *cluster) leader(idx []int) int {
 	c.t.Helper()
 	l := -1
-	waitFor(c.t, 20*time.Second, "a single leader", func() bool {
+	testutil.WaitFor(c.t, 20*time.Second, "a single leader", func() bool {
 		l = -1
 		for _, i := range idx {
 			if c.nodes[i].svc.IsLeader() {
@@ -413,7 +402,7 @@ func checkLog(t *testing.T, who string, es []Slot, want ...string) {
 
 func (c *cluster) waitEntries(idx []int, n int, d time.Duration) {
 	c.t.Helper()
-	waitFor(c.t, d, fmt.Sprintf("%d slots on nodes %v", n, idx), func() bool {
+	testutil.WaitFor(c.t, d, fmt.Sprintf("%d slots on nodes %v", n, idx), func() bool {
 		for _, i := range idx {
 			if len(c.nodes[i].svc.Slots()) < n {
 				return false
@@ -426,7 +415,7 @@ func (c *cluster) waitEntries(idx []int, n int, d time.Duration) {
 // waitFinal waits until n entries are final in the shared governance.
 func (c *cluster) waitFinal(n int, d time.Duration) {
 	c.t.Helper()
-	waitFor(c.t, d, fmt.Sprintf("%d final entries", n), func() bool {
+	testutil.WaitFor(c.t, d, fmt.Sprintf("%d final entries", n), func() bool {
 		return c.nodes[0].gov.NextSeq() > uint64(n)
 	})
 }
@@ -463,7 +452,7 @@ func TestRatifyThreeValidators(t *testing.T) {
 	c.waitEntries(vals, 1, 20*time.Second)
 	c.sameLogs(vals, "p1")
 	c.waitFinal(1, 10*time.Second)
-	waitFor(t, 10*time.Second, "every validator signed", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "every validator signed", func() bool {
 		for _, i := range vals {
 			if len(c.nodes[i].gov.signedSlots()) != 1 {
 				return false
@@ -477,7 +466,7 @@ func TestRatifyThreeValidators(t *testing.T) {
 			t.Errorf("node %d signed %+v, want %+v", i, got[0], want)
 		}
 	}
-	waitFor(t, 5*time.Second, "ratified event", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "ratified event", func() bool {
 		for {
 			select {
 			case e := <-events:

@@ -9,13 +9,12 @@ import (
 	"math"
 	"slices"
 
-	"github.com/fxamacker/cbor/v2"
-
 	"github.com/synapse-p2p/synapse-p2p/execlog"
+	"github.com/synapse-p2p/synapse-p2p/internal/cborx"
 )
 
-// MaxCommandSize bounds an encoded raft command; larger ones are rejected.
-const MaxCommandSize = 64 << 10
+// maxCommandSize bounds an encoded raft command; larger ones are rejected.
+const maxCommandSize = 64 << 10
 
 // commandVersion is the version of the raft command encoding.
 const commandVersion = 1
@@ -27,14 +26,14 @@ const (
 	kindSet    = "set"    // align a slot with the entry that became final there
 )
 
-// MaxVoids is how many times a proposal's slot may be voided before the
+// maxVoids is how many times a proposal's slot may be voided before the
 // FSM refuses to order it again (a proposal validators keep refusing
 // must not loop through the log forever).
-const MaxVoids = 3
+const maxVoids = 3
 
-// ErrInvalidCommand is returned (and is the FSM's apply result) for a raft
+// errInvalidCommand is returned (and is the FSM's apply result) for a raft
 // command that does not decode or does not validate.
-var ErrInvalidCommand = errors.New("raftnet: invalid command")
+var errInvalidCommand = errors.New("raftnet: invalid command")
 
 // Ratify is the raft command the leader applies for an approved proposal
 // (docs/data-model.md "Raft command"). VoteIDs are sorted and unique;
@@ -64,48 +63,35 @@ type Tally struct {
 	Eligible  float64 `cbor:"eligible"`
 }
 
-// Void voids slot Seq: the validators could not sign its entry (the
+// voidCommand voids slot Seq: the validators could not sign its entry (the
 // leader that ordered it was wrong, or honest views disagree), so every
 // validator attests a void entry there instead and the log moves on.
-type Void struct {
+type voidCommand struct {
 	Seq uint64 `cbor:"seq"`
 }
 
-// Set aligns slot Seq with the entry that became final at that seq (the
+// setCommand aligns slot Seq with the entry that became final at that seq (the
 // finality of ratify ops decides; raft only follows). A validator whose
 // log a dishonest leader fed a different command at that slot converges
 // through it.
-type Set struct {
+type setCommand struct {
 	Seq  uint64 `cbor:"seq"`
 	Slot Slot   `cbor:"slot"`
 }
 
 type command struct {
-	V      uint    `cbor:"v"`
-	Kind   string  `cbor:"kind"`
-	Ratify *Ratify `cbor:"ratify,omitempty"`
-	Void   *Void   `cbor:"void,omitempty"`
-	Set    *Set    `cbor:"set,omitempty"`
+	V      uint         `cbor:"v"`
+	Kind   string       `cbor:"kind"`
+	Ratify *Ratify      `cbor:"ratify,omitempty"`
+	Void   *voidCommand `cbor:"void,omitempty"`
+	Set    *setCommand  `cbor:"set,omitempty"`
 }
 
-var detDec = func() cbor.DecMode {
-	m, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		MaxArrayElements:  4096,
-		MaxMapPairs:       64,
-		MaxNestedLevels:   8,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-	}.DecMode()
-	if err != nil {
-		panic(err) // static options; cannot fail
-	}
-	return m
-}()
+// detDec decodes raft commands strictly (internal/cborx).
+var detDec = cborx.Strict(cborx.Limits{MaxArrayElements: 4096, MaxMapPairs: 64, MaxNestedLevels: 8})
 
-// VoteDigest is hex SHA-256 of the concatenation of the sorted vote IDs.
-func VoteDigest(sortedIDs []string) string {
+// voteDigest is hex SHA-256 of the concatenation of the sorted vote IDs.
+func voteDigest(sortedIDs []string) string {
 	h := sha256.New()
 	for _, id := range sortedIDs {
 		h.Write([]byte(id))
@@ -122,7 +108,7 @@ func RatifyFromCandidate(c Candidate) (Ratify, error) {
 	ph := ""
 	if c.PackageHash != "" || (c.Action != execlog.ActionCancel && c.Action != execlog.ActionRollback) {
 		var err error
-		if ph, err = NormalizePackageHash(c.PackageHash); err != nil {
+		if ph, err = normalizePackageHash(c.PackageHash); err != nil {
 			return Ratify{}, err
 		}
 	}
@@ -133,7 +119,7 @@ func RatifyFromCandidate(c Candidate) (Ratify, error) {
 		PackageHash:   ph,
 		PackageSize:   c.PackageSize,
 		VoteIDs:       ids,
-		VoteDigest:    VoteDigest(ids),
+		VoteDigest:    voteDigest(ids),
 		Tally:         Tally{Approval: c.Approval, Rejection: c.Rejection, Eligible: c.Eligible},
 		Action:        c.Action,
 		Target:        c.Target,
@@ -166,7 +152,7 @@ func (r Ratify) Candidate() Candidate {
 // validators reach the same verdict.
 func (r Ratify) Validate() error {
 	bad := func(f string, a ...any) error {
-		return fmt.Errorf("%w: %s", ErrInvalidCommand, fmt.Sprintf(f, a...))
+		return fmt.Errorf("%w: %s", errInvalidCommand, fmt.Sprintf(f, a...))
 	}
 	if err := slotOf(r).validate(); err != nil {
 		return err
@@ -174,7 +160,7 @@ func (r Ratify) Validate() error {
 	switch {
 	case !slices.IsSorted(r.VoteIDs) || len(slices.Compact(slices.Clone(r.VoteIDs))) != len(r.VoteIDs):
 		return bad("vote_ids must be sorted and unique")
-	case r.VoteDigest != VoteDigest(r.VoteIDs):
+	case r.VoteDigest != voteDigest(r.VoteIDs):
 		return bad("vote_digest does not match vote_ids")
 	}
 	for _, f := range []float64{r.Tally.Approval, r.Tally.Rejection, r.Tally.Eligible} {
@@ -193,10 +179,10 @@ func encodeCommand(c command) ([]byte, error) {
 	}
 	b, err := detEnc.Marshal(c)
 	if err != nil {
-		return nil, fmt.Errorf("%w: encode: %v", ErrInvalidCommand, err)
+		return nil, fmt.Errorf("%w: encode: %v", errInvalidCommand, err)
 	}
-	if len(b) > MaxCommandSize {
-		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidCommand, len(b), MaxCommandSize)
+	if len(b) > maxCommandSize {
+		return nil, fmt.Errorf("%w: %d bytes exceeds %d", errInvalidCommand, len(b), maxCommandSize)
 	}
 	return b, nil
 }
@@ -215,41 +201,41 @@ func (c command) validate() error {
 		}
 	}
 	if c.V != commandVersion || n != 1 {
-		return fmt.Errorf("%w: unknown command v=%d kind=%q", ErrInvalidCommand, c.V, c.Kind)
+		return fmt.Errorf("%w: unknown command v=%d kind=%q", errInvalidCommand, c.V, c.Kind)
 	}
 	switch {
 	case c.Kind == kindRatify && c.Ratify != nil:
 		return c.Ratify.Validate()
 	case c.Kind == kindVoid && c.Void != nil:
 		if c.Void.Seq == 0 {
-			return fmt.Errorf("%w: void of seq 0", ErrInvalidCommand)
+			return fmt.Errorf("%w: void of seq 0", errInvalidCommand)
 		}
 		return nil
 	case c.Kind == kindSet && c.Set != nil:
 		if c.Set.Seq == 0 {
-			return fmt.Errorf("%w: set of seq 0", ErrInvalidCommand)
+			return fmt.Errorf("%w: set of seq 0", errInvalidCommand)
 		}
 		return c.Set.Slot.validate()
 	}
-	return fmt.Errorf("%w: unknown command kind %q", ErrInvalidCommand, c.Kind)
+	return fmt.Errorf("%w: unknown command kind %q", errInvalidCommand, c.Kind)
 }
 
 // decodeCommand parses raft log bytes strictly: canonical CBOR only, known
 // fields only, bounded size, valid fields.
 func decodeCommand(b []byte) (command, error) {
-	if len(b) > MaxCommandSize {
-		return command{}, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidCommand, len(b), MaxCommandSize)
+	if len(b) > maxCommandSize {
+		return command{}, fmt.Errorf("%w: %d bytes exceeds %d", errInvalidCommand, len(b), maxCommandSize)
 	}
 	var c command
 	if err := detDec.Unmarshal(b, &c); err != nil {
-		return command{}, fmt.Errorf("%w: %v", ErrInvalidCommand, err)
+		return command{}, fmt.Errorf("%w: %v", errInvalidCommand, err)
 	}
 	if err := c.validate(); err != nil {
 		return command{}, err
 	}
 	again, err := detEnc.Marshal(c)
 	if err != nil || !bytes.Equal(again, b) {
-		return command{}, fmt.Errorf("%w: not canonical CBOR", ErrInvalidCommand)
+		return command{}, fmt.Errorf("%w: not canonical CBOR", errInvalidCommand)
 	}
 	return c, nil
 }
@@ -261,25 +247,11 @@ func decodeRatify(b []byte) (Ratify, error) {
 		return Ratify{}, err
 	}
 	if c.Ratify == nil {
-		return Ratify{}, fmt.Errorf("%w: not a ratify command", ErrInvalidCommand)
+		return Ratify{}, fmt.Errorf("%w: not a ratify command", errInvalidCommand)
 	}
 	return *c.Ratify, nil
 }
 
 // snapDec decodes snapshots: like detDec, without the array bound (a
 // snapshot holds every entry).
-var snapDec = func() cbor.DecMode {
-	m, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		MaxArrayElements:  math.MaxInt32,
-		MaxMapPairs:       64,
-		MaxNestedLevels:   8,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}()
+var snapDec = cborx.Strict(cborx.Limits{MaxArrayElements: math.MaxInt32, MaxMapPairs: 64, MaxNestedLevels: 8})

@@ -51,12 +51,21 @@ type Config struct {
 	RaftLogLevel string `json:"raft_log_level"`
 }
 
-// DefaultConfig suits a small validator set on a LAN or loopback.
+// DefaultConfig suits validators spread over a WAN (one-way latencies up to
+// ~150 ms, RTT ~300 ms) whose machines also serve packages and gossip: a
+// follower starts an election only after 2–4 s without the leader
+// (HeartbeatTimeout, randomised up to twice), and the leader steps down
+// only when it has not heard from a quorum for 1 s (LeaderLeaseTimeout).
+// The former LAN values (500/500/250 ms) lost the leader to an election
+// storm while a validator served a package to 99 nodes on one machine
+// (docs/benchmarks.md); elections only matter for liveness, so being slow to
+// suspect a leader costs little. Each network sets its own in the raft
+// section of config.json.
 func DefaultConfig() Config {
 	return Config{
-		HeartbeatTimeout:   500 * time.Millisecond,
-		ElectionTimeout:    500 * time.Millisecond,
-		LeaderLeaseTimeout: 250 * time.Millisecond,
+		HeartbeatTimeout:   2 * time.Second,
+		ElectionTimeout:    2 * time.Second,
+		LeaderLeaseTimeout: time.Second,
 		CommitTimeout:      20 * time.Millisecond,
 		ApplyTimeout:       10 * time.Second,
 		PollInterval:       2 * time.Second,

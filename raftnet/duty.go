@@ -87,7 +87,7 @@ func (s *Service) align(n *raftNode, seq uint64) {
 			return
 		}
 		f.Seq = 0
-		res, err := s.applyCommand(n, command{Kind: kindSet, Set: &Set{Seq: q, Slot: f}})
+		res, err := s.applyCommand(n, command{Kind: kindSet, Set: &setCommand{Seq: q, Slot: f}})
 		if err != nil {
 			s.log.Warn("align slot with the final entry", "seq", q, "err", err)
 			return
@@ -106,7 +106,7 @@ func (s *Service) maybeVoid(n *raftNode, seq uint64, slot *Slot, p Progress, now
 	if slot == nil || slot.Void || p.Final || p.Quorum != "" || d.since.IsZero() || now.Sub(d.since) < s.cfg.StallTimeout {
 		return
 	}
-	if _, err := s.applyCommand(n, command{Kind: kindVoid, Void: &Void{Seq: seq}}); err != nil {
+	if _, err := s.applyCommand(n, command{Kind: kindVoid, Void: &voidCommand{Seq: seq}}); err != nil {
 		s.log.Warn("void stalled slot", "seq", seq, "err", err)
 		return
 	}

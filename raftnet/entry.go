@@ -5,37 +5,25 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/fxamacker/cbor/v2"
-
 	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/cborx"
 )
 
-// Entry is one execution-log entry as docs/data-model.md defines it. Every
-// validator's FSM assigns Seq (dense, from 1) and PrevEntryHash (the Hash of
-// the entry before it, "" for Seq 1) identically. The type and its hash are
-// shared with gossip through execlog.
-type Entry = execlog.Entry
-
-var detEnc = func() cbor.EncMode {
-	m, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err) // static options; cannot fail
-	}
-	return m
-}()
+// detEnc is the deterministic encoding of commands and snapshots.
+var detEnc = cborx.Enc
 
 var packageHashRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
-// NormalizePackageHash turns a package hash given as bare hex or with a
+// normalizePackageHash turns a package hash given as bare hex or with a
 // "sha256:" prefix, in any case, into the entry form "sha256:<64 lowercase
 // hex>". It returns an error when the input is not a SHA-256 digest.
-func NormalizePackageHash(h string) (string, error) {
+func normalizePackageHash(h string) (string, error) {
 	s := strings.ToLower(strings.TrimSpace(h))
 	s = strings.TrimPrefix(s, "sha256:")
 	n := "sha256:" + s
 	if !packageHashRE.MatchString(n) {
-		return "", fmt.Errorf("%w: package hash %q is not a SHA-256 hex digest", ErrInvalidCommand, h)
+		return "", fmt.Errorf("%w: package hash %q is not a SHA-256 hex digest", errInvalidCommand, h)
 	}
 	return n, nil
 }
@@ -66,7 +54,7 @@ func (sl Slot) key() string { return sl.Action + "/" + sl.ProposalID }
 // relates to other slots is for the validators to check).
 func (sl Slot) validate() error {
 	bad := func(f string, a ...any) error {
-		return fmt.Errorf("%w: %s", ErrInvalidCommand, fmt.Sprintf(f, a...))
+		return fmt.Errorf("%w: %s", errInvalidCommand, fmt.Sprintf(f, a...))
 	}
 	noPackage := sl.PackageURL == "" && sl.PackageHash == "" && sl.PackageSize == 0
 	if sl.Void {

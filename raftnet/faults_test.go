@@ -15,6 +15,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
 func without(idx []int, drop ...int) []int {
@@ -52,7 +54,7 @@ func TestLeaderKilledMidRatification(t *testing.T) {
 	// Two more approvals; kill the leader as soon as it has committed the
 	// first of them, before it gets to the second.
 	c.propose("p2", "p3")
-	waitFor(t, 20*time.Second, "leader commits p2", func() bool { return len(c.nodes[l].svc.Slots()) >= 2 })
+	testutil.WaitFor(t, 20*time.Second, "leader commits p2", func() bool { return len(c.nodes[l].svc.Slots()) >= 2 })
 	if err := c.nodes[l].svc.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -277,10 +279,10 @@ func TestMembershipFollowsValidatorSet(t *testing.T) {
 	for _, n := range c.nodes {
 		n.svc.ReconcileMembership()
 	}
-	waitFor(t, 20*time.Second, "removed leader stops raft", func() bool { return c.nodes[l].svc.current() == nil })
+	testutil.WaitFor(t, 20*time.Second, "removed leader stops raft", func() bool { return c.nodes[l].svc.current() == nil })
 	remaining := without(span(0, 4), l)
 	c.leader(remaining)
-	waitFor(t, 20*time.Second, "configuration without the removed leader", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "configuration without the removed leader", func() bool {
 		for _, i := range remaining {
 			n := c.nodes[i].svc.current()
 			if n == nil {
@@ -316,9 +318,11 @@ func TestNewValidatesDeps(t *testing.T) {
 		"no validators": {Host: h, Governance: g},
 		"empty set":     {Host: h, Governance: g, Validators: func() []peer.ID { return nil }},
 	} {
-		if _, err := New(context.Background(), cfg, d); !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("%s: err = %v", name, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			if _, err := New(context.Background(), cfg, d); !errors.Is(err, ErrInvalidConfig) {
+				t.Errorf("err = %v", err)
+			}
+		})
 	}
 	bad := cfg
 	bad.Dir = ""
@@ -335,7 +339,7 @@ func TestNewValidatesDeps(t *testing.T) {
 	if err := c.nodes[0].svc.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.nodes[0].svc.Start(context.Background()); !errors.Is(err, ErrClosed) {
+	if err := c.nodes[0].svc.Start(context.Background()); !errors.Is(err, errClosed) {
 		t.Errorf("Start after Close: %v", err)
 	}
 }

@@ -37,7 +37,7 @@ func newFSM(applied chan struct{}) *fsm {
 }
 
 // Apply implements raft.FSM. It returns an ApplyResult or an error wrapping
-// ErrInvalidCommand; it never panics on bad input.
+// errInvalidCommand; it never panics on bad input.
 func (f *fsm) Apply(l *raft.Log) any {
 	c, err := decodeCommand(l.Data)
 	if err != nil {
@@ -66,8 +66,8 @@ func (f *fsm) applyLocked(c command) (ApplyResult, error) {
 		if seq, ok := f.byProposal[p]; ok {
 			return ApplyResult{Seq: seq, Duplicate: true}, nil
 		}
-		if f.voids[p] >= MaxVoids {
-			return ApplyResult{}, fmt.Errorf("%w: %s was voided %d times", ErrInvalidCommand, p, f.voids[p])
+		if f.voids[p] >= maxVoids {
+			return ApplyResult{}, fmt.Errorf("%w: %s was voided %d times", errInvalidCommand, p, f.voids[p])
 		}
 		sl.Seq = uint64(len(f.slots)) + 1
 		f.slots = append(f.slots, sl)
@@ -76,7 +76,7 @@ func (f *fsm) applyLocked(c command) (ApplyResult, error) {
 	case c.Void != nil:
 		seq := c.Void.Seq
 		if seq > uint64(len(f.slots)) {
-			return ApplyResult{}, fmt.Errorf("%w: void of seq %d beyond the last slot %d", ErrInvalidCommand, seq, len(f.slots))
+			return ApplyResult{}, fmt.Errorf("%w: void of seq %d beyond the last slot %d", errInvalidCommand, seq, len(f.slots))
 		}
 		if f.slots[seq-1].Void {
 			return ApplyResult{Seq: seq, Duplicate: true}, nil
@@ -88,7 +88,7 @@ func (f *fsm) applyLocked(c command) (ApplyResult, error) {
 		sl.Seq = seq
 		switch {
 		case seq > uint64(len(f.slots))+1:
-			return ApplyResult{}, fmt.Errorf("%w: set of seq %d beyond the next slot %d", ErrInvalidCommand, seq, len(f.slots)+1)
+			return ApplyResult{}, fmt.Errorf("%w: set of seq %d beyond the next slot %d", errInvalidCommand, seq, len(f.slots)+1)
 		case seq <= uint64(len(f.slots)) && f.slots[seq-1].same(sl):
 			return ApplyResult{Seq: seq, Duplicate: true}, nil
 		}
@@ -108,7 +108,7 @@ func (f *fsm) applyLocked(c command) (ApplyResult, error) {
 		f.slots[seq-1] = sl
 		return ApplyResult{Seq: seq}, nil
 	}
-	return ApplyResult{}, fmt.Errorf("%w: empty command", ErrInvalidCommand)
+	return ApplyResult{}, fmt.Errorf("%w: empty command", errInvalidCommand)
 }
 
 func (f *fsm) voidLocked(seq uint64) {
@@ -189,7 +189,7 @@ func sortVoids(v []snapVoid) {
 }
 
 // Restore implements raft.FSM. It checks the snapshot before it replaces
-// the state (ErrCorruptSnapshot).
+// the state (errCorruptSnapshot).
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	b, err := io.ReadAll(io.LimitReader(rc, 1<<30))
@@ -210,22 +210,22 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-// ErrCorruptSnapshot is returned when a snapshot does not decode, is not
+// errCorruptSnapshot is returned when a snapshot does not decode, is not
 // exactly what Persist writes for its state (canonical CBOR, void counts
 // sorted and one per proposal), or its slots are not dense, valid and one
 // per proposal.
-var ErrCorruptSnapshot = errors.New("raftnet: corrupt snapshot")
+var errCorruptSnapshot = errors.New("raftnet: corrupt snapshot")
 
 func decodeSnapshot(b []byte) ([]Slot, map[string]uint64, map[string]int, error) {
 	var s snapshotData
 	if err := snapDec.Unmarshal(b, &s); err != nil {
-		return nil, nil, nil, fmt.Errorf("%w: %v", ErrCorruptSnapshot, err)
+		return nil, nil, nil, fmt.Errorf("%w: %v", errCorruptSnapshot, err)
 	}
 	if s.V != snapshotVersion {
-		return nil, nil, nil, fmt.Errorf("%w: version %d", ErrCorruptSnapshot, s.V)
+		return nil, nil, nil, fmt.Errorf("%w: version %d", errCorruptSnapshot, s.V)
 	}
 	if s.Slots == nil || s.Voids == nil {
-		return nil, nil, nil, fmt.Errorf("%w: slots and voids must be arrays", ErrCorruptSnapshot)
+		return nil, nil, nil, fmt.Errorf("%w: slots and voids must be arrays", errCorruptSnapshot)
 	}
 	slots := make([]Slot, len(s.Slots))
 	by := map[string]uint64{}
@@ -233,14 +233,14 @@ func decodeSnapshot(b []byte) ([]Slot, map[string]uint64, map[string]int, error)
 		sl := ss.Slot
 		sl.Seq = ss.Seq
 		if ss.Seq != uint64(i)+1 {
-			return nil, nil, nil, fmt.Errorf("%w: slot %d has seq %d", ErrCorruptSnapshot, i+1, ss.Seq)
+			return nil, nil, nil, fmt.Errorf("%w: slot %d has seq %d", errCorruptSnapshot, i+1, ss.Seq)
 		}
 		if err := sl.validate(); err != nil {
-			return nil, nil, nil, fmt.Errorf("%w: slot %d: %v", ErrCorruptSnapshot, i+1, err)
+			return nil, nil, nil, fmt.Errorf("%w: slot %d: %v", errCorruptSnapshot, i+1, err)
 		}
 		if !sl.Void {
 			if _, dup := by[sl.key()]; dup {
-				return nil, nil, nil, fmt.Errorf("%w: %s has two slots", ErrCorruptSnapshot, sl.key())
+				return nil, nil, nil, fmt.Errorf("%w: %s has two slots", errCorruptSnapshot, sl.key())
 			}
 			by[sl.key()] = sl.Seq
 		}
@@ -249,16 +249,16 @@ func decodeSnapshot(b []byte) ([]Slot, map[string]uint64, map[string]int, error)
 	voids := map[string]int{}
 	for i, v := range s.Voids {
 		if v.Count <= 0 || v.ProposalID == "" {
-			return nil, nil, nil, fmt.Errorf("%w: void count %+v", ErrCorruptSnapshot, v)
+			return nil, nil, nil, fmt.Errorf("%w: void count %+v", errCorruptSnapshot, v)
 		}
 		if i > 0 && v.ProposalID <= s.Voids[i-1].ProposalID {
-			return nil, nil, nil, fmt.Errorf("%w: void counts not sorted and unique at %q", ErrCorruptSnapshot, v.ProposalID)
+			return nil, nil, nil, fmt.Errorf("%w: void counts not sorted and unique at %q", errCorruptSnapshot, v.ProposalID)
 		}
 		voids[v.ProposalID] = v.Count
 	}
 	// One state, one encoding: what Persist would write for this state.
 	if again, err := detEnc.Marshal(s); err != nil || !bytes.Equal(again, b) {
-		return nil, nil, nil, fmt.Errorf("%w: not in the canonical form Persist writes", ErrCorruptSnapshot)
+		return nil, nil, nil, fmt.Errorf("%w: not in the canonical form Persist writes", errCorruptSnapshot)
 	}
 	return slots, by, voids, nil
 }

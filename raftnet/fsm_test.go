@@ -42,7 +42,7 @@ func TestRatifyFromCandidateNormalises(t *testing.T) {
 	if r.PackageHash != "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824" {
 		t.Errorf("package hash = %s", r.PackageHash)
 	}
-	if strings.Join(r.VoteIDs, ",") != "a,b,c" || r.VoteDigest != VoteDigest([]string{"a", "b", "c"}) {
+	if strings.Join(r.VoteIDs, ",") != "a,b,c" || r.VoteDigest != voteDigest([]string{"a", "b", "c"}) {
 		t.Errorf("votes = %v digest %s", r.VoteIDs, r.VoteDigest)
 	}
 	c := r.Candidate()
@@ -74,7 +74,7 @@ func TestFSMDenseSeqChainAndNoDuplicates(t *testing.T) {
 }
 
 // Void and Set: a voided slot frees its proposal (ordered again at a new
-// slot), is counted, and MaxVoids voids stop a proposal for good; a Set
+// slot), is counted, and maxVoids voids stop a proposal for good; a Set
 // aligns a slot with the final entry and keeps one slot per proposal.
 func TestFSMVoidAndSet(t *testing.T) {
 	f := newFSM(nil)
@@ -89,13 +89,13 @@ func TestFSMVoidAndSet(t *testing.T) {
 	ratify := func(id string) any { return apply(command{Kind: kindRatify, Ratify: ptr(testRatify(id))}) }
 	ratify("p1")
 	ratify("p2")
-	if res := apply(command{Kind: kindVoid, Void: &Void{Seq: 1}}).(ApplyResult); res.Seq != 1 || res.Duplicate {
+	if res := apply(command{Kind: kindVoid, Void: &voidCommand{Seq: 1}}).(ApplyResult); res.Seq != 1 || res.Duplicate {
 		t.Fatalf("void: %+v", res)
 	}
-	if res := apply(command{Kind: kindVoid, Void: &Void{Seq: 1}}).(ApplyResult); !res.Duplicate {
+	if res := apply(command{Kind: kindVoid, Void: &voidCommand{Seq: 1}}).(ApplyResult); !res.Duplicate {
 		t.Fatal("voiding a void slot changed something")
 	}
-	if err, ok := apply(command{Kind: kindVoid, Void: &Void{Seq: 9}}).(error); !ok || !errors.Is(err, ErrInvalidCommand) {
+	if err, ok := apply(command{Kind: kindVoid, Void: &voidCommand{Seq: 9}}).(error); !ok || !errors.Is(err, errInvalidCommand) {
 		t.Fatalf("void beyond the last slot: %v", err)
 	}
 	if sl, _ := f.slot(1); !sl.Void || sl.Seq != 1 {
@@ -107,7 +107,7 @@ func TestFSMVoidAndSet(t *testing.T) {
 	}
 	// Set slot 1 to p2 (final there): p2's own slot 2 is voided.
 	p2 := slotOf(testRatify("p2"))
-	if res := apply(command{Kind: kindSet, Set: &Set{Seq: 1, Slot: p2}}).(ApplyResult); res.Seq != 1 {
+	if res := apply(command{Kind: kindSet, Set: &setCommand{Seq: 1, Slot: p2}}).(ApplyResult); res.Seq != 1 {
 		t.Fatalf("set: %+v", res)
 	}
 	if sl, _ := f.slot(1); sl.ProposalID != pid("p2") {
@@ -116,23 +116,23 @@ func TestFSMVoidAndSet(t *testing.T) {
 	if sl, _ := f.slot(2); !sl.Void {
 		t.Fatalf("p2 kept a second slot: %+v", sl)
 	}
-	if res := apply(command{Kind: kindSet, Set: &Set{Seq: 1, Slot: p2}}).(ApplyResult); !res.Duplicate {
+	if res := apply(command{Kind: kindSet, Set: &setCommand{Seq: 1, Slot: p2}}).(ApplyResult); !res.Duplicate {
 		t.Fatal("setting the same slot again changed something")
 	}
-	if err, ok := apply(command{Kind: kindSet, Set: &Set{Seq: 10, Slot: p2}}).(error); !ok || !errors.Is(err, ErrInvalidCommand) {
+	if err, ok := apply(command{Kind: kindSet, Set: &setCommand{Seq: 10, Slot: p2}}).(error); !ok || !errors.Is(err, errInvalidCommand) {
 		t.Fatalf("set far beyond the slots: %v", err)
 	}
-	// A proposal voided MaxVoids times is refused.
-	for i := 0; i < MaxVoids; i++ {
+	// A proposal voided maxVoids times is refused.
+	for i := 0; i < maxVoids; i++ {
 		res := ratify("p9")
 		ar, ok := res.(ApplyResult)
 		if !ok {
 			t.Fatalf("ratify p9 #%d: %v", i, res)
 		}
-		apply(command{Kind: kindVoid, Void: &Void{Seq: ar.Seq}})
+		apply(command{Kind: kindVoid, Void: &voidCommand{Seq: ar.Seq}})
 	}
-	if err, ok := ratify("p9").(error); !ok || !errors.Is(err, ErrInvalidCommand) {
-		t.Fatalf("p9 after %d voids: %v", MaxVoids, err)
+	if err, ok := ratify("p9").(error); !ok || !errors.Is(err, errInvalidCommand) {
+		t.Fatalf("p9 after %d voids: %v", maxVoids, err)
 	}
 }
 
@@ -151,7 +151,7 @@ func TestFSMRejectsBadCommands(t *testing.T) {
 	r.ProposalID = "upgrade_20260101_120000_0a1b2c3d" // the short alias: gossip could not hold it
 	shortID, _ := detEnc.Marshal(command{V: 1, Kind: kindRatify, Ratify: &r})
 	r = testRatify("p1")
-	twoKinds, _ := detEnc.Marshal(command{V: 1, Kind: kindRatify, Ratify: &r, Void: &Void{Seq: 1}})
+	twoKinds, _ := detEnc.Marshal(command{V: 1, Kind: kindRatify, Ratify: &r, Void: &voidCommand{Seq: 1}})
 	cases := map[string][]byte{
 		"empty":          nil,
 		"garbage":        []byte("not cbor"),
@@ -163,14 +163,14 @@ func TestFSMRejectsBadCommands(t *testing.T) {
 		"missing fields": nonCanon,
 		"short ID":       shortID,
 		"two kinds":      twoKinds,
-		"oversize":       bytes.Repeat([]byte{0}, MaxCommandSize+1),
+		"oversize":       bytes.Repeat([]byte{0}, maxCommandSize+1),
 	}
 	for name, b := range cases {
 		t.Run(name, func(t *testing.T) {
 			f := newFSM(nil)
 			err, ok := applyBytes(f, b).(error)
-			if !ok || !errors.Is(err, ErrInvalidCommand) {
-				t.Fatalf("apply = %v, want ErrInvalidCommand", err)
+			if !ok || !errors.Is(err, errInvalidCommand) {
+				t.Fatalf("apply = %v, want errInvalidCommand", err)
 			}
 			if len(f.all()) != 0 {
 				t.Fatal("a bad command created a slot")
@@ -216,9 +216,11 @@ func TestFSMSnapshotRestore(t *testing.T) {
 	h := newFSM(nil)
 	applyBytes(h, mustEncode(t, testRatify("z")))
 	for name, b := range map[string][]byte{"garbage": []byte("xx"), "truncated": raw[:len(raw)/2]} {
-		if err := h.Restore(io.NopCloser(bytes.NewReader(b))); !errors.Is(err, ErrCorruptSnapshot) {
-			t.Errorf("%s: err = %v", name, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			if err := h.Restore(io.NopCloser(bytes.NewReader(b))); !errors.Is(err, errCorruptSnapshot) {
+				t.Errorf("err = %v", err)
+			}
+		})
 	}
 	fs, _ := f.Snapshot()
 	for name, mut := range map[string]func(*snapshotData){
@@ -234,20 +236,22 @@ func TestFSMSnapshotRestore(t *testing.T) {
 		"null slots":      func(d *snapshotData) { d.Slots = nil },
 		"null void array": func(d *snapshotData) { d.Voids = nil },
 	} {
-		d := fs.(*fsmSnapshot).data
-		d.Slots = slices.Clone(d.Slots)
-		mut(&d)
-		b, _ := detEnc.Marshal(d)
-		if err := h.Restore(io.NopCloser(bytes.NewReader(b))); !errors.Is(err, ErrCorruptSnapshot) {
-			t.Errorf("%s: err = %v", name, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			d := fs.(*fsmSnapshot).data
+			d.Slots = slices.Clone(d.Slots)
+			mut(&d)
+			b, _ := detEnc.Marshal(d)
+			if err := h.Restore(io.NopCloser(bytes.NewReader(b))); !errors.Is(err, errCorruptSnapshot) {
+				t.Errorf("err = %v", err)
+			}
+		})
 	}
 	// The same state in a non-minimal CBOR encoding (v as 0x18 0x02).
 	if !bytes.HasPrefix(raw, []byte{0xa3, 0x61, 'v', 0x02}) {
 		t.Fatalf("snapshot starts %x", raw[:4])
 	}
 	long := append([]byte{0xa3, 0x61, 'v', 0x18, 0x02}, raw[4:]...)
-	if err := h.Restore(io.NopCloser(bytes.NewReader(long))); !errors.Is(err, ErrCorruptSnapshot) {
+	if err := h.Restore(io.NopCloser(bytes.NewReader(long))); !errors.Is(err, errCorruptSnapshot) {
 		t.Errorf("non-canonical: err = %v", err)
 	}
 	if es := h.all(); len(es) != 1 || name(es[0].ProposalID) != "z" {
@@ -269,11 +273,13 @@ func TestConfigValidate(t *testing.T) {
 		"retry":         func(c *Config) { c.RetryMax = c.RetryMin / 2 },
 		"poll":          func(c *Config) { c.PollInterval = 0 },
 	} {
-		c := ok
-		mut(&c)
-		if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("%s: err = %v", name, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			c := ok
+			mut(&c)
+			if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
+				t.Errorf("err = %v", err)
+			}
+		})
 	}
 }
 

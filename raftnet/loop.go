@@ -197,7 +197,7 @@ func (s *Service) ratifyApproved(n *raftNode) {
 			continue
 		}
 		res, err := s.applyCommand(n, command{Kind: kindRatify, Ratify: &r})
-		if errors.Is(err, ErrInvalidCommand) {
+		if errors.Is(err, errInvalidCommand) {
 			s.log.Warn("the FSM refuses to order this proposal", "proposal", c.ProposalID, "err", err)
 			s.duty.refused[candKey(c)] = true
 			continue
@@ -213,17 +213,17 @@ func (s *Service) ratifyApproved(n *raftNode) {
 // Apply commits a ratify command as leader without any check: what a
 // dishonest validator could do with its own raft. Validators re-check
 // every slot against their own op sets, so this cannot decide anything;
-// it exists for operators and tests. ErrNotLeader on a follower.
+// it exists for operators and tests. It fails on a node that is not the raft leader.
 func (s *Service) Apply(r Ratify) (ApplyResult, error) {
 	n := s.current()
 	if n == nil || !n.isLeader() {
-		return ApplyResult{}, ErrNotLeader
+		return ApplyResult{}, errNotLeader
 	}
 	return s.applyCommand(n, command{Kind: kindRatify, Ratify: &r})
 }
 
-// ErrNotLeader is returned by Apply on a node that is not the raft leader.
-var ErrNotLeader = errors.New("raftnet: not the raft leader")
+// errNotLeader is returned by Apply on a node that is not the raft leader.
+var errNotLeader = errors.New("raftnet: not the raft leader")
 
 // protectTag marks the connection-manager protection raftnet asks for.
 const protectTag = "raftnet"

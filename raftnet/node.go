@@ -29,6 +29,9 @@ type raftNode struct {
 	obsCh chan raft.Observation
 	obs   *raft.Observer
 	done  chan struct{} // closes when the observation forwarder exits
+	// started is when this raft instance started (HeartbeatLag before the
+	// first contact).
+	started time.Time
 
 	// members are the servers of the latest raft configuration (read
 	// every loop tick): during a validator-set change the old members
@@ -103,7 +106,7 @@ func (s *Service) startRaft() error {
 		return nil
 	}
 	if s.ctx.Err() != nil {
-		return ErrClosed
+		return errClosed
 	}
 	if err := os.MkdirAll(filepath.Join(s.cfg.Dir, "wal"), 0o700); err != nil {
 		return fmt.Errorf("raftnet: %w", err)
@@ -164,7 +167,7 @@ func (s *Service) startRaft() error {
 		return fail(fmt.Errorf("raftnet: start raft: %w", err))
 	}
 	n := &raftNode{raft: r, fsm: f, layer: layer, trans: trans, wal: w, meta: meta,
-		obsCh: make(chan raft.Observation, 16), done: make(chan struct{})}
+		obsCh: make(chan raft.Observation, 16), done: make(chan struct{}), started: time.Now()}
 	n.obs = raft.NewObserver(n.obsCh, false, func(o *raft.Observation) bool {
 		_, ok := o.Data.(raft.LeaderObservation)
 		return ok
@@ -184,6 +187,7 @@ func (s *Service) forwardObservations(n *raftNode) {
 	for o := range n.obsCh {
 		lo := o.Data.(raft.LeaderObservation)
 		p, _ := peer.Decode(string(lo.LeaderID))
+		s.leaders.observe(p)
 		s.events.emit(Event{Kind: EventLeader, Leader: p})
 		if p == s.self {
 			s.poke()

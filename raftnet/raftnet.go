@@ -118,8 +118,8 @@ type Deps struct {
 	WrapConn func(remote peer.ID, c net.Conn) net.Conn
 }
 
-// ErrClosed is returned by Start after Close.
-var ErrClosed = errors.New("raftnet: closed")
+// errClosed is returned by Start after Close.
+var errClosed = errors.New("raftnet: closed")
 
 // Service runs (or, on a non-validator, waits to run) raft for one node.
 type Service struct {
@@ -131,6 +131,7 @@ type Service struct {
 	boot  []peer.ID
 
 	events  *eventHub
+	leaders leaderStats
 	applied chan struct{} // every FSM signals here after a change
 	nudge   chan struct{} // ReconcileMembership and leadership gains
 	duty    dutyState     // loop only
@@ -215,7 +216,7 @@ func (s *Service) Start(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return ErrClosed
+		return errClosed
 	}
 	if s.started {
 		s.mu.Unlock()
@@ -360,7 +361,7 @@ func (s *Service) allowPeer(p peer.ID) bool {
 func (s *Service) handleStream(st network.Stream) {
 	p := st.Conn().RemotePeer()
 	if !s.allowPeer(p) {
-		s.log.Debug("refused raft stream", "peer", p, "err", ErrNotValidator)
+		s.log.Debug("refused raft stream", "peer", p, "err", errNotValidator)
 		st.Reset()
 		return
 	}

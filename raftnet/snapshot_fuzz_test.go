@@ -47,7 +47,7 @@ func fuzzFSM(tb testing.TB) *fsm {
 		{Kind: kindRatify, Ratify: ptr(testRatify("a"))},
 		{Kind: kindRatify, Ratify: ptr(testRatify("b"))},
 		{Kind: kindRatify, Ratify: ptr(testRatify("c"))},
-		{Kind: kindVoid, Void: &Void{Seq: 2}},
+		{Kind: kindVoid, Void: &voidCommand{Seq: 2}},
 		{Kind: kindRatify, Ratify: ptr(testRatify("b"))},
 	} {
 		b, err := encodeCommand(c)

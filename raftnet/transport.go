@@ -22,9 +22,9 @@ func ProtocolID(netID string) protocol.ID {
 	return protocol.ID("/synapse/" + netID + "/raft/1")
 }
 
-// ErrNotValidator is returned when a raft stream would go to or come from
+// errNotValidator is returned when a raft stream would go to or come from
 // a peer outside the validator set.
-var ErrNotValidator = errors.New("raftnet: peer is not a validator")
+var errNotValidator = errors.New("raftnet: peer is not a validator")
 
 // peerAddr is a net.Addr naming a peer; its String is the raft
 // ServerAddress (and ServerID) of that peer.
@@ -107,7 +107,7 @@ func (l *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 		return nil, fmt.Errorf("raftnet: dial %q: %w", address, err)
 	}
 	if l.allowDial != nil && !l.allowDial(p) {
-		return nil, fmt.Errorf("raftnet: dial %s: %w", p, ErrNotValidator)
+		return nil, fmt.Errorf("raftnet: dial %s: %w", p, errNotValidator)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 	"github.com/synapse-p2p/synapse-p2p/p2p/p2ptest"
 )
 
@@ -40,7 +41,7 @@ func TestStreamLayerDialAndAccept(t *testing.T) {
 		t.Fatal("dial of a malformed address succeeded")
 	}
 	blocked := newStreamLayer(a.Host, proto, func(peer.ID) bool { return false }, nil)
-	if _, err := blocked.Dial(raft.ServerAddress(b.ID().String()), time.Second); !errors.Is(err, ErrNotValidator) {
+	if _, err := blocked.Dial(raft.ServerAddress(b.ID().String()), time.Second); !errors.Is(err, errNotValidator) {
 		t.Fatalf("blocked dial: %v", err)
 	}
 
@@ -79,7 +80,7 @@ func TestValidatorConnectionsProtected(t *testing.T) {
 	c := newCluster(t, 3, 4)
 	c.leader(span(0, 3))
 	cm := c.nodes[0].h.ConnManager()
-	waitFor(t, 5*time.Second, "validator connections protected", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "validator connections protected", func() bool {
 		return cm.IsProtected(c.nodes[1].h.ID(), protectTag) && cm.IsProtected(c.nodes[2].h.ID(), protectTag)
 	})
 	if cm.IsProtected(c.nodes[3].h.ID(), protectTag) {

@@ -15,8 +15,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/gossip"
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 	"github.com/synapse-p2p/synapse-p2p/node"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
 	"github.com/synapse-p2p/synapse-p2p/raftnet"
@@ -73,7 +75,7 @@ func proposeOn(t *testing.T, net *simnet.Net, i int, title, version string, p pk
 		if nd == nil {
 			continue
 		}
-		waitFor(t, 30*time.Second, "proposal visible everywhere", func() bool {
+		testutil.WaitFor(t, 30*time.Second, "proposal visible everywhere", func() bool {
 			_, err := nd.Gossip().Proposal(prop.ProposalID, time.Now())
 			return err == nil
 		})
@@ -103,7 +105,7 @@ func span(a, b int) []int {
 func leaderIndex(t *testing.T, net *simnet.Net) int {
 	t.Helper()
 	l := -1
-	waitFor(t, 30*time.Second, "a raft leader", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "a raft leader", func() bool {
 		for i, nd := range net.Nodes {
 			if nd != nil && nd.Raft().IsLeader() {
 				l = i
@@ -138,7 +140,7 @@ func applyAsLeader(t *testing.T, net *simnet.Net, r raftnet.Ratify) int {
 func waitRanEverywhere(t *testing.T, net *simnet.Net, id string) uint64 {
 	t.Helper()
 	var seq uint64
-	waitFor(t, 120*time.Second, "proposal "+id+" executed everywhere", func() bool {
+	testutil.WaitFor(t, 120*time.Second, "proposal "+id+" executed everywhere", func() bool {
 		for _, nd := range net.Nodes {
 			if nd == nil {
 				continue
@@ -183,14 +185,14 @@ func proposalOp(t *testing.T, nd *node.Node, id string) (gossip.ProposalView, go
 	return v, op
 }
 
-func entryOf(v gossip.ProposalView, seq uint64, prev string) gossip.Entry {
-	return gossip.Entry{Seq: seq, ProposalID: v.ID, Version: v.Body.Version, PackageURL: v.Body.PackageURL,
+func entryOf(v gossip.ProposalView, seq uint64, prev string) execlog.Entry {
+	return execlog.Entry{Seq: seq, ProposalID: v.ID, Version: v.Body.Version, PackageURL: v.Body.PackageURL,
 		PackageHash: v.Body.PackageHash, PackageSize: v.Body.PackageSize, PrevEntryHash: prev}
 }
 
 // forgeRatify makes node i's key sign (kind) entry e and relays it from
 // node i: a validator turned rogue signing what it likes.
-func forgeRatify(t *testing.T, net *simnet.Net, i int, kind string, e gossip.Entry, prop gossip.OpID) error {
+func forgeRatify(t *testing.T, net *simnet.Net, i int, kind string, e execlog.Entry, prop gossip.OpID) error {
 	t.Helper()
 	raw, err := gossip.SignEntryOp(nodeKey(t, net, i), net.Nodes[i].NetID(), kind, e, prop, uint64(time.Now().UnixNano()))
 	if err != nil {
@@ -263,14 +265,14 @@ func TestByzantineLeaderCherryPicksVotes(t *testing.T) {
 	p := proposeOn(t, net, 0, "cherry-picked", "1.2.0", bad)
 	approvers := []int{1, 2, 3}
 	vote(t, net, p, "approval", approvers...)
-	waitFor(t, 20*time.Second, "three approvals at node 0", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "three approvals at node 0", func() bool {
 		return len(net.Nodes[0].Gossip().VoteIDs(p)) == 3
 	})
 	stale := net.Nodes[0].Gossip().VoteIDs(p)
 	vote(t, net, p, "rejection", approvers...)
 	vote(t, net, p, "rejection", 0, 4, 5)
 	for i, nd := range net.Nodes {
-		waitFor(t, 20*time.Second, "six rejections everywhere", func() bool {
+		testutil.WaitFor(t, 20*time.Second, "six rejections everywhere", func() bool {
 			v, err := nd.Gossip().Proposal(p, time.Now())
 			return err == nil && v.Tally.Rejection > 0 && v.Tally.Approval == 0 && len(v.Votes) == 6
 		})
@@ -463,7 +465,7 @@ func TestByzantineLeaderEquivocates(t *testing.T) {
 	}
 	vote(t, nw, pa, "approval", span(0, 6)...)
 	vote(t, nw, pb, "approval", span(0, 6)...)
-	waitFor(t, 60*time.Second, "the victim's FSM holds B at seq 1", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the victim's FSM holds B at seq 1", func() bool {
 		for _, sl := range nw.Nodes[victim].Raft().Slots() {
 			if sl.Seq == 1 && sl.ProposalID == pb {
 				return true
@@ -502,7 +504,7 @@ func TestByzantineLeaderEquivocates(t *testing.T) {
 		t.Fatal("B, which only the victim was given, became final at seq 1")
 	}
 	for _, nd := range nw.Nodes {
-		waitFor(t, 20*time.Second, "the rogue's two signatures are evidence everywhere", func() bool {
+		testutil.WaitFor(t, 20*time.Second, "the rogue's two signatures are evidence everywhere", func() bool {
 			for _, ev := range nd.Gossip().Equivocations() {
 				if ev.Seq == 1 && ev.Validator == ids[rogue] {
 					return true
@@ -512,7 +514,7 @@ func TestByzantineLeaderEquivocates(t *testing.T) {
 		})
 	}
 	// The victim's FSM follows the final log again.
-	waitFor(t, 30*time.Second, "the victim's slots follow the final log", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the victim's slots follow the final log", func() bool {
 		sl := nw.Nodes[victim].Raft().Slots()
 		for _, e := range nw.Nodes[victim].Gossip().ExecutionLog() {
 			if int(e.Seq) > len(sl) || sl[e.Seq-1].ProposalID != e.ProposalID || sl[e.Seq-1].Void != e.Void {

@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 	"github.com/synapse-p2p/synapse-p2p/node"
 	"github.com/synapse-p2p/synapse-p2p/simnet"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
@@ -72,7 +73,7 @@ func browser(t *testing.T, path string) context.Context {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out lockedBuffer
+	var out testutil.SyncBuffer
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(path),
 		chromedp.Headless,
@@ -112,23 +113,6 @@ func browser(t *testing.T, path string) context.Context {
 		t.Fatalf("start chromium %s: %v", path, err)
 	}
 	return ctx
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // consoleRecorder keeps the page's console errors and uncaught exceptions.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 	"github.com/synapse-p2p/synapse-p2p/node"
 	"github.com/synapse-p2p/synapse-p2p/simnet"
 )
@@ -39,7 +40,7 @@ func TestRatificationProgressBeforeFinality(t *testing.T) {
 	up := []string{net.Nodes[0].ID().String(), net.Nodes[1].ID().String()}
 	slices.Sort(up)
 	var p httpapi.Proposal
-	waitFor(t, 60*time.Second, "both running validators attest the entry", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "both running validators attest the entry", func() bool {
 		var err error
 		p, err = gov.Proposal(ctx, id)
 		if err != nil {
@@ -59,7 +60,7 @@ func TestRatificationProgressBeforeFinality(t *testing.T) {
 	if err := net.RestartNode(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 90*time.Second, "the entry becomes final", func() bool {
+	testutil.WaitFor(t, 90*time.Second, "the entry becomes final", func() bool {
 		p, _ = gov.Proposal(ctx, id)
 		return p.Ratification != nil && p.Ratification.Final
 	})

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
-	"github.com/synapse-p2p/synapse-p2p/upgrade"
+	"github.com/synapse-p2p/synapse-p2p/internal/examplebuild"
 )
 
 // Stages of the demo timeline, in order.
@@ -61,6 +61,12 @@ type DemoResult struct {
 	// AllExecuted is true when every node executed the entry successfully
 	// and all reached the same state hash.
 	AllExecuted bool `json:"all_executed"`
+	// LeaderChanges counts the raft leader changes the validators saw
+	// while the demo ran (0 on a stable network); MaxHeartbeatLagMs is the
+	// longest a validator went without hearing from the leader, sampled
+	// every 20 ms (raft campaigns past raft.heartbeat_timeout).
+	LeaderChanges     uint64 `json:"leader_changes"`
+	MaxHeartbeatLagMs int64  `json:"max_heartbeat_lag_ms"`
 }
 
 // RunDemo carries one real upgrade through the network: node 0 imports the
@@ -68,7 +74,7 @@ type DemoResult struct {
 // votes for it, the validators ratify it and every node fetches it over
 // bitswap and executes it. The timeline is in milliseconds since the
 // proposal was published.
-func (n *Net) RunDemo(ctx context.Context, opts DemoOptions) (DemoResult, error) {
+func (n *Net) RunDemo(ctx context.Context, opts DemoOptions) (res DemoResult, err error) {
 	if opts.Version == "" {
 		opts.Version = "1.2.0"
 	}
@@ -87,7 +93,7 @@ func (n *Net) RunDemo(ctx context.Context, opts DemoOptions) (DemoResult, error)
 			return DemoResult{}, err
 		}
 		defer os.RemoveAll(dir)
-		if opts.Package, err = upgrade.BuildExample(ctx, example, dir); err != nil {
+		if opts.Package, err = examplebuild.Build(ctx, example, dir); err != nil {
 			return DemoResult{}, fmt.Errorf("simnet: build example package: %w", err)
 		}
 	}
@@ -103,7 +109,7 @@ func (n *Net) RunDemo(ctx context.Context, opts DemoOptions) (DemoResult, error)
 		return DemoResult{}, fmt.Errorf("simnet: import package: %w", err)
 	}
 
-	res := DemoResult{Package: label, PackageSize: info.Size, PackageURL: info.URL, Timeline: map[string]int64{}}
+	res = DemoResult{Package: label, PackageSize: info.Size, PackageURL: info.URL, Timeline: map[string]int64{}}
 	if opts.Progress != nil {
 		fmt.Fprintf(opts.Progress, "  package %s: %d bytes, %s\n", label, info.Size, info.URL)
 	}
@@ -120,6 +126,8 @@ func (n *Net) RunDemo(ctx context.Context, opts DemoOptions) (DemoResult, error)
 	}
 	start := time.Now()
 	res.ProposalID = p.ProposalID
+	changes0 := n.leaderChanges()
+	defer func() { res.LeaderChanges = n.leaderChanges() - changes0 }()
 	mark := func(stage string) {
 		if _, ok := res.Timeline[stage]; ok {
 			return
@@ -157,6 +165,7 @@ func (n *Net) RunDemo(ctx context.Context, opts DemoOptions) (DemoResult, error)
 func (n *Net) demoStep(ctx context.Context, res *DemoResult, voted []bool, mark func(string)) {
 	visible, final, executed, fetched := 0, 0, 0, 0
 	for i, nd := range n.Nodes {
+		res.MaxHeartbeatLagMs = max(res.MaxHeartbeatLagMs, nd.Raft().HeartbeatLag().Milliseconds())
 		gov, _, _ := nd.APIBackends()
 		p, err := gov.Proposal(ctx, res.ProposalID)
 		if err != nil {
@@ -226,6 +235,17 @@ func (n *Net) demoOutcome(res *DemoResult) {
 		res.Nodes = append(res.Nodes, dn)
 	}
 	res.AllExecuted = all && len(hashes) == 1
+}
+
+// leaderChanges sums the raft leader changes every node saw.
+func (n *Net) leaderChanges() uint64 {
+	var sum uint64
+	for _, nd := range n.Nodes {
+		if nd != nil {
+			sum += nd.Raft().LeaderChanges()
+		}
+	}
+	return sum
 }
 
 func cidOf(url string) string {

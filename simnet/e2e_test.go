@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
+	"github.com/synapse-p2p/synapse-p2p/internal/examplebuild"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 	"github.com/synapse-p2p/synapse-p2p/node"
 	"github.com/synapse-p2p/synapse-p2p/simnet"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
@@ -48,7 +50,7 @@ func example(t testing.TB, name string) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	p, err := upgrade.BuildExample(ctx, name, buildDir)
+	p, err := examplebuild.Build(ctx, name, buildDir)
 	if err != nil {
 		t.Fatalf("build %s: %v", name, err)
 	}
@@ -78,8 +80,8 @@ func startNetWith(t *testing.T, cfg simnet.Config) *simnet.Net {
 		if tune != nil {
 			tune(i, c)
 		}
-		c.Raft.StallTimeout *= raceSlack
-		c.Raft.LeaderGrace *= raceSlack
+		c.Raft.StallTimeout *= testutil.Slack
+		c.Raft.LeaderGrace *= testutil.Slack
 	}
 	net, err := simnet.Start(ctx, cfg)
 	if err != nil {
@@ -121,7 +123,7 @@ func TestDemoEightNodes(t *testing.T) {
 		}
 	}
 	// Every node's signed report reaches every node, all with one hash.
-	waitFor(t, 30*time.Second, "all reports agree on every node", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "all reports agree on every node", func() bool {
 		for _, nd := range net.Nodes {
 			reps := nd.Gossip().Reports(res.Seq)
 			if len(reps) != 1 || len(reps[res.Nodes[0].StateHash]) != len(net.Nodes) {
@@ -190,7 +192,7 @@ func propose(t *testing.T, net *simnet.Net, pkg, version, hash string) string {
 			continue
 		}
 		g, _, _ := nd.APIBackends()
-		waitFor(t, 30*time.Second, "proposal visible on node", func() bool {
+		testutil.WaitFor(t, 30*time.Second, "proposal visible on node", func() bool {
 			_, err := g.Proposal(ctx, p.ProposalID)
 			return err == nil
 		})
@@ -201,21 +203,10 @@ func propose(t *testing.T, net *simnet.Net, pkg, version, hash string) string {
 	return p.ProposalID
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 // waitExecuted waits until every running node has executed seq.
 func waitExecuted(t *testing.T, net *simnet.Net, seq uint64) {
 	t.Helper()
-	waitFor(t, 90*time.Second, "entry executed on every node", func() bool {
+	testutil.WaitFor(t, 90*time.Second, "entry executed on every node", func() bool {
 		for _, nd := range net.Nodes {
 			if nd != nil && nd.Upgrades().LastExecutedSeq() < seq {
 				return false
@@ -321,7 +312,7 @@ func TestLateAndCrashedNodesConverge(t *testing.T) {
 	id := propose(t, net, example(t, "add-feature-flag"), "1.2.0", "")
 	// Stop the other node as soon as the entry is final there: it is
 	// fetching or executing it.
-	waitFor(t, 90*time.Second, "entry final on the crashing node", func() bool {
+	testutil.WaitFor(t, 90*time.Second, "entry final on the crashing node", func() bool {
 		for _, e := range net.Nodes[crashed].Gossip().ExecutionLog() {
 			if e.ProposalID == id {
 				return true
@@ -392,7 +383,7 @@ func TestUpgradeChangesValidators(t *testing.T) {
 		for _, v := range net.Nodes[0].Rules().Validators {
 			vals[v.String()] = true
 		}
-		waitFor(t, 30*time.Second, "every validator's raft FSM holds the log", func() bool {
+		testutil.WaitFor(t, 30*time.Second, "every validator's raft FSM holds the log", func() bool {
 			for _, nd := range net.Nodes {
 				n := len(nd.Raft().Slots())
 				if vals[nd.ID().String()] && n != int(seq) || !vals[nd.ID().String()] && n != 0 {
@@ -454,7 +445,7 @@ func TestFlakyHTTPSameStateEverywhere(t *testing.T) {
 	}
 	for i, nd := range nw.Nodes {
 		g, _, _ := nd.APIBackends()
-		waitFor(t, 30*time.Second, "proposal visible", func() bool { _, err := g.Proposal(ctx, p.ProposalID); return err == nil })
+		testutil.WaitFor(t, 30*time.Second, "proposal visible", func() bool { _, err := g.Proposal(ctx, p.ProposalID); return err == nil })
 		if _, err := g.Vote(ctx, p.ProposalID, "approval"); err != nil {
 			t.Fatalf("node %d vote: %v", i, err)
 		}

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/synapse-p2p/synapse-p2p/gossip"
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 	"github.com/synapse-p2p/synapse-p2p/simnet"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
@@ -31,7 +33,7 @@ func proposeReq(t *testing.T, nw *simnet.Net, i int, req httpapi.ProposeRequest)
 			continue
 		}
 		g, _, _ := nd.APIBackends()
-		waitFor(t, 30*time.Second, "proposal visible", func() bool { _, err := g.Proposal(ctx, p.ProposalID); return err == nil })
+		testutil.WaitFor(t, 30*time.Second, "proposal visible", func() bool { _, err := g.Proposal(ctx, p.ProposalID); return err == nil })
 		if _, err := g.Vote(ctx, p.ProposalID, "approval"); err != nil {
 			t.Fatalf("node %d votes: %v", j, err)
 		}
@@ -95,7 +97,7 @@ func TestScheduledUpgrade(t *testing.T) {
 			t.Fatalf("node %d status %+v", i, st.Scheduled)
 		}
 	}
-	waitFor(t, 20*time.Second, "readiness reports of every node", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "readiness reports of every node", func() bool {
 		reps := nw.Nodes[0].Gossip().Reports(1)
 		return len(reps) == 1 && len(reps[firstKey(reps)]) == len(nw.Nodes)
 	})
@@ -277,7 +279,7 @@ func TestNetworkRollback(t *testing.T) {
 	if string(state) != string(want) {
 		t.Fatalf("restored state differs from the genesis state under 1.3.0")
 	}
-	waitFor(t, 20*time.Second, "one report hash for the rollback", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "one report hash for the rollback", func() bool {
 		reps := nw.Nodes[0].Gossip().Reports(3)
 		return len(reps) == 1 && len(reps[hash]) == len(nw.Nodes)
 	})

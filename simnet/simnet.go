@@ -137,6 +137,14 @@ func Start(ctx context.Context, cfg Config) (_ *Net, err error) {
 		// every other one in large simulations.
 		c.P2P.ConnLow = min(cfg.Nodes-1, 12)
 		c.P2P.ConnHigh = max(c.P2P.ConnLow*3, 16)
+		// Nodes behind NAT run the DHT as clients (p2p's "auto" mode finds
+		// that out with AutoNAT); on loopback every node looks reachable,
+		// so simnet decides: validators, node 0 (everyone's bootstrap peer)
+		// and every tenth node serve it, the others only query. That keeps
+		// routing tables and DHT traffic of large simulations small.
+		if i >= cfg.Validators && i%10 != 0 {
+			c.P2P.DHTMode = p2p.DHTModeClient
+		}
 		switch {
 		case cfg.APIBasePort < 0:
 			c.API.Addr = ""

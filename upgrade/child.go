@@ -166,7 +166,7 @@ func runChild(stdin io.Reader, stdout io.Writer, side childSide) int {
 	}
 	if err != nil {
 		resp.Error = err.Error()
-		var pe *PackageError
+		var pe *packageError
 		if errors.As(err, &pe) {
 			resp.Class, resp.Error, resp.Stdout, resp.Stderr = pe.Class, pe.Msg, pe.Stdout, pe.Stderr
 		}
@@ -294,7 +294,7 @@ func runInChild(ctx context.Context, req childRequest, state []byte, timeout tim
 // parseChildOutput reads what a sandbox child that exited normally wrote
 // on stdout: a response header line, then the output when the header says
 // ok. A header that does not decode is transient, as is a failure without
-// an error class; a classed failure is a *PackageError.
+// an error class; a classed failure is a *packageError.
 func parseChildOutput(raw []byte) ([]byte, ModuleInfo, timings, error) {
 	nl := bytes.IndexByte(raw, '\n')
 	if nl < 0 {
@@ -317,7 +317,7 @@ func parseChildOutput(raw []byte) ([]byte, ModuleInfo, timings, error) {
 		if resp.Class == "" {
 			return nil, resp.Info, resp.Timings, transient("%s", resp.Error)
 		}
-		return nil, resp.Info, resp.Timings, &PackageError{Class: resp.Class, Msg: resp.Error, Stdout: resp.Stdout, Stderr: resp.Stderr}
+		return nil, resp.Info, resp.Timings, &packageError{Class: resp.Class, Msg: resp.Error, Stdout: resp.Stdout, Stderr: resp.Stderr}
 	}
 	return bytes.Clone(raw[nl+1:]), resp.Info, resp.Timings, nil
 }

@@ -219,10 +219,10 @@ func TestParseChildOutput(t *testing.T) {
 			if err == nil {
 				t.Fatalf("success with %q", out)
 			}
-			if got := ClassOf(err); got != tc.class {
+			if got := classOf(err); got != tc.class {
 				t.Fatalf("class %q, want %q (%v)", got, tc.class, err)
 			}
-			if tc.class == "" && !errors.Is(err, ErrTransient) {
+			if tc.class == "" && !errors.Is(err, errTransient) {
 				t.Fatalf("not transient: %v", err)
 			}
 		})
@@ -232,7 +232,7 @@ func TestParseChildOutput(t *testing.T) {
 // FuzzParseChildOutput: the parent's reading of a child's stdout never
 // panics; it reports success only for a header whose "ok" member is the
 // JSON literal true, with the bytes after the header line as output;
-// every failure is transient or a classed *PackageError.
+// every failure is transient or a classed *packageError.
 func FuzzParseChildOutput(f *testing.F) {
 	f.Add([]byte("{\"ok\":true,\"info\":{\"abi\":\"reactor\",\"exports\":null,\"imports\":null},\"timings\":{}}\n{\"a\":1}"))
 	f.Add([]byte("{\"ok\":false,\"class\":\"trap\",\"error\":\"upgrade: unreachable\",\"info\":{},\"timings\":{}}\n"))
@@ -251,13 +251,13 @@ func FuzzParseChildOutput(f *testing.F) {
 			if out != nil {
 				t.Fatal("output with an error")
 			}
-			var pe *PackageError
+			var pe *packageError
 			switch {
 			case errors.As(err, &pe):
 				if pe.Class == "" {
 					t.Fatal("package error without a class")
 				}
-			case !errors.Is(err, ErrTransient):
+			case !errors.Is(err, errTransient):
 				t.Fatalf("neither transient nor a package error: %v", err)
 			}
 			return

@@ -59,7 +59,7 @@ func runSandbox(t testing.TB, iso Isolation, wasmPath string, state []byte) outc
 	defer cancel()
 	out, _, tm, err := runCall(ctx, iso, req, state, 5*time.Minute)
 	o := outcome{fuel: tm.FuelUsed, raw: out}
-	var pe *PackageError
+	var pe *packageError
 	switch {
 	case errors.As(err, &pe):
 		o.class, o.msg = pe.Class, pe.Error()
@@ -192,39 +192,42 @@ func TestGoRustConformanceExpected(t *testing.T) {
 		"null": ClassTrap, "global-not-object": ClassTrap, "bad-number": ClassTrap,
 	}
 	for _, tw := range twins {
-		wasm := example(t, tw.rustPkg)
-		for name, class := range want {
-			o := runSandbox(t, IsolationInProcess, wasm, states[name])
-			if o.class != class {
-				t.Errorf("%s on %s: class %q (%s), want %q", tw.rustPkg, name, o.class, o.msg, class)
-				continue
-			}
-			if class != "" {
-				continue
-			}
-			var doc struct {
-				Global map[string]any `json:"global"`
-			}
-			dec := json.NewDecoder(bytes.NewReader(o.raw))
-			dec.UseNumber() // 1E400 does not fit a float64
-			if err := dec.Decode(&doc); err != nil {
-				t.Fatalf("%s on %s: %v", tw.rustPkg, name, err)
-			}
-			g := doc.Global
-			if g["version"] != tw.version {
-				t.Errorf("%s on %s: version %v", tw.rustPkg, name, g["version"])
-			}
-			if tw.abi == ABICommand && g["command_abi"] != true {
-				t.Errorf("%s on %s: command_abi %v", tw.rustPkg, name, g["command_abi"])
-			}
-			if nodes, ok := g["nodes"].(map[string]any); ok && tw.abi == ABIReactor {
-				for id, n := range nodes {
-					if m, ok := n.(map[string]any); ok && m["new_feature_enabled"] != true {
-						t.Errorf("%s on %s: node %s not flagged: %v", tw.rustPkg, name, id, m)
+		t.Run(tw.rustPkg, func(t *testing.T) {
+			wasm := example(t, tw.rustPkg)
+			for name, class := range want {
+				t.Run(name, func(t *testing.T) {
+					o := runSandbox(t, IsolationInProcess, wasm, states[name])
+					if o.class != class {
+						t.Fatalf("class %q (%s), want %q", o.class, o.msg, class)
 					}
-				}
+					if class != "" {
+						return
+					}
+					var doc struct {
+						Global map[string]any `json:"global"`
+					}
+					dec := json.NewDecoder(bytes.NewReader(o.raw))
+					dec.UseNumber() // 1E400 does not fit a float64
+					if err := dec.Decode(&doc); err != nil {
+						t.Fatal(err)
+					}
+					g := doc.Global
+					if g["version"] != tw.version {
+						t.Errorf("version %v", g["version"])
+					}
+					if tw.abi == ABICommand && g["command_abi"] != true {
+						t.Errorf("command_abi %v", g["command_abi"])
+					}
+					if nodes, ok := g["nodes"].(map[string]any); ok && tw.abi == ABIReactor {
+						for id, n := range nodes {
+							if m, ok := n.(map[string]any); ok && m["new_feature_enabled"] != true {
+								t.Errorf("node %s not flagged: %v", id, m)
+							}
+						}
+					}
+				})
 			}
-		}
+		})
 	}
 }
 
@@ -298,7 +301,7 @@ func rustTransform(t testing.TB, in []byte) ([]byte, error) {
 		t.Fatal(rustEngineErr)
 	}
 	out, _, _, err := rustEngine.run(ctx, call{Op: "upgrade", Metered: rustMetered, State: in, Limits: lim, Timeout: time.Minute})
-	var pe *PackageError
+	var pe *packageError
 	if err != nil && !(errors.As(err, &pe) && pe.Class == ClassTrap) {
 		t.Fatalf("rust guest on %q: %v", truncate(in, 100), err)
 	}

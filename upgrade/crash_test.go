@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/synapse-p2p/synapse-p2p/internal/atomicfile"
 )
 
 var errCrash = errors.New("injected crash")
@@ -95,7 +97,7 @@ func TestCommitCrashAtEveryStep(t *testing.T) {
 			// The recovered store is clean: no journal, no temp files.
 			ents, _ := os.ReadDir(dir)
 			for _, e := range ents {
-				if e.Name() == journalFile || strings.HasPrefix(e.Name(), tmpPrefix) {
+				if e.Name() == journalFile || strings.HasPrefix(e.Name(), atomicfile.TempPrefix) {
 					t.Fatalf("left behind: %s", e.Name())
 				}
 			}

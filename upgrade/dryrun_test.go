@@ -104,9 +104,11 @@ func TestOutputValidation(t *testing.T) {
 		"trailing ]":    {string(good) + " ]", "1.0.0"},
 		"empty":         {``, "1.0.0"},
 	} {
-		if _, _, err := ValidateOutput([]byte(tc.out), tc.version); ClassOf(err) != ClassInvalidOutput {
-			t.Errorf("%s: %v", name, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			if _, _, err := ValidateOutput([]byte(tc.out), tc.version); classOf(err) != ClassInvalidOutput {
+				t.Errorf("err = %v, want class %s", err, ClassInvalidOutput)
+			}
+		})
 	}
 }
 
@@ -168,7 +170,7 @@ func TestConfigAndInit(t *testing.T) {
 		t.Fatal("negative timeout accepted")
 	}
 	m := newManager(t, "", nil, Deps{})
-	if _, err := m.Execute(context.Background(), Entry{Seq: 1}); err != ErrNoState {
+	if _, err := m.Execute(context.Background(), Entry{Seq: 1}); err != errNoState {
 		t.Fatalf("execute without state: %v", err)
 	}
 	st := genesisState(t, 1)

@@ -7,49 +7,49 @@ import (
 
 // Sentinel errors callers branch on.
 var (
-	// ErrTransient marks failures that say nothing about the package: the
+	// errTransient marks failures that say nothing about the package: the
 	// transfer (bytes that do not match package_hash or package_size, network
 	// errors, download deadlines), a cancelled context, a node shutting down,
 	// the machine. Nothing was changed; retry later, from other sources
 	// (docs/upgrade.md, DESIGN §7).
-	ErrTransient = errors.New("upgrade: transient failure")
+	errTransient = errors.New("upgrade: transient failure")
 	// ErrPaused is returned by Execute after a local Rollback until Resume.
 	ErrPaused = errors.New("upgrade: executor paused after a rollback (resume to continue)")
-	// ErrSeqGap is returned by Execute when an entry skips a seq.
-	ErrSeqGap = errors.New("upgrade: entry out of order")
-	// ErrNoState is returned when no network state was installed (InitState).
-	ErrNoState = errors.New("upgrade: no network state (InitState not called)")
+	// errSeqGap is returned by Execute when an entry skips a seq.
+	errSeqGap = errors.New("upgrade: entry out of order")
+	// errNoState is returned when no network state was installed (InitState).
+	errNoState = errors.New("upgrade: no network state (InitState not called)")
 	// ErrNotFound is returned by Rollback for an unknown or failed proposal.
 	ErrNotFound = errors.New("upgrade: no successful upgrade with that proposal id")
-	// ErrClosed is returned after Close.
-	ErrClosed = errors.New("upgrade: manager closed")
-	// ErrIPFSNotConfigured is returned for ipfs:// URLs when Deps.IPFSFetch is nil.
-	ErrIPFSNotConfigured = errors.New("upgrade: ipfs fetching not configured")
+	// errClosed is returned after Close.
+	errClosed = errors.New("upgrade: manager closed")
+	// errIPFSNotConfigured is returned for ipfs:// URLs when Deps.IPFSFetch is nil.
+	errIPFSNotConfigured = errors.New("upgrade: ipfs fetching not configured")
 
 	// The errors below describe why one source of a package failed; they
-	// are always wrapped in a transient error (a *FetchError), never a
+	// are always wrapped in a transient error (a *fetchError), never a
 	// deterministic failure: they depend on the transfer, not on the
 	// verified package bytes.
 
-	// ErrHashMismatch: the downloaded bytes do not hash to package_hash.
-	ErrHashMismatch = errors.New("upgrade: downloaded bytes do not match package_hash")
-	// ErrSizeMismatch: the download is shorter or longer than package_size
+	// errHashMismatch: the downloaded bytes do not hash to package_hash.
+	errHashMismatch = errors.New("upgrade: downloaded bytes do not match package_hash")
+	// errSizeMismatch: the download is shorter or longer than package_size
 	// (or longer than MaxPackageBytes when package_size is unknown), by
 	// Content-Length or by the bytes received.
-	ErrSizeMismatch = errors.New("upgrade: wrong download size")
-	// ErrDownloadDeadline: the overall download deadline
+	errSizeMismatch = errors.New("upgrade: wrong download size")
+	// errDownloadDeadline: the overall download deadline
 	// (DownloadBaseTimeout + size / DownloadMinRate) passed.
-	ErrDownloadDeadline = errors.New("upgrade: download deadline passed")
-	// ErrDownloadStalled: no byte arrived for DownloadIdleTimeout.
-	ErrDownloadStalled = errors.New("upgrade: download stalled")
-	// ErrRedirectRefused: an HTTP redirect was not followed: https to a
+	errDownloadDeadline = errors.New("upgrade: download deadline passed")
+	// errDownloadStalled: no byte arrived for DownloadIdleTimeout.
+	errDownloadStalled = errors.New("upgrade: download stalled")
+	// errRedirectRefused: an HTTP redirect was not followed: https to a
 	// weaker scheme, a scheme other than http(s), or too many redirects.
-	ErrRedirectRefused = errors.New("upgrade: redirect refused")
-	// ErrLocalCap is returned (with ErrTransient) when a limit of the
+	errRedirectRefused = errors.New("upgrade: redirect refused")
+	// errLocalCap is returned (with errTransient) when a limit of the
 	// network state exceeds this node's safety cap in Config: the node
 	// cannot reproduce the network's outcome until the operator raises
 	// the cap the message names.
-	ErrLocalCap = errors.New("upgrade: a network limit exceeds this node's cap")
+	errLocalCap = errors.New("upgrade: a network limit exceeds this node's cap")
 )
 
 // Error classes of deterministic failures (Result.ErrorClass). Every node
@@ -57,7 +57,7 @@ var (
 // entry, the verified package bytes, the state and the limits in that
 // state (global.governance.limits) — never on the transfer (a download
 // whose bytes do not match package_hash or package_size is transient:
-// ErrHashMismatch, ErrSizeMismatch) or the machine.
+// errHashMismatch, errSizeMismatch) or the machine.
 const (
 	ClassBadPackage    = "bad_package"        // malformed package_hash, version or package_url in the entry
 	ClassSizeLimit     = "size_limit"         // package_size above the network's max_package_bytes
@@ -70,29 +70,29 @@ const (
 	ClassVersion       = "version_not_raised" // the entry does not raise the version
 
 	// ClassHashMismatch is no longer produced: downloaded bytes that do not
-	// match package_hash are transient (ErrHashMismatch). It remains
+	// match package_hash are transient (errHashMismatch). It remains
 	// because histories written before may hold it.
 	//
 	// Deprecated: not produced since downloads became transient.
 	ClassHashMismatch = "hash_mismatch"
 )
 
-// ClassTimeout was the class of a guest stopped by the wall-clock
+// classTimeout was the class of a guest stopped by the wall-clock
 // deadline. The deadline is now only a safety net whose expiry is
 // transient (it depends on the machine), so no failure gets this class any
 // more; it stays so that history files written before keep their meaning.
-const ClassTimeout = "timeout"
+const classTimeout = "timeout"
 
-// PackageError is a deterministic failure of a package: it fails the same
+// packageError is a deterministic failure of a package: it fails the same
 // way on every node. Stdout and Stderr hold the guest's (bounded) output.
-type PackageError struct {
+type packageError struct {
 	Class  string
 	Msg    string
 	Stdout string
 	Stderr string
 }
 
-func (e *PackageError) Error() string {
+func (e *packageError) Error() string {
 	s := fmt.Sprintf("upgrade: %s: %s", e.Class, e.Msg)
 	if e.Stderr != "" {
 		s += "; guest stderr: " + e.Stderr
@@ -103,17 +103,17 @@ func (e *PackageError) Error() string {
 	return s
 }
 
-func pkgErr(class, format string, a ...any) *PackageError {
-	return &PackageError{Class: class, Msg: fmt.Sprintf(format, a...)}
+func pkgErr(class, format string, a ...any) *packageError {
+	return &packageError{Class: class, Msg: fmt.Sprintf(format, a...)}
 }
 
 func transient(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", ErrTransient, fmt.Sprintf(format, a...))
+	return fmt.Errorf("%w: %s", errTransient, fmt.Sprintf(format, a...))
 }
 
-// ClassOf returns the class of a deterministic failure, or "" for other errors.
-func ClassOf(err error) string {
-	var pe *PackageError
+// classOf returns the class of a deterministic failure, or "" for other errors.
+func classOf(err error) string {
+	var pe *packageError
 	if errors.As(err, &pe) {
 		return pe.Class
 	}

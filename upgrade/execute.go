@@ -39,11 +39,11 @@ type Result struct {
 //
 // Entries must come in seq order: e.Seq must be LastExecutedSeq()+1; an
 // already executed seq returns Result{AlreadyExecuted: true}, a gap
-// ErrSeqGap. Deterministic failures are committed as executed-but-failed
+// errSeqGap. Deterministic failures are committed as executed-but-failed
 // (state unchanged, seq advances, history records it) and returned as
 // Result{Success: false}, nil. Transient failures return an error wrapping
-// ErrTransient and change nothing: among them every download failure
-// (a *FetchError: bytes that do not match package_hash or package_size,
+// errTransient and change nothing: among them every download failure
+// (a *fetchError: bytes that do not match package_hash or package_size,
 // network errors, deadlines), after trying e.URL and each of e.Sources.
 // The package is downloaded before the executor's lock is taken, so
 // Rollback and Resume are not held up by a slow transfer. After a
@@ -60,28 +60,20 @@ func (m *Manager) Execute(ctx context.Context, e Entry) (Result, error) {
 	}
 	m.execMu.Lock()
 	defer m.execMu.Unlock()
-	snap := m.current()
-	switch {
-	case snap == nil:
-		return Result{}, ErrNoState
-	case e.Seq <= snap.LastSeq:
-		r := Result{Seq: e.Seq, ProposalID: e.ProposalID, AlreadyExecuted: true}
-		for _, h := range snap.History {
-			if h.Event == EventUpgrade && h.Seq == e.Seq {
-				r.ProposalID, r.Success, r.Version, r.PreviousVersion = h.ProposalID, h.Success, h.Version, h.PreviousVersion
-				r.PostStateSHA256, r.ErrorClass, r.Error, r.FuelUsed = h.PostStateSHA256, h.ErrorClass, h.Error, h.FuelUsed
-			}
+	snap, already, err := m.orderLocked(e.Seq)
+	if err != nil {
+		return Result{}, err
+	}
+	if already != nil {
+		if already.ProposalID == "" {
+			already.ProposalID = e.ProposalID
 		}
-		return r, nil
-	case snap.Paused:
-		return Result{}, ErrPaused
-	case e.Seq != snap.LastSeq+1:
-		return Result{}, fmt.Errorf("%w: got seq %d, next is %d", ErrSeqGap, e.Seq, snap.LastSeq+1)
+		return *already, nil
 	}
 	start := time.Now()
 	newState, newSum, _, fuelUsed, err := m.apply(ctx, snap, e.Package)
 	elapsed := time.Since(start)
-	if err != nil && ClassOf(err) == "" {
+	if err != nil && classOf(err) == "" {
 		m.log.Warn("upgrade failed transiently; will retry", "seq", e.Seq, "proposal", e.ProposalID, "err", err)
 		return Result{}, err
 	}
@@ -94,7 +86,7 @@ func (m *Manager) Execute(ctx context.Context, e Entry) (Result, error) {
 	next.LastSeq = e.Seq
 	if err != nil {
 		h.Version, h.PostStateSHA256 = snap.Version, snap.StateSHA256
-		h.ErrorClass, h.Error = ClassOf(err), err.Error()
+		h.ErrorClass, h.Error = classOf(err), err.Error()
 	} else {
 		// The backup of the state we are leaving, before the commit point.
 		if berr := m.store.backup(snap.Version, snap.State); berr != nil {
@@ -137,7 +129,7 @@ func (m *Manager) prefetch(ctx context.Context, e Entry) error {
 	if err != nil {
 		return nil
 	}
-	if _, err := m.fetch.get(ctx, e.Package, h); err != nil && ClassOf(err) == "" {
+	if _, err := m.fetch.get(ctx, e.Package, h); err != nil && classOf(err) == "" {
 		return err
 	}
 	return nil
@@ -162,7 +154,7 @@ func (m *Manager) precheck(snap *snapshot, p Package, netLim genesis.Limits) (st
 
 // apply fetches, verifies and runs p against snap's state, with the
 // limits of that state, and validates the output. Deterministic failures
-// are *PackageError. It returns the fuel the package used.
+// are *packageError. It returns the fuel the package used.
 func (m *Manager) apply(ctx context.Context, snap *snapshot, p Package) ([]byte, string, ModuleInfo, uint64, error) {
 	netLim, err := networkLimits(snap.State)
 	if err != nil {
@@ -282,7 +274,7 @@ func (m *Manager) Test(ctx context.Context, p Package) (TestResult, error) {
 	defer done()
 	snap := m.current()
 	if snap == nil {
-		return TestResult{}, ErrNoState
+		return TestResult{}, errNoState
 	}
 	start := time.Now()
 	out, sum, info, fuelUsed, err := m.apply(ctx, snap, p)
@@ -290,10 +282,10 @@ func (m *Manager) Test(ctx context.Context, p Package) (TestResult, error) {
 		Duration: time.Since(start), Module: info, FuelUsed: fuelUsed}
 	r.Limits, _ = networkLimits(snap.State)
 	if err != nil {
-		if ClassOf(err) == "" {
+		if classOf(err) == "" {
 			return TestResult{}, err
 		}
-		r.ErrorClass, r.Error = ClassOf(err), err.Error()
+		r.ErrorClass, r.Error = classOf(err), err.Error()
 		return r, nil
 	}
 	r.Success, r.StateSHA256 = true, sum
@@ -315,16 +307,14 @@ type RollbackResult struct {
 // (persisted) until Resume: this node now deliberately differs from the
 // execution log.
 func (m *Manager) Rollback(ctx context.Context, proposalID string) (RollbackResult, error) {
-	_, done, err := m.begin(ctx)
+	_, done, err := m.exclusive(ctx)
 	if err != nil {
 		return RollbackResult{}, err
 	}
 	defer done()
-	m.execMu.Lock()
-	defer m.execMu.Unlock()
 	snap := m.current()
 	if snap == nil {
-		return RollbackResult{}, ErrNoState
+		return RollbackResult{}, errNoState
 	}
 	var target *HistoryEntry
 	for i := range snap.History {
@@ -372,7 +362,7 @@ func (m *Manager) Resume() error {
 	defer m.execMu.Unlock()
 	snap := m.current()
 	if snap == nil {
-		return ErrNoState
+		return errNoState
 	}
 	if !snap.Paused {
 		return nil

@@ -58,7 +58,7 @@ func TestExecuteAddFeatureFlag(t *testing.T) {
 	if err != nil || !again.AlreadyExecuted || !again.Success {
 		t.Fatalf("replay: %+v %v", again, err)
 	}
-	if _, err := m.Execute(ctx, Entry{Seq: 3, Package: p}); !errors.Is(err, ErrSeqGap) {
+	if _, err := m.Execute(ctx, Entry{Seq: 3, Package: p}); !errors.Is(err, errSeqGap) {
 		t.Fatalf("gap: %v", err)
 	}
 	// Same version again does not raise it: a deterministic failure.

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/synapse-p2p/synapse-p2p/internal/atomicfile"
 )
 
 // IPFSFetchFunc fetches ipfs://<cid> content (bitswap); maxSize caps the
@@ -52,17 +54,17 @@ func newHTTPClient() *http.Client {
 // download).
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= maxRedirects {
-		return fmt.Errorf("%w: stopped after %d redirects", ErrRedirectRefused, maxRedirects)
+		return fmt.Errorf("%w: stopped after %d redirects", errRedirectRefused, maxRedirects)
 	}
 	to := strings.ToLower(req.URL.Scheme)
 	if to != "http" && to != "https" {
-		return fmt.Errorf("%w: to unsupported scheme %q", ErrRedirectRefused, req.URL.Scheme)
+		return fmt.Errorf("%w: to unsupported scheme %q", errRedirectRefused, req.URL.Scheme)
 	}
 	if to == "http" {
 		for _, v := range via {
 			if strings.EqualFold(v.URL.Scheme, "https") {
 				return fmt.Errorf("%w: %s redirects to %s: https must not downgrade to http",
-					ErrRedirectRefused, via[len(via)-1].URL.Redacted(), req.URL.Redacted())
+					errRedirectRefused, via[len(via)-1].URL.Redacted(), req.URL.Redacted())
 			}
 		}
 	}
@@ -102,24 +104,24 @@ func newFetcher(dir string, cfg Config, deps Deps, log *slog.Logger) *fetcher {
 // passed ParseHash, so it is 64 hex digits: no path traversal.
 func (f *fetcher) cachePath(h string) string { return filepath.Join(f.cacheDir, h+".wasm") }
 
-// FetchError is the transient failure of fetching a package: no source gave
-// bytes that match its hash and size. It wraps ErrTransient and the error of
-// every source, so errors.Is finds ErrHashMismatch, ErrDownloadDeadline, …
+// fetchError is the transient failure of fetching a package: no source gave
+// bytes that match its hash and size. It wraps errTransient and the error of
+// every source, so errors.Is finds errHashMismatch, errDownloadDeadline, …
 // when any source failed that way.
-type FetchError struct {
+type fetchError struct {
 	SHA256  string        // the package hash, 64 lowercase hex digits
-	Sources []SourceError // in the order tried
+	Sources []sourceError // in the order tried
 }
 
-// SourceError is why one source of a package failed.
-type SourceError struct {
+// sourceError is why one source of a package failed.
+type sourceError struct {
 	Source string // the URL, any password redacted
 	Err    error
 }
 
-func (e *FetchError) Error() string {
+func (e *fetchError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%v: fetch sha256:%s: ", ErrTransient, e.SHA256)
+	fmt.Fprintf(&b, "%v: fetch sha256:%s: ", errTransient, e.SHA256)
 	if len(e.Sources) != 1 {
 		fmt.Fprintf(&b, "%d sources failed: ", len(e.Sources))
 	}
@@ -132,9 +134,9 @@ func (e *FetchError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns ErrTransient and each source's error.
-func (e *FetchError) Unwrap() []error {
-	errs := []error{ErrTransient}
+// Unwrap returns errTransient and each source's error.
+func (e *fetchError) Unwrap() []error {
+	errs := []error{errTransient}
 	for _, s := range e.Sources {
 		errs = append(errs, s.Err)
 	}
@@ -162,7 +164,7 @@ func (f *fetcher) get(ctx context.Context, p Package, h string) (string, error) 
 	} else if ok {
 		return path, nil
 	}
-	fe := &FetchError{SHA256: h}
+	fe := &fetchError{SHA256: h}
 	for _, raw := range sourcesOf(p) {
 		src, err := f.parseSource(raw)
 		if err == nil {
@@ -180,7 +182,7 @@ func (f *fetcher) get(ctx context.Context, p Package, h string) (string, error) 
 			}
 			return path, nil
 		}
-		fe.Sources = append(fe.Sources, SourceError{Source: redact(raw), Err: err})
+		fe.Sources = append(fe.Sources, sourceError{Source: redact(raw), Err: err})
 		if ctx.Err() != nil {
 			break // the caller gave up: do not start the next source
 		}
@@ -315,11 +317,11 @@ func (f *fetcher) download(ctx context.Context, src source, p Package, h, dst st
 	defer cancel(nil)
 	overall := time.AfterFunc(deadline, func() {
 		cancel(fmt.Errorf("%w: %s for %d bytes (download_base_timeout %s + size / download_min_rate %d B/s)",
-			ErrDownloadDeadline, deadline.Round(time.Millisecond), limit, f.base, f.minRate))
+			errDownloadDeadline, deadline.Round(time.Millisecond), limit, f.base, f.minRate))
 	})
 	defer overall.Stop()
 	idle := time.AfterFunc(f.idle, func() {
-		cancel(fmt.Errorf("%w: no data for %s (download_idle_timeout)", ErrDownloadStalled, f.idle))
+		cancel(fmt.Errorf("%w: no data for %s (download_idle_timeout)", errDownloadStalled, f.idle))
 	})
 	defer idle.Stop()
 
@@ -328,12 +330,11 @@ func (f *fetcher) download(ctx context.Context, src source, p Package, h, dst st
 		return interrupted(ctx, err, 0)
 	}
 	defer rc.Close()
-	tmp, err := os.CreateTemp(f.cacheDir, tmpPrefix+"download-*")
+	tmp, err := atomicfile.Create(dst, 0o600)
 	if err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	defer tmp.Close()
+	defer tmp.Discard() // no-op after the commit
 	hasher := sha256.New()
 	body := &progressReader{r: rc, idle: idle, every: f.idle}
 	n, err := io.Copy(io.MultiWriter(tmp, hasher), io.LimitReader(body, limit+1))
@@ -342,22 +343,16 @@ func (f *fetcher) download(ctx context.Context, src source, p Package, h, dst st
 	}
 	switch {
 	case n > limit && p.Size > 0:
-		return fmt.Errorf("%w: more than package_size %d bytes", ErrSizeMismatch, limit)
+		return fmt.Errorf("%w: more than package_size %d bytes", errSizeMismatch, limit)
 	case n > limit:
-		return fmt.Errorf("%w: more than the maximum of %d bytes", ErrSizeMismatch, limit)
+		return fmt.Errorf("%w: more than the maximum of %d bytes", errSizeMismatch, limit)
 	case p.Size > 0 && n != p.Size:
-		return fmt.Errorf("%w: got %d bytes, package_size is %d", ErrSizeMismatch, n, p.Size)
+		return fmt.Errorf("%w: got %d bytes, package_size is %d", errSizeMismatch, n, p.Size)
 	}
 	if got := hex.EncodeToString(hasher.Sum(nil)); got != h {
-		return fmt.Errorf("%w: sha256 is %s", ErrHashMismatch, got)
+		return fmt.Errorf("%w: sha256 is %s", errHashMismatch, got)
 	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
+	if err := tmp.Commit(); err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
 	return nil
@@ -370,7 +365,7 @@ func interrupted(ctx context.Context, err error, n int64) error {
 	switch {
 	case cause == nil:
 		return err
-	case errors.Is(cause, ErrDownloadDeadline), errors.Is(cause, ErrDownloadStalled):
+	case errors.Is(cause, errDownloadDeadline), errors.Is(cause, errDownloadStalled):
 		return fmt.Errorf("%w; %d bytes received", cause, n)
 	default:
 		return fmt.Errorf("interrupted: %w", cause)
@@ -400,7 +395,7 @@ func (f *fetcher) open(ctx context.Context, src source, size, limit int64) (io.R
 		return f.openHTTP(ctx, src.u, size, limit)
 	case "ipfs":
 		if f.ipfs == nil {
-			return nil, ErrIPFSNotConfigured
+			return nil, errIPFSNotConfigured
 		}
 		rc, err := f.ipfs(ctx, src.cid, limit)
 		if err != nil {
@@ -432,10 +427,10 @@ func (f *fetcher) openHTTP(ctx context.Context, u *url.URL, size, limit int64) (
 		return nil, fmt.Errorf("GET: %s", resp.Status)
 	case size > 0 && resp.ContentLength >= 0 && resp.ContentLength != size:
 		resp.Body.Close()
-		return nil, fmt.Errorf("%w: Content-Length %d, package_size is %d", ErrSizeMismatch, resp.ContentLength, size)
+		return nil, fmt.Errorf("%w: Content-Length %d, package_size is %d", errSizeMismatch, resp.ContentLength, size)
 	case resp.ContentLength > limit:
 		resp.Body.Close()
-		return nil, fmt.Errorf("%w: Content-Length %d exceeds the maximum of %d bytes", ErrSizeMismatch, resp.ContentLength, limit)
+		return nil, fmt.Errorf("%w: Content-Length %d exceeds the maximum of %d bytes", errSizeMismatch, resp.ContentLength, limit)
 	}
 	return resp.Body, nil
 }

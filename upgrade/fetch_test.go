@@ -36,15 +36,30 @@ func hashOf(b []byte) string {
 
 func TestParseHash(t *testing.T) {
 	good := strings.Repeat("ab", 32)
-	for _, in := range []string{good, "sha256:" + good, "SHA256:" + strings.ToUpper(good)} {
-		if h, err := ParseHash(in); err != nil || h != good {
-			t.Errorf("%q: %q %v", in, h, err)
-		}
-	}
-	for _, in := range []string{"", "sha256:", good[:62], good + "00", "md5:" + good, strings.Repeat("zz", 32), "../../etc/passwd"} {
-		if _, err := ParseHash(in); err == nil {
-			t.Errorf("%q accepted", in)
-		}
+	for _, tc := range []struct{ name, in, want string }{
+		{"bare", good, good},
+		{"prefixed", "sha256:" + good, good},
+		{"upper case", "SHA256:" + strings.ToUpper(good), good},
+		{"empty", "", ""},
+		{"prefix only", "sha256:", ""},
+		{"short", good[:62], ""},
+		{"long", good + "00", ""},
+		{"other algorithm", "md5:" + good, ""},
+		{"not hex", strings.Repeat("zz", 32), ""},
+		{"path", "../../etc/passwd", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := ParseHash(tc.in)
+			if tc.want == "" {
+				if err == nil {
+					t.Fatalf("%q accepted as %q", tc.in, h)
+				}
+				return
+			}
+			if err != nil || h != tc.want {
+				t.Fatalf("%q: %q %v", tc.in, h, err)
+			}
+		})
 	}
 }
 
@@ -116,20 +131,20 @@ func TestFetch(t *testing.T) {
 		is    error  // for transient failures
 		inErr string
 	}{
-		{"hash mismatch", Package{URL: srv.URL + "/pkg", SHA256: strings.Repeat("0", 64)}, "", ErrHashMismatch, "sha256 is " + h},
-		{"streams forever", Package{URL: srv.URL + "/forever", SHA256: h}, "", ErrSizeMismatch, "more than the maximum of 65536 bytes"},
-		{"content-length above package_size", Package{URL: srv.URL + "/pkg", SHA256: h, Size: 100}, "", ErrSizeMismatch, "Content-Length 4000, package_size is 100"},
-		{"content-length below package_size", Package{URL: srv.URL + "/pkg", SHA256: h, Size: 5000}, "", ErrSizeMismatch, "Content-Length 4000, package_size is 5000"},
-		{"more than package_size", Package{URL: srv.URL + "/chunked", SHA256: h, Size: 100}, "", ErrSizeMismatch, "more than package_size 100 bytes"},
-		{"less than package_size", Package{URL: srv.URL + "/chunked", SHA256: h, Size: 5000}, "", ErrSizeMismatch, "got 4000 bytes, package_size is 5000"},
-		{"content-length over the cap", Package{URL: srv.URL + "/biglength", SHA256: h}, "", ErrSizeMismatch, "Content-Length 10485760 exceeds the maximum of 65536"},
-		{"closed early", Package{URL: srv.URL + "/closed-early", SHA256: h, Size: n}, "", ErrTransient, "unexpected EOF"},
-		{"redirect loop", Package{URL: srv.URL + "/loop", SHA256: h}, "", ErrRedirectRefused, "stopped after 5 redirects"},
-		{"redirect to ftp", Package{URL: srv.URL + "/to-ftp", SHA256: h}, "", ErrRedirectRefused, `unsupported scheme "ftp"`},
-		{"not found", Package{URL: srv.URL + "/missing", SHA256: h}, "", ErrTransient, "404"},
-		{"stalled", Package{URL: srv.URL + "/stall", SHA256: h}, "", ErrDownloadStalled, "no data for 1s (download_idle_timeout); 10 bytes received"},
-		{"no response", Package{URL: srv.URL + "/no-headers", SHA256: h}, "", ErrDownloadStalled, "no data for 1s"},
-		{"ipfs not configured", Package{URL: "ipfs://bafkqaaa", SHA256: h}, "", ErrIPFSNotConfigured, "ipfs fetching not configured"},
+		{"hash mismatch", Package{URL: srv.URL + "/pkg", SHA256: strings.Repeat("0", 64)}, "", errHashMismatch, "sha256 is " + h},
+		{"streams forever", Package{URL: srv.URL + "/forever", SHA256: h}, "", errSizeMismatch, "more than the maximum of 65536 bytes"},
+		{"content-length above package_size", Package{URL: srv.URL + "/pkg", SHA256: h, Size: 100}, "", errSizeMismatch, "Content-Length 4000, package_size is 100"},
+		{"content-length below package_size", Package{URL: srv.URL + "/pkg", SHA256: h, Size: 5000}, "", errSizeMismatch, "Content-Length 4000, package_size is 5000"},
+		{"more than package_size", Package{URL: srv.URL + "/chunked", SHA256: h, Size: 100}, "", errSizeMismatch, "more than package_size 100 bytes"},
+		{"less than package_size", Package{URL: srv.URL + "/chunked", SHA256: h, Size: 5000}, "", errSizeMismatch, "got 4000 bytes, package_size is 5000"},
+		{"content-length over the cap", Package{URL: srv.URL + "/biglength", SHA256: h}, "", errSizeMismatch, "Content-Length 10485760 exceeds the maximum of 65536"},
+		{"closed early", Package{URL: srv.URL + "/closed-early", SHA256: h, Size: n}, "", errTransient, "unexpected EOF"},
+		{"redirect loop", Package{URL: srv.URL + "/loop", SHA256: h}, "", errRedirectRefused, "stopped after 5 redirects"},
+		{"redirect to ftp", Package{URL: srv.URL + "/to-ftp", SHA256: h}, "", errRedirectRefused, `unsupported scheme "ftp"`},
+		{"not found", Package{URL: srv.URL + "/missing", SHA256: h}, "", errTransient, "404"},
+		{"stalled", Package{URL: srv.URL + "/stall", SHA256: h}, "", errDownloadStalled, "no data for 1s (download_idle_timeout); 10 bytes received"},
+		{"no response", Package{URL: srv.URL + "/no-headers", SHA256: h}, "", errDownloadStalled, "no data for 1s"},
+		{"ipfs not configured", Package{URL: "ipfs://bafkqaaa", SHA256: h}, "", errIPFSNotConfigured, "ipfs fetching not configured"},
 		{"ftp", Package{URL: "ftp://example.com/x.wasm", SHA256: h}, ClassBadPackage, nil, "unsupported scheme"},
 		{"no scheme", Package{URL: "/etc/passwd", SHA256: h}, ClassBadPackage, nil, "unsupported scheme"},
 		{"no host", Package{URL: "http:///x.wasm", SHA256: h}, ClassBadPackage, nil, "no host"},
@@ -146,13 +161,13 @@ func TestFetch(t *testing.T) {
 			}
 			_, err = f.get(ctx, tc.p, want)
 			t.Log(err)
-			if err == nil || ClassOf(err) != tc.class || !strings.Contains(err.Error(), tc.inErr) {
+			if err == nil || classOf(err) != tc.class || !strings.Contains(err.Error(), tc.inErr) {
 				t.Fatalf("want class %q with %q, got %v", tc.class, tc.inErr, err)
 			}
 			if tc.class == "" {
-				var fe *FetchError
-				if !errors.Is(err, ErrTransient) || !errors.Is(err, tc.is) || !errors.As(err, &fe) || len(fe.Sources) != 1 {
-					t.Fatalf("want a transient *FetchError wrapping %v, got %v", tc.is, err)
+				var fe *fetchError
+				if !errors.Is(err, errTransient) || !errors.Is(err, tc.is) || !errors.As(err, &fe) || len(fe.Sources) != 1 {
+					t.Fatalf("want a transient *fetchError wrapping %v, got %v", tc.is, err)
 				}
 			}
 			if ents, _ := os.ReadDir(f.cacheDir); len(ents) != 0 {
@@ -173,7 +188,7 @@ func TestFetch(t *testing.T) {
 		}
 		// A corrupted cache file is deleted and never reused.
 		os.WriteFile(path, []byte("evil"), 0o644)
-		if _, err := f.get(ctx, Package{URL: "http://127.0.0.1:1/unreachable", SHA256: h}, h); !errors.Is(err, ErrTransient) {
+		if _, err := f.get(ctx, Package{URL: "http://127.0.0.1:1/unreachable", SHA256: h}, h); !errors.Is(err, errTransient) {
 			t.Fatalf("corrupt cache reused: %v", err)
 		}
 		if _, err := os.Stat(path); !os.IsNotExist(err) {
@@ -231,7 +246,7 @@ func TestWasmImports(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.close(context.Background())
-	if _, info, err := e.compile(context.Background(), mod); ClassOf(err) != ClassBadModule ||
+	if _, info, err := e.compile(context.Background(), mod); classOf(err) != ClassBadModule ||
 		!strings.Contains(err.Error(), "env.mem (memory)") || len(info.Imports) != 2 {
 		t.Fatalf("%v %+v", err, info)
 	}
@@ -244,34 +259,24 @@ func FuzzWasmImports(f *testing.F) {
 
 func TestDownloadDeadline(t *testing.T) {
 	for _, tc := range []struct {
+		name       string
 		base       time.Duration
 		size, rate int64
 		want       time.Duration
 	}{
-		{DefaultDownloadBaseTimeout, 1 << 20, DefaultDownloadMinRate, 46 * time.Second},
-		{DefaultDownloadBaseTimeout, 64 << 20, DefaultDownloadMinRate, 30*time.Second + 1024*time.Second},
-		{time.Second, 1000, 4000, 1250 * time.Millisecond},
-		{time.Second, 1 << 62, MinDownloadMinRate, math.MaxInt64}, // saturates
+		{"1 MiB default", defaultDownloadBaseTimeout, 1 << 20, defaultDownloadMinRate, 46 * time.Second},
+		{"64 MiB default", defaultDownloadBaseTimeout, 64 << 20, defaultDownloadMinRate, 30*time.Second + 1024*time.Second},
+		{"fraction", time.Second, 1000, 4000, 1250 * time.Millisecond},
+		{"saturates", time.Second, 1 << 62, minDownloadMinRate, math.MaxInt64},
 	} {
-		if got := downloadDeadline(tc.base, tc.size, tc.rate); got != tc.want {
-			t.Errorf("deadline(%v, %d B, %d B/s) = %v, want %v", tc.base, tc.size, tc.rate, got, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			if got := downloadDeadline(tc.base, tc.size, tc.rate); got != tc.want {
+				t.Errorf("deadline(%v, %d B, %d B/s) = %v, want %v", tc.base, tc.size, tc.rate, got, tc.want)
+			}
+		})
 	}
-	cfg := Config{DataDir: "x"}
-	for _, bad := range []Config{
-		{DataDir: "x", DownloadBaseTimeout: -1},
-		{DataDir: "x", DownloadIdleTimeout: -1},
-		{DataDir: "x", DownloadMinRate: -1},
-		{DataDir: "x", DownloadMinRate: MinDownloadMinRate - 1},
-	} {
-		if err := bad.Validate(); err == nil {
-			t.Errorf("%+v accepted", bad)
-		}
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	d := cfg.withDefaults()
+	// Validate's download checks are in TestConfigValidate.
+	d := Config{DataDir: "x"}.withDefaults()
 	if d.DownloadBaseTimeout != 30*time.Second || d.DownloadMinRate != 64<<10 || d.DownloadIdleTimeout != 30*time.Second {
 		t.Fatalf("defaults %+v", d)
 	}
@@ -309,7 +314,7 @@ func TestFetchSlowLoris(t *testing.T) {
 	content := bytes.Repeat([]byte{0}, size)
 	start := time.Now()
 	_, err := f.get(context.Background(), Package{URL: srv.URL, SHA256: hashOf(content), Size: size}, hashOf(content))
-	if !isTransient(err) || !errors.Is(err, ErrDownloadDeadline) ||
+	if !isTransient(err) || !errors.Is(err, errDownloadDeadline) ||
 		!strings.Contains(err.Error(), "600ms for 4000 bytes (download_base_timeout 100ms + size / download_min_rate 8000 B/s)") {
 		t.Fatalf("want the download deadline, got %v", err)
 	}
@@ -360,16 +365,18 @@ func TestFetchRedirects(t *testing.T) {
 		{plainURL + "/to-https", true},
 		{tlsURL + "/to-https", true},
 	} {
-		path, err := f.get(ctx, Package{URL: tc.url, SHA256: h, Size: int64(len(content))}, h)
-		if tc.ok != (err == nil) {
-			t.Fatalf("%s: ok=%v, got %v", tc.url, tc.ok, err)
-		}
-		if !tc.ok && (!isTransient(err) || !errors.Is(err, ErrRedirectRefused) || !strings.Contains(err.Error(), "https must not downgrade to http")) {
-			t.Fatalf("%s: want a refused redirect, got %v", tc.url, err)
-		}
-		if tc.ok {
-			os.Remove(path) // the next case downloads again
-		}
+		t.Run(strings.TrimPrefix(tc.url, "http"), func(t *testing.T) {
+			path, err := f.get(ctx, Package{URL: tc.url, SHA256: h, Size: int64(len(content))}, h)
+			if tc.ok != (err == nil) {
+				t.Fatalf("%s: ok=%v, got %v", tc.url, tc.ok, err)
+			}
+			if !tc.ok && (!isTransient(err) || !errors.Is(err, errRedirectRefused) || !strings.Contains(err.Error(), "https must not downgrade to http")) {
+				t.Fatalf("%s: want a refused redirect, got %v", tc.url, err)
+			}
+			if tc.ok {
+				os.Remove(path) // the next case downloads again
+			}
+		})
 	}
 }
 
@@ -452,9 +459,9 @@ func TestFetchSources(t *testing.T) {
 		p := Package{URL: srv.URL + "/wrong", SHA256: h, Size: size,
 			Sources: []string{srv.URL + "/wrong", "ipfs://bafy-missing", "", "ipfs://bafy-wrong", "ipfs://x/y", "gopher://x"}}
 		_, err := f.get(ctx, p, h)
-		var fe *FetchError
-		if !isTransient(err) || !errors.As(err, &fe) || !errors.Is(err, ErrHashMismatch) {
-			t.Fatalf("want a transient *FetchError, got %v", err)
+		var fe *fetchError
+		if !isTransient(err) || !errors.As(err, &fe) || !errors.Is(err, errHashMismatch) {
+			t.Fatalf("want a transient *fetchError, got %v", err)
 		}
 		want := []string{srv.URL + "/wrong", "ipfs://bafy-missing", "ipfs://bafy-wrong", "ipfs://x/y", "gopher://x"}
 		if len(fe.Sources) != len(want) {
@@ -465,7 +472,7 @@ func TestFetchSources(t *testing.T) {
 				t.Fatalf("source %d: %+v; error %v", i, s, err)
 			}
 		}
-		for i, is := range []error{ErrHashMismatch, nil, ErrHashMismatch, nil, nil} {
+		for i, is := range []error{errHashMismatch, nil, errHashMismatch, nil, nil} {
 			if is != nil && !errors.Is(fe.Sources[i].Err, is) {
 				t.Fatalf("source %d: %v, want %v", i, fe.Sources[i].Err, is)
 			}
@@ -481,7 +488,7 @@ func TestFetchSources(t *testing.T) {
 	t.Run("a malformed entry URL is deterministic whatever the sources", func(t *testing.T) {
 		f, fi, _ := newF(t)
 		_, err := f.get(ctx, Package{URL: "ftp://x/p.wasm", SHA256: h, Size: size, Sources: []string{"ipfs://bafy-good"}}, h)
-		if ClassOf(err) != ClassBadPackage || len(fi.called()) != 0 {
+		if classOf(err) != ClassBadPackage || len(fi.called()) != 0 {
 			t.Fatalf("%v; ipfs calls %v", err, fi.called())
 		}
 	})

@@ -101,7 +101,7 @@ func TestExecuteWrongBytesIsTransient(t *testing.T) {
 	ctx := context.Background()
 	for range 2 {
 		r, err := m.Execute(ctx, e)
-		if !isTransient(err) || !errors.Is(err, ErrHashMismatch) {
+		if !isTransient(err) || !errors.Is(err, errHashMismatch) {
 			t.Fatalf("want a transient hash mismatch, got %+v %v", r, err)
 		}
 		assertNothingExecuted(t, m, before)
@@ -124,8 +124,8 @@ func TestExecuteTruncatedIsTransient(t *testing.T) {
 			if !isTransient(err) {
 				t.Fatalf("want transient, got %+v %v", r, err)
 			}
-			if fault == serveShort && !errors.Is(err, ErrSizeMismatch) {
-				t.Fatalf("want ErrSizeMismatch, got %v", err)
+			if fault == serveShort && !errors.Is(err, errSizeMismatch) {
+				t.Fatalf("want errSizeMismatch, got %v", err)
 			}
 			assertNothingExecuted(t, m, before)
 		})
@@ -192,7 +192,7 @@ func TestExecuteSlowLorisIsTransient(t *testing.T) {
 	start := time.Now()
 	r, err := m.Execute(context.Background(), Entry{Seq: 1, Package: Package{ProposalID: "p", Version: "1.2.0",
 		URL: srv.URL + "/pkg.wasm", SHA256: h, Size: n}})
-	if !isTransient(err) || !errors.Is(err, ErrDownloadDeadline) {
+	if !isTransient(err) || !errors.Is(err, errDownloadDeadline) {
 		t.Fatalf("want a transient download deadline, got %+v %v", r, err)
 	}
 	// Not a performance figure: without the deadline it would take hours.

@@ -174,13 +174,13 @@ func TestLocalCapIsTransient(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m, _ := initManagerLimits(t, nil, tc.lim)
 			_, err := m.Execute(context.Background(), Entry{Seq: 1, Package: tc.p})
-			if !isTransient(err) || !errors.Is(err, ErrLocalCap) || !strings.Contains(err.Error(), "raise "+tc.field) {
-				t.Fatalf("want a transient ErrLocalCap naming %s, got %v", tc.field, err)
+			if !isTransient(err) || !errors.Is(err, errLocalCap) || !strings.Contains(err.Error(), "raise "+tc.field) {
+				t.Fatalf("want a transient errLocalCap naming %s, got %v", tc.field, err)
 			}
 			if m.LastExecutedSeq() != 0 || len(m.History()) != 0 {
 				t.Fatal("committed")
 			}
-			if _, err := m.Test(context.Background(), tc.p); !errors.Is(err, ErrLocalCap) {
+			if _, err := m.Test(context.Background(), tc.p); !errors.Is(err, errLocalCap) {
 				t.Fatalf("dry run: %v", err)
 			}
 		})

@@ -90,7 +90,7 @@ func TestCancelIsTransient(t *testing.T) {
 }
 
 func isTransient(err error) bool {
-	return errors.Is(err, ErrTransient) && ClassOf(err) == ""
+	return errors.Is(err, errTransient) && classOf(err) == ""
 }
 
 // Close stops a running Execute; the failure is transient and nothing is

@@ -16,26 +16,37 @@ import (
 // and passes it. Nothing changed.
 var ErrNeedPreState = errors.New("upgrade: no verified backup of the state to restore")
 
-// order checks that seq is the next entry; it returns the snapshot, or a
-// result for an entry already executed.
+// exclusive is begin plus the executor's lock, for the operations that
+// read the snapshot and commit the next one; done releases both.
+func (m *Manager) exclusive(ctx context.Context) (context.Context, func(), error) {
+	ctx, done, err := m.begin(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	m.execMu.Lock()
+	return ctx, func() { m.execMu.Unlock(); done() }, nil
+}
+
+// orderLocked checks that seq is the next entry; it returns the snapshot,
+// or the result of the entry at seq when it was already executed.
 func (m *Manager) orderLocked(seq uint64) (*snapshot, *Result, error) {
 	snap := m.current()
 	switch {
 	case snap == nil:
-		return nil, nil, ErrNoState
+		return nil, nil, errNoState
 	case seq <= snap.LastSeq:
 		r := Result{Seq: seq, AlreadyExecuted: true, Version: snap.Version, PostStateSHA256: snap.StateSHA256}
 		for _, h := range snap.History {
-			if h.Seq == seq && h.EntryHash != "" {
+			if h.Seq == seq && (h.EntryHash != "" || h.Event == EventUpgrade) {
 				r.ProposalID, r.Success, r.Version, r.PreviousVersion = h.ProposalID, h.Success, h.Version, h.PreviousVersion
-				r.PostStateSHA256, r.ErrorClass, r.Error = h.PostStateSHA256, h.ErrorClass, h.Error
+				r.PostStateSHA256, r.ErrorClass, r.Error, r.FuelUsed = h.PostStateSHA256, h.ErrorClass, h.Error, h.FuelUsed
 			}
 		}
 		return nil, &r, nil
 	case snap.Paused:
 		return nil, nil, ErrPaused
 	case seq != snap.LastSeq+1:
-		return nil, nil, fmt.Errorf("%w: got seq %d, next is %d", ErrSeqGap, seq, snap.LastSeq+1)
+		return nil, nil, fmt.Errorf("%w: got seq %d, next is %d", errSeqGap, seq, snap.LastSeq+1)
 	}
 	return snap, nil, nil
 }
@@ -44,13 +55,11 @@ func (m *Manager) orderLocked(seq uint64) (*snapshot, *Result, error) {
 // EventCancelled) — exactly as every other node does: the seq advances
 // and history records it.
 func (m *Manager) Skip(ctx context.Context, e Entry, event, result string) (Result, error) {
-	_, done, err := m.begin(ctx)
+	_, done, err := m.exclusive(ctx)
 	if err != nil {
 		return Result{}, err
 	}
 	defer done()
-	m.execMu.Lock()
-	defer m.execMu.Unlock()
 	snap, already, err := m.orderLocked(e.Seq)
 	if err != nil || already != nil {
 		return deref(already), err
@@ -69,13 +78,11 @@ func (m *Manager) Schedule(ctx context.Context, e Entry) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	_, done, err := m.begin(ctx)
+	_, done, err := m.exclusive(ctx)
 	if err != nil {
 		return Result{}, err
 	}
 	defer done()
-	m.execMu.Lock()
-	defer m.execMu.Unlock()
 	snap, already, err := m.orderLocked(e.Seq)
 	if err != nil || already != nil {
 		return deref(already), err
@@ -128,7 +135,7 @@ func deref(r *Result) Result {
 func (m *Manager) PreStateOf(target uint64) ([]byte, error) {
 	snap := m.current()
 	if snap == nil {
-		return nil, ErrNoState
+		return nil, errNoState
 	}
 	h, ok := runAt(snap, target)
 	if !ok {
@@ -165,13 +172,11 @@ func runAt(snap *snapshot, seq uint64) (HistoryEntry, bool) {
 // none) — with global.version set to version, which must raise the
 // current one (else a deterministic version_not_raised failure).
 func (m *Manager) RollbackNetwork(ctx context.Context, e Entry, target uint64, version string, preState []byte) (Result, error) {
-	_, done, err := m.begin(ctx)
+	_, done, err := m.exclusive(ctx)
 	if err != nil {
 		return Result{}, err
 	}
 	defer done()
-	m.execMu.Lock()
-	defer m.execMu.Unlock()
 	snap, already, err := m.orderLocked(e.Seq)
 	if err != nil || already != nil {
 		return deref(already), err
@@ -255,7 +260,7 @@ func withVersion(state []byte, version string) ([]byte, string, error) {
 // Replay runs package p on state (at version) without touching the
 // store — the same run Execute makes — and returns the new canonical
 // state and its hash. A node that lacks a backup recomputes an old state
-// this way from the log. Deterministic failures are *PackageError.
+// this way from the log. Deterministic failures are *packageError.
 func (m *Manager) Replay(ctx context.Context, state []byte, version string, p Package) ([]byte, string, error) {
 	canon, sum, err := canonicalState(state)
 	if err != nil {

@@ -39,7 +39,7 @@ func TestScheduleSkipAndActivate(t *testing.T) {
 	if len(h) < 3 || h[len(h)-3].Event != EventScheduled || h[len(h)-2].Event != EventCancelled || h[len(h)-1].Event != EventUpgrade {
 		t.Fatalf("history %+v", h)
 	}
-	if _, err := m.Skip(ctx, Entry{Seq: 9, EntryHash: "e9"}, EventCancelled, "gap"); !errors.Is(err, ErrSeqGap) {
+	if _, err := m.Skip(ctx, Entry{Seq: 9, EntryHash: "e9"}, EventCancelled, "gap"); !errors.Is(err, errSeqGap) {
 		t.Fatalf("gap: %v", err)
 	}
 }

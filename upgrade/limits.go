@@ -21,14 +21,14 @@ func networkLimits(state []byte) (genesis.Limits, error) {
 func capErr(limit string, network int64, field string, cap int64) error {
 	return fmt.Errorf("%w: %w: the network state's limits.%s is %d bytes but this node's upgrade %s cap is %d bytes: "+
 		"raise %s in the node config to at least %d (the node cannot reproduce the network's outcome below it)",
-		ErrTransient, ErrLocalCap, limit, network, field, cap, field, network)
+		errTransient, errLocalCap, limit, network, field, cap, field, network)
 }
 
 // sandboxLimits turns the network's limits into the sandbox's, after
 // checking them against the node's safety caps: a guest could observe a
 // smaller memory or output limit, so running under a cap below the
 // network's limit could give an outcome other nodes do not reproduce.
-// Such a call fails transiently (ErrLocalCap) instead.
+// Such a call fails transiently (errLocalCap) instead.
 func sandboxLimits(cfg Config, lim genesis.Limits) (limits, error) {
 	mem := uint64(lim.MemoryPages) * pageSize
 	if mem > cfg.MemoryLimitBytes {
@@ -42,7 +42,7 @@ func sandboxLimits(cfg Config, lim genesis.Limits) (limits, error) {
 
 // packageCap checks a package that passed the network's
 // max_package_bytes (Package.check) against the node's download cap
-// (transient: ErrLocalCap). A package without a declared size needs the
+// (transient: errLocalCap). A package without a declared size needs the
 // whole network limit.
 func packageCap(cfg Config, lim genesis.Limits, p Package) error {
 	need := p.Size

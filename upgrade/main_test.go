@@ -20,6 +20,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/examplebuild"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
 var (
@@ -65,7 +67,7 @@ func example(t testing.TB, name string) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	p, err := BuildExample(ctx, name, exampleDir)
+	p, err := examplebuild.Build(ctx, name, exampleDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +116,7 @@ func newManager(t testing.TB, dir string, mutate func(*Config), deps Deps) *Mana
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	cfg := Config{DataDir: dir, Timeout: 20 * time.Second * raceSlack, CompilationCacheDir: sharedWasmCache}
+	cfg := Config{DataDir: dir, Timeout: 20 * time.Second * testutil.Slack, CompilationCacheDir: sharedWasmCache}
 	if mutate != nil {
 		mutate(&cfg)
 	}

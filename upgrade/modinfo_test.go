@@ -21,16 +21,17 @@ func TestWasmMemory(t *testing.T) {
 		{"not wasm", "\x7fELF\x02\x01\x01\x00", nil, true},
 	}
 	for _, c := range cases {
-		got, err := wasmMemory([]byte(c.bin))
-		if (err != nil) != c.wantErr {
-			t.Errorf("%s: err %v", c.name, err)
-			continue
-		}
-		switch {
-		case got == nil && c.want == nil:
-		case got == nil || c.want == nil, got.Min != c.want.Min, got.Imported != c.want.Imported,
-			(got.Max == nil) != (c.want.Max == nil), got.Max != nil && *got.Max != *c.want.Max:
-			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			got, err := wasmMemory([]byte(c.bin))
+			if (err != nil) != c.wantErr {
+				t.Fatalf("err %v", err)
+			}
+			switch {
+			case got == nil && c.want == nil:
+			case got == nil || c.want == nil, got.Min != c.want.Min, got.Imported != c.want.Imported,
+				(got.Max == nil) != (c.want.Max == nil), got.Max != nil && *got.Max != *c.want.Max:
+				t.Errorf("got %+v, want %+v", got, c.want)
+			}
+		})
 	}
 }

@@ -355,7 +355,7 @@ func (e *engine) run(ctx context.Context, c call) ([]byte, ModuleInfo, timings, 
 		out, err = e.command(ctx, cm, "upgrade", c.State, stdout, stderr, c.Limits, &tm)
 	}
 	if err != nil {
-		var pe *PackageError
+		var pe *packageError
 		if errors.As(err, &pe) {
 			pe.Stdout, pe.Stderr = stdout.String(), stderr.String()
 			if pe.Class == ClassTrap && guestOutOfMemory(pe.Stderr) {

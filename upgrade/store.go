@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/atomicfile"
 )
 
 // File names under <data>/upgrades.
@@ -22,7 +23,6 @@ const (
 	versionsDir = "versions"
 	cacheDir    = "cache"
 	wasmCache   = "wasm-cache"
-	tmpPrefix   = ".tmp-"
 )
 
 // HistoryEntry is one upgrade attempt, rollback or resume.
@@ -109,48 +109,24 @@ func (s *store) step(name string) error {
 	return nil
 }
 
-// writeFile writes data to path atomically: temp file, fsync, rename,
-// fsync of the directory.
+// writeFile writes data to path atomically (internal/atomicfile: temp
+// file, fsync, rename, fsync of the directory), mode 0600.
 func (s *store) writeFile(step, path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, tmpPrefix+filepath.Base(path)+"-*")
+	f, err := atomicfile.Create(path, 0o600)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
+	defer f.Discard()
 	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
 		return err
 	}
 	if err := s.step(step + ":rename"); err != nil {
 		return err
 	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return err
-	}
-	return nil
+	return f.Commit()
 }
 
 // commitSteps name the failure points of a commit, in order.
@@ -216,13 +192,15 @@ func (s *store) apply(next *snapshot) error {
 	if err := os.Remove(s.path(journalFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return syncDir(s.dir)
+	return atomicfile.SyncDir(s.dir)
 }
 
 // load reads the stored snapshot, finishing an interrupted commit first.
 // It returns nil, nil when no state was ever installed.
 func (s *store) load() (*snapshot, error) {
-	s.removeTemps(s.dir)
+	if err := atomicfile.RemoveTemps(s.dir); err != nil {
+		return nil, fmt.Errorf("upgrade: %w", err)
+	}
 	if j, err := os.ReadFile(s.path(journalFile)); err == nil {
 		var next snapshot
 		if err := json.Unmarshal(j, &next); err != nil {
@@ -276,16 +254,6 @@ func (s *store) load() (*snapshot, error) {
 	}
 	snap.LastSeq, snap.Paused, snap.PausedReason = m.LastSeq, m.Paused, m.PausedReason
 	return snap, nil
-}
-
-// removeTemps deletes temp files left by a crash.
-func (s *store) removeTemps(dir string) {
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), tmpPrefix) {
-			os.Remove(filepath.Join(dir, e.Name()))
-		}
-	}
 }
 
 // backup saves state as versions/<version>/network_state.json.

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/atomicfile"
 	"github.com/synapse-p2p/synapse-p2p/internal/lifecycle"
 )
 
@@ -85,7 +87,7 @@ type Config struct {
 	// max_output_bytes, fuel; see genesis.Limits), so every node decides
 	// alike. The three caps below are only this node's safety caps: when
 	// a network limit exceeds one, Execute and Test fail transiently
-	// (ErrTransient and ErrLocalCap, naming the field to raise) and never
+	// (errTransient and errLocalCap, naming the field to raise) and never
 	// commit an outcome the rest of the network would not reproduce.
 
 	// MaxPackageBytes caps a package download (default 64 MiB, the
@@ -135,16 +137,16 @@ type Config struct {
 
 // Defaults: the caps equal the network's default limits.
 const (
-	DefaultMaxPackageBytes  = genesis.DefaultMaxPackageBytes
-	DefaultMemoryLimitBytes = genesis.DefaultMemoryPages * pageSize
-	DefaultTimeout          = 5 * time.Minute
-	DefaultMaxOutputBytes   = genesis.DefaultMaxOutputBytes
+	defaultMaxPackageBytes  = genesis.DefaultMaxPackageBytes
+	defaultMemoryLimitBytes = genesis.DefaultMemoryPages * pageSize
+	defaultTimeout          = 5 * time.Minute
+	defaultMaxOutputBytes   = genesis.DefaultMaxOutputBytes
 
-	DefaultDownloadBaseTimeout = 30 * time.Second
-	DefaultDownloadMinRate     = 64 << 10 // bytes per second
-	DefaultDownloadIdleTimeout = 30 * time.Second
-	// MinDownloadMinRate is the lowest DownloadMinRate Validate accepts.
-	MinDownloadMinRate = 1 << 10
+	defaultDownloadBaseTimeout = 30 * time.Second
+	defaultDownloadMinRate     = 64 << 10 // bytes per second
+	defaultDownloadIdleTimeout = 30 * time.Second
+	// minDownloadMinRate is the lowest DownloadMinRate Validate accepts.
+	minDownloadMinRate = 1 << 10
 )
 
 // DefaultConfig returns a Config with every default set (DataDir empty).
@@ -154,25 +156,25 @@ func DefaultConfig() Config {
 
 func (c Config) withDefaults() Config {
 	if c.MaxPackageBytes == 0 {
-		c.MaxPackageBytes = DefaultMaxPackageBytes
+		c.MaxPackageBytes = defaultMaxPackageBytes
 	}
 	if c.MemoryLimitBytes == 0 {
-		c.MemoryLimitBytes = DefaultMemoryLimitBytes
+		c.MemoryLimitBytes = defaultMemoryLimitBytes
 	}
 	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
+		c.Timeout = defaultTimeout
 	}
 	if c.MaxOutputBytes == 0 {
-		c.MaxOutputBytes = DefaultMaxOutputBytes
+		c.MaxOutputBytes = defaultMaxOutputBytes
 	}
 	if c.DownloadBaseTimeout == 0 {
-		c.DownloadBaseTimeout = DefaultDownloadBaseTimeout
+		c.DownloadBaseTimeout = defaultDownloadBaseTimeout
 	}
 	if c.DownloadMinRate == 0 {
-		c.DownloadMinRate = DefaultDownloadMinRate
+		c.DownloadMinRate = defaultDownloadMinRate
 	}
 	if c.DownloadIdleTimeout == 0 {
-		c.DownloadIdleTimeout = DefaultDownloadIdleTimeout
+		c.DownloadIdleTimeout = defaultDownloadIdleTimeout
 	}
 	if c.CompilationCacheDir == "" && c.DataDir != "" {
 		c.CompilationCacheDir = filepath.Join(c.DataDir, "upgrades", wasmCache)
@@ -180,23 +182,44 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate checks a Config (zero values mean defaults).
+// ErrInvalidConfig wraps every error of Config.Validate (and so of New for
+// a bad Config); the message names the JSON key of the bad field.
+var ErrInvalidConfig = errors.New("upgrade: invalid config")
+
+// Validate checks a Config (zero values mean defaults). Errors wrap
+// ErrInvalidConfig and name the field's JSON key.
 func (c Config) Validate() error {
+	bad := func(key, f string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, key, fmt.Sprintf(f, a...))
+	}
+	if c.DataDir == "" {
+		return bad("data_dir", "is required")
+	}
+	for _, v := range []struct {
+		key string
+		neg bool
+	}{
+		{"max_package_bytes", c.MaxPackageBytes < 0},
+		{"timeout", c.Timeout < 0},
+		{"max_output_bytes", c.MaxOutputBytes < 0},
+		{"download_base_timeout", c.DownloadBaseTimeout < 0},
+		{"download_min_rate", c.DownloadMinRate < 0},
+		{"download_idle_timeout", c.DownloadIdleTimeout < 0},
+	} {
+		if v.neg {
+			return bad(v.key, "must not be negative")
+		}
+	}
 	switch {
-	case c.DataDir == "":
-		return errors.New("upgrade: config: data_dir is required")
-	case c.MaxPackageBytes < 0, c.Timeout < 0, c.MaxOutputBytes < 0,
-		c.DownloadBaseTimeout < 0, c.DownloadMinRate < 0, c.DownloadIdleTimeout < 0:
-		return errors.New("upgrade: config: limits must not be negative")
-	case c.DownloadMinRate != 0 && c.DownloadMinRate < MinDownloadMinRate:
-		return fmt.Errorf("upgrade: config: download_min_rate %d B/s is below %d B/s (the deadline of a large package would be days)",
-			c.DownloadMinRate, MinDownloadMinRate)
+	case c.DownloadMinRate != 0 && c.DownloadMinRate < minDownloadMinRate:
+		return bad("download_min_rate", "%d B/s is below %d B/s (the deadline of a large package would be days)",
+			c.DownloadMinRate, minDownloadMinRate)
 	case c.MemoryLimitBytes != 0 && c.MemoryLimitBytes < pageSize:
-		return fmt.Errorf("upgrade: config: memory_limit_bytes %d is below one wasm page", c.MemoryLimitBytes)
+		return bad("memory_limit_bytes", "%d is below one wasm page", c.MemoryLimitBytes)
 	case c.MemoryLimitBytes > 4<<30:
-		return fmt.Errorf("upgrade: config: memory_limit_bytes %d exceeds 4 GiB (wasm32)", c.MemoryLimitBytes)
+		return bad("memory_limit_bytes", "%d exceeds 4 GiB (wasm32)", c.MemoryLimitBytes)
 	case c.Isolation != IsolationProcess && c.Isolation != IsolationInProcess:
-		return fmt.Errorf("upgrade: config: unknown isolation %d", c.Isolation)
+		return bad("isolation", "unknown isolation %d", c.Isolation)
 	}
 	return nil
 }
@@ -213,7 +236,8 @@ type Deps struct {
 	// hand long work to a goroutine. The file stays until the cache is
 	// cleared; it is not called for a package already in the cache.
 	OnVerified func(ctx context.Context, sha256hex, path string)
-	// Logger defaults to slog.Default().
+	// Logger receives the executor's logs (it adds component=upgrade);
+	// nil discards them, as in every other component.
 	Logger *slog.Logger
 	// Now stamps history entries (default time.Now). History is local, not
 	// replicated state.
@@ -253,7 +277,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Manager, error) {
 		return nil, errNoChildHook
 	}
 	if deps.Logger == nil {
-		deps.Logger = slog.Default()
+		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -269,7 +293,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	st.removeTemps(filepath.Join(dir, cacheDir))
+	if err := atomicfile.RemoveTemps(filepath.Join(dir, cacheDir)); err != nil {
+		return nil, fmt.Errorf("upgrade: %w", err)
+	}
 	mctx, cancel := context.WithCancel(context.Background())
 	log := deps.Logger.With("component", "upgrade")
 	m := &Manager{
@@ -315,7 +341,7 @@ func (m *Manager) begin(ctx context.Context) (context.Context, func(), error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return nil, nil, fmt.Errorf("%w: %w", ErrTransient, ErrClosed)
+		return nil, nil, fmt.Errorf("%w: %w", errTransient, errClosed)
 	}
 	m.wg.Add(1)
 	ctx, cancel := context.WithCancel(ctx)

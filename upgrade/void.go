@@ -2,45 +2,25 @@ package upgrade
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
 // Void executes a void execution-log entry: nothing runs and the state
 // stays, but the seq advances and history records it, exactly as on every
-// other node. The same ordering rules as Execute apply (ErrSeqGap,
+// other node. The same ordering rules as Execute apply (errSeqGap,
 // AlreadyExecuted, ErrPaused).
 func (m *Manager) Void(ctx context.Context, seq uint64, entryHash string) (Result, error) {
-	_, done, err := m.begin(ctx)
+	_, done, err := m.exclusive(ctx)
 	if err != nil {
 		return Result{}, err
 	}
 	defer done()
-	m.execMu.Lock()
-	defer m.execMu.Unlock()
-	snap := m.current()
-	switch {
-	case snap == nil:
-		return Result{}, ErrNoState
-	case seq <= snap.LastSeq:
-		return Result{Seq: seq, AlreadyExecuted: true, Version: snap.Version, PostStateSHA256: snap.StateSHA256}, nil
-	case snap.Paused:
-		return Result{}, ErrPaused
-	case seq != snap.LastSeq+1:
-		return Result{}, fmt.Errorf("%w: got seq %d, next is %d", ErrSeqGap, seq, snap.LastSeq+1)
+	snap, already, err := m.orderLocked(seq)
+	if err != nil || already != nil {
+		return deref(already), err
 	}
-	next := *snap
-	next.LastSeq = seq
-	next.History = append(append([]HistoryEntry{}, snap.History...), HistoryEntry{
-		Event: EventVoid, Seq: seq, EntryHash: entryHash, Version: snap.Version, PreviousVersion: snap.Version,
-		ExecutedAt: m.deps.Now().UTC().Format(time.RFC3339Nano), Success: true,
-		Result: "void entry: the validators voided this seq", PostStateSHA256: snap.StateSHA256,
-	})
-	if err := m.commit(&next); err != nil {
-		return Result{}, err
-	}
-	m.log.Info("void entry", "seq", seq)
-	return Result{Seq: seq, Success: true, Version: snap.Version, PreviousVersion: snap.Version, PostStateSHA256: snap.StateSHA256}, nil
+	return m.commitNoChange(snap, Entry{Seq: seq, EntryHash: entryHash},
+		HistoryEntry{Event: EventVoid, Success: true, Result: "void entry: the validators voided this seq"})
 }
 
 // Halt pauses the executor with reason (persisted, shown by Status) and
@@ -52,7 +32,7 @@ func (m *Manager) Halt(reason string) error {
 	defer m.execMu.Unlock()
 	snap := m.current()
 	if snap == nil {
-		return ErrNoState
+		return errNoState
 	}
 	if snap.Paused && snap.PausedReason == reason {
 		return nil

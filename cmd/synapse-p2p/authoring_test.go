@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/synapse-p2p/synapse-p2p/internal/examplebuild"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
@@ -46,7 +47,7 @@ func TestAuthoringScripts(t *testing.T) {
 	work := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if _, err := upgrade.BuildExample(ctx, "add-feature-flag-rs", work); err != nil {
+	if _, err := examplebuild.Build(ctx, "add-feature-flag-rs", work); err != nil {
 		t.Fatal(err)
 	}
 	run := func(dir, script string, env ...string) string {

@@ -13,10 +13,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/synapse-p2p/synapse-p2p/internal/examplebuild"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
@@ -363,7 +364,7 @@ func TestCLIUpgradeFlow(t *testing.T) {
 	api := strings.TrimPrefix(d.api, "http://")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	pkg, err := upgrade.BuildExample(ctx, "add-feature-flag", t.TempDir())
+	pkg, err := examplebuild.Build(ctx, "add-feature-flag", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,30 +444,12 @@ func TestCLIUpgradeFlow(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and one poller.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // simnet without --demo prints every node's dashboard URL, and each one
 // serves the page.
 func TestSimnetPrintsDashboards(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb testutil.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- cmdSimnet(ctx, []string{"--nodes", "3", "--validators", "1"}, &out, &errb) }()
 	deadline := time.Now().Add(time.Minute)

@@ -102,9 +102,11 @@ func TestPackageAddErrors(t *testing.T) {
 		{[]string{"package", "add", "--api", api, "--data", filepath.Join(t.TempDir(), "none"), writeFile(t, "x")}, 1, "not initialised"},
 		{[]string{"package", "add", "--api", api, filepath.Join(t.TempDir(), "missing.wasm")}, 1, "no such file"},
 	} {
-		code, _, stderr := cli(t, tc.args...)
-		if code != tc.code || !strings.Contains(stderr, tc.want) {
-			t.Fatalf("%v: exit %d, stderr %q; want %d, %q", tc.args, code, stderr, tc.code, tc.want)
-		}
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, _, stderr := cli(t, tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("%v: exit %d, stderr %q; want %d, %q", tc.args, code, stderr, tc.code, tc.want)
+			}
+		})
 	}
 }

@@ -12,8 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/synapse-p2p/synapse-p2p/examples/upgrades"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
+	"github.com/synapse-p2p/synapse-p2p/internal/examplebuild"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
@@ -35,7 +37,7 @@ func cmdWasm(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, "Usage: synapse-p2p wasm info PKG.wasm [--json]")
 		fmt.Fprintln(stderr, "       synapse-p2p wasm run PKG.wasm --state STATE.json [--out FILE] [--version V]")
 		fmt.Fprintln(stderr, "       synapse-p2p wasm state [--api ADDR] [--out FILE]   (a node's current network state, for wasm run)")
-		fmt.Fprintln(stderr, "       synapse-p2p wasm build EXAMPLE [--out DIR]   (examples: "+strings.Join(upgrade.Examples(), ", ")+
+		fmt.Fprintln(stderr, "       synapse-p2p wasm build EXAMPLE [--out DIR]   (examples: "+strings.Join(upgrades.Examples, ", ")+
 			"; Go ones are built with your Go toolchain, -rs ones written from their committed .wasm)")
 		return nil
 	}
@@ -84,12 +86,12 @@ func cmdWasmBuild(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	if name == "" || fs.NArg() > 0 {
-		return usagef("want one example name (%s)", strings.Join(upgrade.Examples(), ", "))
+		return usagef("want one example name (%s)", strings.Join(upgrades.Examples, ", "))
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	path, err := upgrade.BuildExample(ctx, name, *out)
+	path, err := examplebuild.Build(ctx, name, *out)
 	if err != nil {
 		return err
 	}

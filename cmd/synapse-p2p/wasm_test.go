@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/examplebuild"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
@@ -28,11 +29,11 @@ func TestWasmCommand(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	flag, err := upgrade.BuildExample(ctx, "add-feature-flag", dir)
+	flag, err := examplebuild.Build(ctx, "add-feature-flag", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	evil, err := upgrade.BuildExample(ctx, "hostile-import", dir)
+	evil, err := examplebuild.Build(ctx, "hostile-import", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,24 +100,26 @@ func TestWasmInfoBothLanguages(t *testing.T) {
 			"memory:      min 17 pages", "version:     1.3.0", "description: set global.command_abi"}},
 	}
 	for _, c := range cases {
-		path, err := upgrade.BuildExample(ctx, c.example, dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err, out, _ := wasmCLI("info", path, "--in-process")
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", c.example, err, out)
-		}
-		for _, w := range c.want {
-			if !strings.Contains(out, w) {
-				t.Errorf("%s: output lacks %q:\n%s", c.example, w, out)
+		t.Run(c.example, func(t *testing.T) {
+			path, err := examplebuild.Build(ctx, c.example, dir)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		err, out, _ = wasmCLI("info", path, "--in-process", "--json")
-		var info upgrade.ModuleInfo
-		if err != nil || json.Unmarshal([]byte(out), &info) != nil || info.Memory == nil || info.Memory.Min == 0 ||
-			info.Version == "" || info.Description == "" || info.ABI == "" {
-			t.Errorf("%s --json: %v\n%s", c.example, err, out)
-		}
+			err, out, _ := wasmCLI("info", path, "--in-process")
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", c.example, err, out)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("%s: output lacks %q:\n%s", c.example, w, out)
+				}
+			}
+			err, out, _ = wasmCLI("info", path, "--in-process", "--json")
+			var info upgrade.ModuleInfo
+			if err != nil || json.Unmarshal([]byte(out), &info) != nil || info.Memory == nil || info.Memory.Min == 0 ||
+				info.Version == "" || info.Description == "" || info.ABI == "" {
+				t.Errorf("%s --json: %v\n%s", c.example, err, out)
+			}
+		})
 	}
 }

@@ -1,6 +1,6 @@
 // Package upgrades holds the example upgrade packages. The Go examples are
 // programs for GOOS=wasip1 GOARCH=wasm (see docs/wasm-abi.md); their
-// sources are embedded so that upgrade.BuildExample can build them from
+// sources are embedded so that internal/examplebuild can build them from
 // any working directory.
 //
 // Reactor examples are built with -buildmode=c-shared and export memory,

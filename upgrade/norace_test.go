@@ -1,6 +1,0 @@
-//go:build !race
-
-package upgrade
-
-// raceSlack: see race_test.go.
-const raceSlack = 1
