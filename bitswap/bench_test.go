@@ -125,7 +125,7 @@ func BenchmarkFetch16MiBOnePeer(b *testing.B) {
 				b.StartTimer()
 				fetchAll(b, f.s, res.CID, len(data))
 				b.StopTimer()
-				f.s.Close()
+				f.s.Close(context.Background())
 				f.h.Close(context.Background())
 				b.StartTimer()
 			}
@@ -168,7 +168,7 @@ func BenchmarkFetch3MiBWithDiscovery(b *testing.B) {
 				b.StartTimer()
 				fetchAll(b, f.s, res.CID, len(data))
 				b.StopTimer()
-				f.s.Close()
+				f.s.Close(context.Background())
 				f.h.Close(context.Background())
 				b.StartTimer()
 			}
@@ -219,7 +219,7 @@ func benchSwarm(b *testing.B, data []byte, mut func(*Config)) {
 		wg.Wait()
 		b.StopTimer()
 		for _, s := range stores {
-			s.Close()
+			s.Close(context.Background())
 		}
 		b.StartTimer()
 	}
@@ -247,7 +247,7 @@ func mockSwarm(b testing.TB, n int, mut func(*Config)) []*Store {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { s.Close() })
+		b.Cleanup(func() { s.Close(context.Background()) })
 		out = append(out, s)
 	}
 	return out

@@ -1,8 +1,6 @@
 package bitswap
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -107,63 +105,4 @@ func nonZero(r int64) int64 {
 		return 1<<63 - 1
 	}
 	return r
-}
-
-// configJSON is Config with durations written as strings ("12h", "50ms").
-type configJSON struct {
-	ReprovideInterval     string `json:"reprovide_interval"`
-	ProviderSearchDelay   string `json:"provider_search_delay"`
-	MaxFetchBytes         int64  `json:"max_fetch_bytes"`
-	ServeWorkers          int    `json:"serve_workers"`
-	ValidatorServeWorkers int    `json:"validator_serve_workers"`
-	ServeRate             int64  `json:"serve_rate"`
-	ValidatorServeRate    int64  `json:"validator_serve_rate"`
-}
-
-// MarshalJSON writes durations as Go duration strings.
-func (c Config) MarshalJSON() ([]byte, error) {
-	return json.Marshal(configJSON{
-		ReprovideInterval:     c.ReprovideInterval.String(),
-		ProviderSearchDelay:   c.ProviderSearchDelay.String(),
-		MaxFetchBytes:         c.MaxFetchBytes,
-		ServeWorkers:          c.ServeWorkers,
-		ValidatorServeWorkers: c.ValidatorServeWorkers,
-		ServeRate:             c.ServeRate,
-		ValidatorServeRate:    c.ValidatorServeRate,
-	})
-}
-
-// UnmarshalJSON reads durations as Go duration strings; fields that are
-// absent keep their current value and unknown fields are an error (as in
-// the rest of config.json: a typo must not be ignored silently).
-func (c *Config) UnmarshalJSON(b []byte) error {
-	j := configJSON{MaxFetchBytes: c.MaxFetchBytes, ServeWorkers: c.ServeWorkers,
-		ValidatorServeWorkers: c.ValidatorServeWorkers, ServeRate: c.ServeRate,
-		ValidatorServeRate: c.ValidatorServeRate}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
-	}
-	for _, f := range []struct {
-		name string
-		s    string
-		d    *time.Duration
-	}{
-		{"reprovide_interval", j.ReprovideInterval, &c.ReprovideInterval},
-		{"provider_search_delay", j.ProviderSearchDelay, &c.ProviderSearchDelay},
-	} {
-		if f.s == "" {
-			continue
-		}
-		d, err := time.ParseDuration(f.s)
-		if err != nil {
-			return fmt.Errorf("%w: %s %q: %v", ErrInvalidConfig, f.name, f.s, err)
-		}
-		*f.d = d
-	}
-	c.MaxFetchBytes = j.MaxFetchBytes
-	c.ServeWorkers, c.ValidatorServeWorkers = j.ServeWorkers, j.ValidatorServeWorkers
-	c.ServeRate, c.ValidatorServeRate = j.ServeRate, j.ValidatorServeRate
-	return nil
 }

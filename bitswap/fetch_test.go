@@ -114,7 +114,7 @@ func TestFetchSurvivesHolderLeaving(t *testing.T) {
 		t.Fatal(err)
 	}
 	// a leaves: its store and its host stop.
-	a.s.Close()
+	a.s.Close(context.Background())
 	a.h.Close(ctx)
 	rest, err := io.ReadAll(rc)
 	if err != nil {
@@ -285,7 +285,7 @@ func TestLocalCorruptionHealsFromPeer(t *testing.T) {
 	}
 	// The block goes bad on disk while the node is down; a store checks
 	// each block once per process, so corruption shows after a restart.
-	before.s.Close()
+	before.s.Close(context.Background())
 	n := newNode(t, nodeOpts{noDHT: true, ds: before.ds})
 	root, err := n.s.local.Get(ctx, res.CID)
 	if err != nil {

@@ -78,7 +78,7 @@ func newNode(t testing.TB, o nodeOpts) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { s.Close(context.Background()) })
 	return &testNode{h: h, ds: ds, s: s}
 }
 

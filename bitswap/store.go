@@ -26,6 +26,8 @@ import (
 	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/routing"
+
+	"github.com/synapse-p2p/synapse-p2p/internal/lifecycle"
 )
 
 // Deps are what the store needs from the node.
@@ -67,6 +69,7 @@ type Store struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	closer lifecycle.Once
 	mu     sync.Mutex
 	closed bool
 	queued map[string]cid.Cid // roots waiting for their first announcement, keyed by pin key
@@ -170,18 +173,17 @@ func (s *Store) checkOpen() error {
 	return nil
 }
 
-// Close stops the reprovider and bitswap. Fetch readers still open fail
-// from then on. The datastore stays open (the node owns it). Close is safe
-// to call twice.
-func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
+// Close stops the reprovider and bitswap, waiting for the reprovider until
+// ctx is done. Fetch readers still open fail from then on. The datastore
+// stays open (the node owns it). Every call returns the first call's
+// result.
+func (s *Store) Close(ctx context.Context) error {
+	return s.closer.Do(func() error {
+		s.mu.Lock()
+		s.closed = true
 		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	s.mu.Unlock()
-	s.cancel()
-	s.wg.Wait()
-	return s.bserv.Close() // closes bitswap and its network
+		s.cancel()
+		err := lifecycle.Wait(ctx, "bitswap reprovider", s.wg.Wait)
+		return errors.Join(err, s.bserv.Close()) // closes bitswap and its network
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -170,10 +169,10 @@ func TestProvideUnknownIsNotHeld(t *testing.T) {
 
 func TestClosedStore(t *testing.T) {
 	n := newNode(t, nodeOpts{noDHT: true})
-	if err := n.s.Close(); err != nil {
+	if err := n.s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.s.Close(); err != nil {
+	if err := n.s.Close(context.Background()); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
 	if _, err := n.s.Add(context.Background(), strings.NewReader("x")); !errors.Is(err, ErrClosed) {
@@ -204,29 +203,6 @@ func TestConfig(t *testing.T) {
 				t.Fatalf("%s: err = %v", name, err)
 			}
 		})
-	}
-	b, err := json.Marshal(DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(b), `"reprovide_interval":"12h0m0s"`) {
-		t.Fatalf("json %s", b)
-	}
-	var c Config
-	if err := json.Unmarshal(b, &c); err != nil || c != DefaultConfig() {
-		t.Fatalf("round trip: %+v, %v", c, err)
-	}
-	if err := json.Unmarshal([]byte(`{"provider_search_delay":"soon"}`), &c); !errors.Is(err, ErrInvalidConfig) {
-		t.Fatalf("bad duration err = %v", err)
-	}
-	// A typo is an error, not a silently ignored field (found by node's
-	// FuzzLoadConfig); absent fields keep their value.
-	c = DefaultConfig()
-	if err := json.Unmarshal([]byte(`{"max_fetch_byte":1}`), &c); !errors.Is(err, ErrInvalidConfig) || c.MaxFetchBytes != DefaultMaxFetchBytes {
-		t.Fatalf("unknown field: err = %v, cap %d", err, c.MaxFetchBytes)
-	}
-	if err := json.Unmarshal([]byte(`{"max_fetch_bytes":7}`), &c); err != nil || c.MaxFetchBytes != 7 || c.ReprovideInterval != DefaultReprovideInterval {
-		t.Fatalf("partial section: %+v, %v", c, err)
 	}
 	if _, err := New(context.Background(), DefaultConfig(), Deps{}); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("New without deps: %v", err)

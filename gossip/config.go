@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// Config tunes the gossip service. Start from DefaultConfig.
+// Config tunes the gossip service. Start from DefaultConfig. The fields
+// tagged json:"-" are not in config.json (the node keeps their defaults).
 type Config struct {
 	// SyncInterval is how often the node syncs with one random peer.
 	SyncInterval time.Duration `json:"sync_interval"`
@@ -24,12 +25,12 @@ type Config struct {
 	// non-member session when every slot is taken.
 	MaxNonMemberSyncSessions int `json:"max_non_member_sync_sessions"`
 	// MaxOpsPerReply caps the ops in one sync reply (also capped at 1 MiB).
-	MaxOpsPerReply int `json:"max_ops_per_reply"`
+	MaxOpsPerReply int `json:"-"`
 	// RejectCacheSize bounds the cache of authentic but invalid ops (by
 	// hash of their wire bytes) that sync does not validate again.
-	RejectCacheSize int `json:"reject_cache_size"`
+	RejectCacheSize int `json:"-"`
 	// EventBuffer is the channel capacity of each subscriber.
-	EventBuffer int `json:"event_buffer"`
+	EventBuffer int `json:"-"`
 }
 
 // DefaultConfig: sync every 2 minutes, 1024 orphans for 10 minutes,

@@ -51,7 +51,7 @@ func ExampleService() {
 	if err != nil {
 		panic(err)
 	}
-	defer svc.Close()
+	defer svc.Close(context.Background())
 
 	id, err := svc.PublishProposal(ctx, gossip.ProposalBody{
 		Title:       "Raise the block size",

@@ -152,7 +152,7 @@ func startNode(t testing.TB, key crypto.PrivKey, ds datastore.Batching, rules *r
 }
 
 func (n *tnode) stop() {
-	n.svc.Close()
+	n.svc.Close(context.Background())
 	n.h.Close()
 }
 

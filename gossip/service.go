@@ -28,6 +28,7 @@ import (
 
 	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/lifecycle"
 )
 
 // Deps are what the service needs from the node.
@@ -118,10 +119,10 @@ type Service struct {
 	subs   map[*subscriber]bool
 	closed bool // no new subscribers after Close
 
-	ctx       context.Context
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	closeOnce sync.Once
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closer lifecycle.Once
 }
 
 // New validates cfg and deps, loads the op set from the datastore, joins
@@ -253,10 +254,11 @@ func (s *Service) load(ctx context.Context) error {
 	return nil
 }
 
-// Close leaves the topic, stops the sync protocol and every goroutine. It
-// is safe to call more than once. The datastore stays open (node owns it).
-func (s *Service) Close() error {
-	s.closeOnce.Do(func() {
+// Close leaves the topic, stops the sync protocol and every goroutine,
+// waiting for them until ctx is done. Every call returns the first call's
+// result. The datastore stays open (node owns it).
+func (s *Service) Close(ctx context.Context) error {
+	return s.closer.Do(func() error {
 		s.deps.Host.Network().StopNotify(s.notifiee)
 		s.deps.Host.RemoveStreamHandler(SyncProtocol(s.netID))
 		s.subMu.Lock()
@@ -269,9 +271,8 @@ func (s *Service) Close() error {
 		s.sub.Cancel()
 		s.topic.Close()
 		s.cancel()
-		s.wg.Wait()
+		return lifecycle.Wait(ctx, "gossip", s.wg.Wait)
 	})
-	return nil
 }
 
 func (s *Service) now() time.Time { return s.deps.Now() }

@@ -169,10 +169,10 @@ func TestNewValidatesConfigAndDeps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil { // idempotent
+	if err := s.Close(context.Background()); err != nil { // idempotent
 		t.Fatal(err)
 	}
 	if _, err := s.PublishProposal(context.Background(), testBody(1)); !errors.Is(err, ErrClosed) {

@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -40,9 +38,8 @@ type Config struct {
 	// it the API answers 429 at once.
 	DryRunQueue int `json:"dry_run_queue"`
 	// DryRunQueueTimeout is how long a dry run waits for a slot before it is
-	// answered 429. In config.json: "dry_run_queue_timeout", a Go duration
-	// string such as "30s".
-	DryRunQueueTimeout time.Duration `json:"-"`
+	// answered 429.
+	DryRunQueueTimeout time.Duration `json:"dry_run_queue_timeout"`
 	// MaxEventClients is how many GET /events streams (the dashboard's live
 	// updates) may be open at once; further ones are answered 503 with
 	// Retry-After.
@@ -125,38 +122,4 @@ func IsLoopback(host string) bool {
 	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.Unmap().IsLoopback()
-}
-
-// configAlias is Config without its JSON methods.
-type configAlias Config
-
-// MarshalJSON writes DryRunQueueTimeout as a Go duration string.
-func (c Config) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		configAlias
-		DryRunQueueTimeout string `json:"dry_run_queue_timeout"`
-	}{configAlias(c), c.DryRunQueueTimeout.String()})
-}
-
-// UnmarshalJSON reads the api section of config.json: fields that are
-// absent keep their current value, unknown fields are an error, and
-// dry_run_queue_timeout is a Go duration string.
-func (c *Config) UnmarshalJSON(b []byte) error {
-	aux := struct {
-		*configAlias
-		DryRunQueueTimeout *string `json:"dry_run_queue_timeout"`
-	}{configAlias: (*configAlias)(c)}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&aux); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
-	}
-	if aux.DryRunQueueTimeout != nil {
-		d, err := time.ParseDuration(*aux.DryRunQueueTimeout)
-		if err != nil {
-			return fmt.Errorf("%w: dry_run_queue_timeout %q: %v", ErrInvalidConfig, *aux.DryRunQueueTimeout, err)
-		}
-		c.DryRunQueueTimeout = d
-	}
-	return nil
 }

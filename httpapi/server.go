@@ -22,6 +22,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/synapse-p2p/synapse-p2p/internal/lifecycle"
 )
 
 // Server is the REST API server.
@@ -48,6 +50,7 @@ type Server struct {
 	ln     net.Listener
 	closed bool
 	done   chan struct{}
+	closer lifecycle.Once
 }
 
 // New validates cfg and builds the server; Start listens.
@@ -170,24 +173,22 @@ func (s *Server) Addr() string {
 	return s.ln.Addr().String()
 }
 
-// Close shuts the server down gracefully within ctx. Safe to call twice.
+// Close shuts the server down gracefully within ctx. Every call returns
+// the first call's result.
 func (s *Server) Close(ctx context.Context) error {
-	s.mu.Lock()
-	if s.closed {
+	return s.closer.Do(func() error {
+		s.mu.Lock()
+		s.closed = true
+		started := s.ln != nil
+		close(s.quit)
 		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	started := s.ln != nil
-	close(s.quit)
-	s.mu.Unlock()
-	if !started {
-		return nil
-	}
-	err := s.srv.Shutdown(ctx)
-	select {
-	case <-s.done:
-	case <-ctx.Done():
-	}
-	return err
+		if !started {
+			return nil
+		}
+		err := s.srv.Shutdown(ctx)
+		if werr := lifecycle.Wait(ctx, "api server", func() { <-s.done }); err == nil {
+			err = werr
+		}
+		return err
+	})
 }

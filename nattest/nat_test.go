@@ -300,7 +300,7 @@ func TestNATSymmetric(t *testing.T) {
 			var edit func(*p2p.Config)
 			if tc.seconds > 0 {
 				edit = func(c *p2p.Config) {
-					c.RelayService.ConnectionDurationSeconds = tc.seconds
+					c.RelayService.ConnectionDuration = time.Duration(tc.seconds) * time.Second
 					c.RelayService.ConnectionDataBytes = tc.bytes
 				}
 			}

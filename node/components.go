@@ -17,6 +17,7 @@ import (
 	"github.com/synapse-p2p/synapse-p2p/bitswap"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 	"github.com/synapse-p2p/synapse-p2p/gossip"
+	"github.com/synapse-p2p/synapse-p2p/internal/lifecycle"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
 	"github.com/synapse-p2p/synapse-p2p/raftnet"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
@@ -78,7 +79,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("upgrade: %w", err)
 	}
-	n.closers = append(n.closers, func(context.Context) error { return n.upgrades.Close() })
+	n.closers = append(n.closers, n.upgrades.Close)
 	state, err := n.genesis.InitialState()
 	if err != nil {
 		return err
@@ -111,13 +112,13 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bitswap: %w", err)
 	}
-	n.closers = append(n.closers, func(context.Context) error { return n.packages.Close() })
+	n.closers = append(n.closers, n.packages.Close)
 
 	// Sync and raft may run over relayed (limited) connections, so nodes
 	// that reach each other only through a relay still exchange ops and
 	// validators still form raft; bitswap waits for a direct connection
 	// (p2p.AllowLimited, docs/nat.md).
-	n.gossip, err = gossip.New(ctx, gossip.DefaultConfig(), gossip.Deps{
+	n.gossip, err = gossip.New(ctx, n.cfg.Gossip, gossip.Deps{
 		Host:      p2p.AllowLimited(n.host.Host, log.With("component", "p2p"), gossip.SyncProtocol(n.netID)),
 		Key:       n.key,
 		Datastore: n.ds,
@@ -133,7 +134,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("gossip: %w", err)
 	}
-	n.closers = append(n.closers, func(context.Context) error { return n.gossip.Close() })
+	n.closers = append(n.closers, n.gossip.Close)
 
 	genesisVals := make([]peer.ID, 0, len(n.genesis.Validators))
 	for _, v := range n.genesis.Validators {
@@ -161,7 +162,7 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("raft: %w", err)
 	}
-	n.closers = append(n.closers, func(context.Context) error { return n.raft.Close() })
+	n.closers = append(n.closers, n.raft.Close)
 	n.newMetrics()
 	return nil
 }
@@ -184,13 +185,14 @@ func (n *Node) startComponents(ctx context.Context) error {
 	}()
 	// The executor and prefetch loops stop before the components they use
 	// close.
-	n.closers = append(n.closers, func(context.Context) error {
+	n.closers = append(n.closers, func(ctx context.Context) error {
 		cancel()
 		n.prepCancel()
-		<-n.execDone
-		<-prefetchDone
-		n.prepWG.Wait()
-		return nil
+		return lifecycle.Wait(ctx, "executor", func() {
+			<-n.execDone
+			<-prefetchDone
+			n.prepWG.Wait()
+		})
 	})
 	return nil
 }

@@ -1,11 +1,9 @@
 package node
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,8 +12,10 @@ import (
 	"time"
 
 	"github.com/synapse-p2p/synapse-p2p/bitswap"
+	"github.com/synapse-p2p/synapse-p2p/gossip"
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
 	"github.com/synapse-p2p/synapse-p2p/internal/atomicfile"
+	"github.com/synapse-p2p/synapse-p2p/internal/confjson"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
 	"github.com/synapse-p2p/synapse-p2p/raftnet"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
@@ -54,12 +54,14 @@ type Config struct {
 	// timeout before a void, leader grace and ban). Its dir and
 	// network_id are set by the node (<data>/raft, the genesis' network).
 	Raft raftnet.Config `json:"raft"`
+	// Gossip tunes op-set sync (interval, timeout, inbound sessions) and
+	// the orphan pool.
+	Gossip gossip.Config `json:"gossip"`
 	// PrefetchSpread spreads the start of package prefetches over this
-	// window (nanoseconds in JSON, like the raft section): a node that is not a
-	// validator waits a fixed offset in [0, prefetch_spread) derived from
-	// its peer ID before it prefetches an approved package, so a network
-	// does not ask the proposer all at once and later nodes fetch from
-	// earlier ones. 0 prefetches at once. The executor never waits: an
+	// window: a node that is not a validator waits a fixed offset in
+	// [0, prefetch_spread) derived from its peer ID before it prefetches an
+	// approved package, so a network does not ask the proposer all at once
+	// and later nodes fetch from earlier ones. 0 prefetches at once. The executor never waits: an
 	// entry that becomes final is fetched then.
 	PrefetchSpread time.Duration `json:"prefetch_spread"`
 	// Repair (the daemon's --repair flag, never stored) drops datastore
@@ -80,6 +82,7 @@ func DefaultConfig(dataDir string) Config {
 		Upgrade:  upgrade.DefaultConfig(),
 		Bitswap:  bitswap.DefaultConfig(),
 		Raft:     raftnet.DefaultConfig(),
+		Gossip:   gossip.DefaultConfig(),
 
 		PrefetchSpread: DefaultPrefetchSpread,
 	}
@@ -96,19 +99,23 @@ func (c Config) GenesisPath() string {
 	return filepath.Join(c.DataDir, c.Genesis)
 }
 
+// ErrInvalidConfig wraps the errors of the node's own keys of config.json
+// (each section wraps its package's ErrInvalidConfig).
+var ErrInvalidConfig = errors.New("node: invalid config")
+
 // Validate checks every section.
 func (c Config) Validate() error {
 	if c.DataDir == "" {
-		return errors.New("config: no data directory")
+		return fmt.Errorf("%w: no data directory", ErrInvalidConfig)
 	}
 	if c.Genesis == "" {
-		return errors.New("config: no genesis file")
+		return fmt.Errorf("%w: genesis is empty", ErrInvalidConfig)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if c.PrefetchSpread < 0 {
-		return fmt.Errorf("config: prefetch_spread %s is negative", c.PrefetchSpread)
+		return fmt.Errorf("%w: prefetch_spread %s is negative", ErrInvalidConfig, c.PrefetchSpread)
 	}
 	if err := c.P2P.Validate(); err != nil {
 		return err
@@ -126,6 +133,9 @@ func (c Config) Validate() error {
 	if err := r.Validate(); err != nil {
 		return err
 	}
+	if err := c.Gossip.Validate(); err != nil {
+		return err
+	}
 	return c.API.Validate()
 }
 
@@ -135,24 +145,42 @@ func (c Config) Validate() error {
 // applied by the caller afterwards. A missing data directory or config file
 // is ErrNotInitialised.
 func LoadConfig(dataDir string, getenv func(string) string) (Config, error) {
+	cfg, _, err := LoadConfigSources(dataDir, getenv)
+	return cfg, err
+}
+
+// LoadConfigSources is LoadConfig that also tells which keys the file and
+// the environment set (for `synapse-p2p config show`).
+func LoadConfigSources(dataDir string, getenv func(string) string) (Config, ConfigSources, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
 	cfg := DefaultConfig(dataDir)
 	b, err := os.ReadFile(filepath.Join(dataDir, ConfigFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return cfg, fmt.Errorf("%w: %s (run: synapse-p2p init --data %s)", ErrNotInitialised, dataDir, dataDir)
+		return cfg, nil, fmt.Errorf("%w: %s (run: synapse-p2p init --data %s)", ErrNotInitialised, dataDir, dataDir)
 	}
 	if err != nil {
-		return cfg, fmt.Errorf("config: %w", err)
+		return cfg, nil, fmt.Errorf("config: %w", err)
 	}
 	if cfg, err = decodeConfig(dataDir, b); err != nil {
-		return cfg, fmt.Errorf("config: %s: %w", filepath.Join(dataDir, ConfigFile), err)
+		return cfg, nil, fmt.Errorf("config: %s: %w", filepath.Join(dataDir, ConfigFile), err)
 	}
-	if err := cfg.ApplyEnv(getenv); err != nil {
-		return cfg, err
+	src := ConfigSources{}
+	if b, err = migrateConfig(b); err == nil {
+		err = src.setKeys(b, SourceFile)
 	}
-	return cfg, nil
+	if err != nil {
+		return cfg, nil, fmt.Errorf("config: %s: %w", filepath.Join(dataDir, ConfigFile), err)
+	}
+	keys, err := cfg.applyEnv(getenv)
+	if err != nil {
+		return cfg, nil, err
+	}
+	for _, k := range keys {
+		src[k] = SourceEnv
+	}
+	return cfg, src, nil
 }
 
 // decodeConfig reads the bytes of a config.json over the defaults of a node
@@ -160,18 +188,30 @@ func LoadConfig(dataDir string, getenv func(string) string) (Config, error) {
 // is LoadConfig without the file and the environment.
 func decodeConfig(dataDir string, b []byte) (Config, error) {
 	cfg := DefaultConfig(dataDir)
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
+	if err := cfg.UnmarshalJSON(b); err != nil {
 		return cfg, err
-	}
-	// A second document (two configs pasted into one file) would be
-	// ignored silently otherwise.
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return cfg, errors.New("trailing data after the JSON object")
 	}
 	cfg.DataDir = dataDir
 	return cfg, nil
+}
+
+// fileConfig is Config without its JSON methods.
+type fileConfig Config
+
+// MarshalJSON writes the config as config.json holds it: durations as
+// text ("30s", internal/confjson), enums as their names.
+func (c Config) MarshalJSON() ([]byte, error) { return confjson.Marshal(fileConfig(c)) }
+
+// UnmarshalJSON reads a config.json over c: absent keys keep their value,
+// unknown keys and data after the object are errors, and durations are
+// text or, as in files written before, integer nanoseconds (and the p2p
+// section's old *_seconds keys, integer seconds).
+func (c *Config) UnmarshalJSON(b []byte) error {
+	b, err := migrateConfig(b)
+	if err != nil {
+		return err
+	}
+	return confjson.Unmarshal(b, (*fileConfig)(c))
 }
 
 // EnvPrefix starts every environment variable the node reads.
@@ -186,76 +226,78 @@ const EnvPrefix = "SYNAPSE_"
 // empties the list), REACHABILITY (auto, public, private), and AUTONAT,
 // RELAY_SERVICE, RELAY_CLIENT, HOLE_PUNCHING (bool).
 func (c *Config) ApplyEnv(getenv func(string) string) error {
-	for _, l := range []struct {
-		name string
-		dst  *[]string
-	}{
-		{"ANNOUNCE", &c.P2P.Announce},
-		{"NO_ANNOUNCE", &c.P2P.NoAnnounce},
-		{"STATIC_RELAYS", &c.P2P.RelayClient.StaticRelays},
-	} {
-		if v := getenv(EnvPrefix + l.name); v == "none" {
-			*l.dst = nil
-		} else if v != "" {
-			*l.dst = splitList(v)
-		}
-	}
-	if v := getenv(EnvPrefix + "REACHABILITY"); v != "" {
-		c.P2P.Reachability = v
-	}
-	for _, b := range []struct {
-		name string
-		dst  *bool
-	}{
-		{"AUTONAT", &c.P2P.AutoNAT},
-		{"RELAY_SERVICE", &c.P2P.RelayService.Enabled},
-		{"RELAY_CLIENT", &c.P2P.RelayClient.Enabled},
-		{"HOLE_PUNCHING", &c.P2P.HolePunching},
-		{"MDNS", &c.P2P.MDNS},
-	} {
-		if err := envBool(getenv, b.name, b.dst); err != nil {
-			return err
-		}
-	}
-	if v := getenv(EnvPrefix + "LISTEN"); v != "" {
-		c.P2P.ListenAddrs = splitList(v)
-	}
-	if v := getenv(EnvPrefix + "BOOTSTRAP"); v != "" {
-		c.P2P.Bootstrap = splitList(v)
-	}
-	if v := getenv(EnvPrefix + "API"); v != "" {
-		c.API.Addr = v
-	}
-	if v := getenv(EnvPrefix + "API_TOKEN"); v != "" {
-		c.API.Token = v
-	}
-	if v := getenv(EnvPrefix + "API_ALLOWED_HOSTS"); v != "" {
-		c.API.AllowedHosts = splitList(v)
-	}
-	if v := getenv(EnvPrefix + "DHT_MODE"); v != "" {
-		c.P2P.DHTMode = v
-	}
-	if v := getenv(EnvPrefix + "GENESIS"); v != "" {
-		c.Genesis = v
-	}
-	if v := getenv(EnvPrefix + "LOG_LEVEL"); v != "" {
-		c.LogLevel = v
-	}
-	return nil
+	_, err := c.applyEnv(getenv)
+	return err
 }
 
-// envBool sets *dst from the boolean variable SYNAPSE_<name> when it is set.
-func envBool(getenv func(string) string, name string, dst *bool) error {
-	v := getenv(EnvPrefix + name)
-	if v == "" {
+// applyEnv is ApplyEnv; it returns the config.json keys it set.
+func (c *Config) applyEnv(getenv func(string) string) ([]string, error) {
+	var keys []string
+	for _, e := range envVars {
+		v := getenv(EnvPrefix + e.name)
+		if v == "" {
+			continue
+		}
+		if err := e.set(c, v); err != nil {
+			return nil, fmt.Errorf("config: %s%s=%q: %w", EnvPrefix, e.name, v, err)
+		}
+		keys = append(keys, e.key)
+	}
+	return keys, nil
+}
+
+// envVar is one SYNAPSE_* variable: its name after the prefix, the
+// config.json key it overrides and how.
+type envVar struct {
+	name, key string
+	set       func(c *Config, v string) error
+}
+
+var envVars = []envVar{
+	{"LISTEN", "p2p.listen_addrs", envList(func(c *Config) *[]string { return &c.P2P.ListenAddrs }, false)},
+	{"BOOTSTRAP", "p2p.bootstrap", envList(func(c *Config) *[]string { return &c.P2P.Bootstrap }, false)},
+	{"ANNOUNCE", "p2p.announce", envList(func(c *Config) *[]string { return &c.P2P.Announce }, true)},
+	{"NO_ANNOUNCE", "p2p.no_announce", envList(func(c *Config) *[]string { return &c.P2P.NoAnnounce }, true)},
+	{"STATIC_RELAYS", "p2p.relay_client.static_relays", envList(func(c *Config) *[]string { return &c.P2P.RelayClient.StaticRelays }, true)},
+	{"REACHABILITY", "p2p.reachability", envString(func(c *Config) *string { return &c.P2P.Reachability })},
+	{"DHT_MODE", "p2p.dht_mode", envString(func(c *Config) *string { return &c.P2P.DHTMode })},
+	{"AUTONAT", "p2p.autonat", envBool(func(c *Config) *bool { return &c.P2P.AutoNAT })},
+	{"RELAY_SERVICE", "p2p.relay_service.enabled", envBool(func(c *Config) *bool { return &c.P2P.RelayService.Enabled })},
+	{"RELAY_CLIENT", "p2p.relay_client.enabled", envBool(func(c *Config) *bool { return &c.P2P.RelayClient.Enabled })},
+	{"HOLE_PUNCHING", "p2p.hole_punching", envBool(func(c *Config) *bool { return &c.P2P.HolePunching })},
+	{"MDNS", "p2p.mdns", envBool(func(c *Config) *bool { return &c.P2P.MDNS })},
+	{"API", "api.addr", envString(func(c *Config) *string { return &c.API.Addr })},
+	{"API_TOKEN", "api.token", envString(func(c *Config) *string { return &c.API.Token })},
+	{"API_ALLOWED_HOSTS", "api.allowed_hosts", envList(func(c *Config) *[]string { return &c.API.AllowedHosts }, false)},
+	{"GENESIS", "genesis", envString(func(c *Config) *string { return &c.Genesis })},
+	{"LOG_LEVEL", "log_level", envString(func(c *Config) *string { return &c.LogLevel })},
+}
+
+// envList sets a comma-separated list; with none, "none" empties it.
+func envList(field func(*Config) *[]string, none bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if none && v == "none" {
+			*field(c) = nil
+		} else {
+			*field(c) = splitList(v)
+		}
 		return nil
 	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		return fmt.Errorf("config: %s%s=%q: want true or false", EnvPrefix, name, v)
+}
+
+func envString(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *field(c) = v; return nil }
+}
+
+func envBool(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("want true or false")
+		}
+		*field(c) = b
+		return nil
 	}
-	*dst = b
-	return nil
 }
 
 // Write stores the configuration as <DataDir>/config.json.

@@ -28,6 +28,7 @@ func configSeeds(tb testing.TB) [][]byte {
 		{"upgrade": def.Upgrade},
 		{"bitswap": def.Bitswap},
 		{"raft": def.Raft},
+		{"gossip": def.Gossip},
 	} {
 		b, err := json.Marshal(sec)
 		if err != nil {
@@ -44,6 +45,10 @@ func configSeeds(tb testing.TB) [][]byte {
 		`{"raft":{"heartbeat_timeout":1000000000,"election_timeout":1000000000,"leader_lease_timeout":500000000}}`,
 		`{"upgrade":{"timeout":300000000000,"memory_limit_bytes":268435456,"isolation":1,"allow_file_urls":true}}`,
 		`{"upgrade":{"data_dir":"/elsewhere","compilation_cache_dir":"/tmp/c"}}`,
+		`{"raft":{"heartbeat_timeout":"1s","election_timeout":"1s","leader_lease_timeout":"500ms"},"upgrade":{"isolation":"in-process"}}`,
+		`{"gossip":{"sync_interval":"30s","max_sync_sessions":16}}`,
+		`{"p2p":{"discovery_seconds":30,"relay_service":{"connection_duration_seconds":0,"connection_data_bytes":0,"reservation_ttl_seconds":60}}}`,
+		`{"p2p":{"discovery_seconds":30,"discovery_interval":"30s"}}`,
 		// refused or suspicious: unknown fields, a second document, bad types
 		`{"log_level":"info","p2p":{"listen":[]}}`,
 		`{"bitswap":{"reprovide_interval":"1h","max_fetch_byte":1}}`,
@@ -122,7 +127,11 @@ func configKeys(tb testing.TB, c Config) map[string]bool {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		tb.Fatal(err)
 	}
-	keys := map[string]bool{"api.token": true, "api.allowed_hosts": true, "upgrade.compilation_cache_dir": true}
+	keys := map[string]bool{"api.token": true, "api.allowed_hosts": true, "upgrade.compilation_cache_dir": true,
+		// set by the node; old files hold them, empty
+		"upgrade.data_dir": true, "raft.dir": true, "raft.network_id": true,
+		// old names (node/configlegacy.go)
+		"p2p.discovery_seconds": true}
 	for k, v := range doc {
 		keys[strings.ToLower(k)] = true
 		if sec, ok := v.(map[string]any); ok {

@@ -9,7 +9,7 @@ import (
 func parseLevel(s string) (slog.Level, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return 0, fmt.Errorf("config: log_level %q: want debug, info, warn or error", s)
+		return 0, fmt.Errorf("log_level %q: want debug, info, warn or error", s)
 	}
 	return l, nil
 }

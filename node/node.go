@@ -23,6 +23,7 @@ import (
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
+	"github.com/synapse-p2p/synapse-p2p/internal/lifecycle"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
 )
 
@@ -51,6 +52,7 @@ type Node struct {
 
 	// closers run in reverse order of registration.
 	closers []func(context.Context) error
+	closer  lifecycle.Once
 
 	mu      sync.Mutex
 	started bool
@@ -144,7 +146,15 @@ func New(ctx context.Context, cfg Config, opts ...Option) (_ *Node, err error) {
 			return nil, fmt.Errorf("open datastore (is another synapse-p2p using %s?): %w", cfg.DataDir, err)
 		}
 		n.ds = bds
-		n.closers = append(n.closers, func(context.Context) error { return bds.Close() })
+		n.closers = append(n.closers, func(ctx context.Context) error {
+			// Past the deadline a component may still be stopping and
+			// write; badger recovers an unclosed datastore on the next
+			// start.
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("node: datastore left open, components may still be stopping: %w", err)
+			}
+			return bds.Close()
+		})
 	}
 
 	n.host, err = p2p.New(ctx, cfg.P2P, n.key, n.netID, n.log.With("component", "p2p"), n.hostOptions(o.host)...)
@@ -209,17 +219,16 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops every component in reverse order of construction. It is safe
-// to call more than once.
+// Close stops every component in reverse order of construction; each one
+// waits for its goroutines until ctx is done. Every call returns the first
+// call's result.
 func (n *Node) Close(ctx context.Context) error {
-	n.mu.Lock()
-	if n.closed {
+	return n.closer.Do(func() error {
+		n.mu.Lock()
+		n.closed = true
 		n.mu.Unlock()
-		return nil
-	}
-	n.closed = true
-	n.mu.Unlock()
-	return n.closeAll(ctx)
+		return n.closeAll(ctx)
+	})
 }
 
 func (n *Node) closeAll(ctx context.Context) error {

@@ -27,20 +27,20 @@ func newAddrsFactory(announce, noAnnounce []string) (*addrsFactory, error) {
 	for _, s := range announce {
 		a, err := ma.NewMultiaddr(s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: announce address %q: %v", ErrInvalidConfig, s, err)
+			return nil, fmt.Errorf("%w: announce: %q: %v", ErrInvalidConfig, s, err)
 		}
 		if _, err := a.ValueForProtocol(ma.P_P2P); err == nil {
-			return nil, fmt.Errorf("%w: announce address %q: leave out /p2p/ (the node adds its own ID)", ErrInvalidConfig, s)
+			return nil, fmt.Errorf("%w: announce: %q: leave out /p2p/ (the node adds its own ID)", ErrInvalidConfig, s)
 		}
 		f.announce = append(f.announce, a)
 	}
 	for _, s := range noAnnounce {
 		a, err := ma.NewMultiaddr(s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: no_announce entry %q: %v", ErrInvalidConfig, s, err)
+			return nil, fmt.Errorf("%w: no_announce: %q: %v", ErrInvalidConfig, s, err)
 		}
 		if n, ok, err := ipcidr(a); err != nil {
-			return nil, fmt.Errorf("%w: no_announce entry %q: %v", ErrInvalidConfig, s, err)
+			return nil, fmt.Errorf("%w: no_announce: %q: %v", ErrInvalidConfig, s, err)
 		} else if ok {
 			f.ranges = append(f.ranges, n)
 			continue

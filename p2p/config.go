@@ -3,6 +3,7 @@ package p2p
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -29,9 +30,9 @@ type Config struct {
 	MDNS bool `json:"mdns"`
 	// DHTMode is one of auto, server, client.
 	DHTMode string `json:"dht_mode"`
-	// DiscoverySeconds is the period of DHT rendezvous discovery once the
+	// DiscoveryInterval is the period of DHT rendezvous discovery once the
 	// node has peers (it runs faster until then).
-	DiscoverySeconds int `json:"discovery_seconds"`
+	DiscoveryInterval time.Duration `json:"discovery_interval"`
 	// NATPortMap asks the gateway for a port mapping (UPnP/NAT-PMP).
 	NATPortMap bool `json:"nat_port_map"`
 
@@ -71,17 +72,17 @@ const (
 
 // RelayServiceConfig is the circuit relay v2 service a public node offers,
 // like Kubo's Swarm.RelayService. Each relayed connection is cut after
-// ConnectionDurationSeconds or ConnectionDataBytes in either direction;
+// ConnectionDuration or ConnectionDataBytes in either direction;
 // with both 0 the relay imposes no limit, and its relayed connections are
 // full connections for both ends (for a relay run for the network's own
 // validators, docs/nat.md).
 type RelayServiceConfig struct {
-	Enabled                   bool  `json:"enabled"`
-	ConnectionDurationSeconds int   `json:"connection_duration_seconds"`
-	ConnectionDataBytes       int64 `json:"connection_data_bytes"`
-	// ReservationTTLSeconds is how long a reservation lasts before the
-	// client must refresh it.
-	ReservationTTLSeconds int `json:"reservation_ttl_seconds"`
+	Enabled             bool          `json:"enabled"`
+	ConnectionDuration  time.Duration `json:"connection_duration"`
+	ConnectionDataBytes int64         `json:"connection_data_bytes"`
+	// ReservationTTL is how long a reservation lasts before the client
+	// must refresh it.
+	ReservationTTL time.Duration `json:"reservation_ttl"`
 	// MaxReservations bounds the reservations held at once,
 	// MaxReservationsPerIP those from one IP address.
 	MaxReservations      int `json:"max_reservations"`
@@ -108,14 +109,14 @@ type RelayClientConfig struct {
 // circuits per peer.
 func DefaultRelayServiceConfig() RelayServiceConfig {
 	return RelayServiceConfig{
-		Enabled:                   true,
-		ConnectionDurationSeconds: 120,
-		ConnectionDataBytes:       128 << 10,
-		ReservationTTLSeconds:     3600,
-		MaxReservations:           128,
-		MaxReservationsPerIP:      8,
-		MaxCircuits:               16,
-		BufferSize:                2048,
+		Enabled:              true,
+		ConnectionDuration:   2 * time.Minute,
+		ConnectionDataBytes:  128 << 10,
+		ReservationTTL:       time.Hour,
+		MaxReservations:      128,
+		MaxReservationsPerIP: 8,
+		MaxCircuits:          16,
+		BufferSize:           2048,
 	}
 }
 
@@ -129,16 +130,16 @@ func DefaultConfig() Config {
 			"/ip6/::/tcp/4001",
 			"/ip6/::/udp/4001/quic-v1",
 		},
-		ConnLow:          32,
-		ConnHigh:         96,
-		MDNS:             true,
-		DHTMode:          DHTModeAuto,
-		DiscoverySeconds: 30,
-		AutoNAT:          true,
-		Reachability:     ReachabilityAuto,
-		RelayService:     DefaultRelayServiceConfig(),
-		RelayClient:      RelayClientConfig{Enabled: true},
-		HolePunching:     true,
+		ConnLow:           32,
+		ConnHigh:          96,
+		MDNS:              true,
+		DHTMode:           DHTModeAuto,
+		DiscoveryInterval: 30 * time.Second,
+		AutoNAT:           true,
+		Reachability:      ReachabilityAuto,
+		RelayService:      DefaultRelayServiceConfig(),
+		RelayClient:       RelayClientConfig{Enabled: true},
+		HolePunching:      true,
 	}
 }
 
@@ -151,7 +152,7 @@ func LoopbackConfig() Config {
 	c.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
 	c.MDNS = false
 	c.DHTMode = DHTModeServer
-	c.DiscoverySeconds = 10
+	c.DiscoveryInterval = 10 * time.Second
 	c.AutoNAT = false
 	c.RelayService.Enabled = false
 	c.RelayClient.Enabled = false
@@ -165,26 +166,26 @@ var ErrInvalidConfig = errors.New("p2p: invalid config")
 // Validate checks addresses, watermarks and the DHT mode.
 func (c Config) Validate() error {
 	if len(c.ListenAddrs) == 0 {
-		return fmt.Errorf("%w: no listen addresses", ErrInvalidConfig)
+		return fmt.Errorf("%w: listen_addrs is empty", ErrInvalidConfig)
 	}
 	for _, a := range c.ListenAddrs {
 		if _, err := ma.NewMultiaddr(a); err != nil {
-			return fmt.Errorf("%w: listen address %q: %v", ErrInvalidConfig, a, err)
+			return fmt.Errorf("%w: listen_addrs: %q: %v", ErrInvalidConfig, a, err)
 		}
 	}
 	if _, err := ParseBootstrap(c.Bootstrap); err != nil {
 		return err
 	}
 	if c.ConnLow < 0 || c.ConnHigh < c.ConnLow || c.ConnHigh == 0 {
-		return fmt.Errorf("%w: connection watermarks low=%d high=%d", ErrInvalidConfig, c.ConnLow, c.ConnHigh)
+		return fmt.Errorf("%w: conn_low %d, conn_high %d (want 0 <= conn_low <= conn_high, conn_high > 0)", ErrInvalidConfig, c.ConnLow, c.ConnHigh)
 	}
 	switch c.DHTMode {
 	case DHTModeAuto, DHTModeServer, DHTModeClient:
 	default:
 		return fmt.Errorf("%w: dht_mode %q (want auto, server or client)", ErrInvalidConfig, c.DHTMode)
 	}
-	if c.DiscoverySeconds <= 0 {
-		return fmt.Errorf("%w: discovery_seconds must be positive", ErrInvalidConfig)
+	if c.DiscoveryInterval <= 0 {
+		return fmt.Errorf("%w: discovery_interval must be positive", ErrInvalidConfig)
 	}
 	switch c.Reachability {
 	case ReachabilityAuto, ReachabilityPublic, ReachabilityPrivate:
@@ -211,12 +212,12 @@ func (r RelayServiceConfig) validate() error {
 		return nil
 	}
 	switch {
-	case r.ConnectionDurationSeconds < 0 || r.ConnectionDataBytes < 0:
-		return bad("connection limits must not be negative")
-	case (r.ConnectionDurationSeconds == 0) != (r.ConnectionDataBytes == 0):
-		return bad("connection_duration_seconds and connection_data_bytes are both set (limited relay) or both 0 (no limit), not one of them")
-	case r.ReservationTTLSeconds <= 0:
-		return bad("reservation_ttl_seconds must be positive")
+	case r.ConnectionDuration < 0 || r.ConnectionDataBytes < 0:
+		return bad("connection_duration and connection_data_bytes must not be negative")
+	case (r.ConnectionDuration == 0) != (r.ConnectionDataBytes == 0):
+		return bad("connection_duration and connection_data_bytes are both set (limited relay) or both 0 (no limit), not one of them")
+	case r.ReservationTTL <= 0:
+		return bad("reservation_ttl must be positive")
 	case r.MaxReservations <= 0 || r.MaxReservationsPerIP <= 0 || r.MaxCircuits <= 0:
 		return bad("max_reservations, max_reservations_per_ip and max_circuits must be positive")
 	case r.BufferSize < 512:

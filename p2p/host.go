@@ -33,6 +33,8 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/synapse-p2p/synapse-p2p/internal/lifecycle"
 )
 
 // Host is a libp2p host with the network's DHT and discovery attached.
@@ -58,6 +60,7 @@ type Host struct {
 	started bool
 	closed  bool
 	mdns    mdns.Service
+	closer  lifecycle.Once
 }
 
 // ProtocolPrefix is the namespace of every synapse protocol of a network.
@@ -236,10 +239,10 @@ func (h *Host) rendezvous() string { return "synapse/" + h.netID + "/nodes" }
 // discover advertises this node under the network's rendezvous key and
 // connects to nodes found there until the connection manager's low
 // watermark is reached. It polls every second until the node has a peer,
-// then every DiscoverySeconds.
+// then every DiscoveryInterval.
 func (h *Host) discover(ctx context.Context) {
 	rd := drouting.NewRoutingDiscovery(h.DHT)
-	period := time.Duration(h.cfg.DiscoverySeconds) * time.Second
+	period := h.cfg.DiscoveryInterval
 	var nextAdvertise time.Time
 	for {
 		wait := time.Second
@@ -332,30 +335,23 @@ func (h *Host) P2PAddrs() []ma.Multiaddr {
 	return addrs
 }
 
-// Close stops discovery, the DHT and the host. It is safe to call twice.
+// Close stops discovery, the DHT and the host, waiting for discovery until
+// ctx is done. Every call returns the first call's result.
 func (h *Host) Close(ctx context.Context) error {
-	h.mu.Lock()
-	if h.closed {
+	return h.closer.Do(func() error {
+		h.mu.Lock()
+		h.closed = true
 		h.mu.Unlock()
-		return nil
-	}
-	h.closed = true
-	h.mu.Unlock()
-	h.cancel()
-	var errs []error
-	if h.mdns != nil {
-		errs = append(errs, h.mdns.Close())
-	}
-	done := make(chan struct{})
-	go func() { h.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		errs = append(errs, fmt.Errorf("p2p: waiting for discovery to stop: %w", ctx.Err()))
-	}
-	if h.relaySvc != nil {
-		h.relaySvc.close()
-	}
-	errs = append(errs, h.DHT.Close(), h.Host.Close())
-	return errors.Join(errs...)
+		h.cancel()
+		var errs []error
+		if h.mdns != nil {
+			errs = append(errs, h.mdns.Close())
+		}
+		errs = append(errs, lifecycle.Wait(ctx, "p2p discovery", h.wg.Wait))
+		if h.relaySvc != nil {
+			h.relaySvc.close()
+		}
+		errs = append(errs, h.DHT.Close(), h.Host.Close())
+		return errors.Join(errs...)
+	})
 }

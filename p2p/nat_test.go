@@ -29,9 +29,9 @@ func TestConfigValidateNAT(t *testing.T) {
 		"bad no_announce range": func(c *p2p.Config) { c.NoAnnounce = []string{"/ip4/10.0.0.0/ipcidr/40"} },
 		"static relay no ID":    func(c *p2p.Config) { c.RelayClient.StaticRelays = []string{"/ip4/203.0.113.1/tcp/4001"} },
 		"one relay limit only":  func(c *p2p.Config) { c.RelayService.ConnectionDataBytes = 0 },
-		"negative limit":        func(c *p2p.Config) { c.RelayService.ConnectionDurationSeconds = -1 },
+		"negative limit":        func(c *p2p.Config) { c.RelayService.ConnectionDuration = -1 },
 		"no reservations":       func(c *p2p.Config) { c.RelayService.MaxReservations = 0 },
-		"no reservation TTL":    func(c *p2p.Config) { c.RelayService.ReservationTTLSeconds = 0 },
+		"no reservation TTL":    func(c *p2p.Config) { c.RelayService.ReservationTTL = 0 },
 		"tiny relay buffer":     func(c *p2p.Config) { c.RelayService.BufferSize = 16 },
 	}
 	for name, mutate := range cases {
@@ -44,7 +44,7 @@ func TestConfigValidateNAT(t *testing.T) {
 		})
 	}
 	c := p2p.DefaultConfig()
-	c.RelayService.ConnectionDurationSeconds, c.RelayService.ConnectionDataBytes = 0, 0
+	c.RelayService.ConnectionDuration, c.RelayService.ConnectionDataBytes = 0, 0
 	if err := c.Validate(); err != nil {
 		t.Fatalf("a relay without limits is valid: %v", err)
 	}
@@ -92,7 +92,7 @@ func TestRelayedConnectionAndAllowLimited(t *testing.T) {
 	r := newIdleHost(t, func(c *p2p.Config) {
 		c.Reachability = p2p.ReachabilityPublic // loopback is never public to AutoNAT
 		c.RelayService = p2p.DefaultRelayServiceConfig()
-		c.RelayService.ConnectionDurationSeconds = 90
+		c.RelayService.ConnectionDuration = 90 * time.Second
 	})
 	if !r.NATStatus().RelayService || r.NATStatus().Reachability != p2p.ReachabilityPublic {
 		t.Fatalf("relay status %+v: a node configured public runs the relay service", r.NATStatus())
@@ -219,7 +219,7 @@ func TestUnlimitedRelay(t *testing.T) {
 	r := newIdleHost(t, func(c *p2p.Config) {
 		c.Reachability = p2p.ReachabilityPublic
 		c.RelayService = p2p.DefaultRelayServiceConfig()
-		c.RelayService.ConnectionDurationSeconds, c.RelayService.ConnectionDataBytes = 0, 0
+		c.RelayService.ConnectionDuration, c.RelayService.ConnectionDataBytes = 0, 0
 	})
 	a, b := newIdleHost(t, nil), newIdleHost(t, nil)
 	b.SetStreamHandler(echoProto, func(s network.Stream) { s.Close() })

@@ -25,15 +25,15 @@ type relayService struct {
 
 func newRelayService(h host.Host, rs RelayServiceConfig, st *natState, log *slog.Logger) *relayService {
 	rc := relayv2.DefaultResources()
-	rc.ReservationTTL = time.Duration(rs.ReservationTTLSeconds) * time.Second
+	rc.ReservationTTL = rs.ReservationTTL
 	rc.MaxReservations = rs.MaxReservations
 	rc.MaxReservationsPerIP = rs.MaxReservationsPerIP
 	rc.MaxCircuits = rs.MaxCircuits
 	rc.BufferSize = rs.BufferSize
 	rc.Limit = nil
-	if rs.ConnectionDurationSeconds > 0 {
+	if rs.ConnectionDuration > 0 {
 		rc.Limit = &relayv2.RelayLimit{
-			Duration: time.Duration(rs.ConnectionDurationSeconds) * time.Second,
+			Duration: rs.ConnectionDuration,
 			Data:     rs.ConnectionDataBytes,
 		}
 	}

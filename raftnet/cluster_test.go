@@ -326,7 +326,7 @@ func newClusterWith(t *testing.T, c *cluster, nVal, total int) *cluster {
 	}
 	t.Cleanup(func() {
 		for _, n := range c.nodes {
-			n.svc.Close()
+			n.svc.Close(context.Background())
 		}
 	})
 	return c

@@ -9,14 +9,14 @@ import (
 // ErrInvalidConfig wraps every configuration error of this package.
 var ErrInvalidConfig = errors.New("raftnet: invalid config")
 
-// Config configures the validator consensus. Durations are JSON nanoseconds
-// (time.Duration).
+// Config configures the validator consensus.
 type Config struct {
 	// Dir holds the raft state: <Dir>/wal (log + stable store),
-	// <Dir>/snapshots, <Dir>/published. Normally <data>/raft.
-	Dir string `json:"dir"`
+	// <Dir>/snapshots, <Dir>/published. Normally <data>/raft. The node
+	// sets it and NetworkID (omitted from config.json, ignored there).
+	Dir string `json:"dir,omitempty"`
 	// NetworkID names the raft protocol /synapse/<netID>/raft/1.
-	NetworkID string `json:"network_id"`
+	NetworkID string `json:"network_id,omitempty"`
 
 	HeartbeatTimeout   time.Duration `json:"heartbeat_timeout"`
 	ElectionTimeout    time.Duration `json:"election_timeout"`
@@ -88,25 +88,25 @@ func (c Config) Validate() error {
 	bad := func(f string, a ...any) error { return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(f, a...)) }
 	switch {
 	case c.Dir == "":
-		return bad("empty dir")
+		return bad("dir is empty")
 	case c.NetworkID == "":
-		return bad("empty network ID")
+		return bad("network_id is empty")
 	case c.HeartbeatTimeout < 5*time.Millisecond || c.ElectionTimeout < 5*time.Millisecond:
-		return bad("heartbeat and election timeouts must be at least 5ms")
+		return bad("heartbeat_timeout and election_timeout must be at least 5ms")
 	case c.LeaderLeaseTimeout <= 0 || c.LeaderLeaseTimeout > c.HeartbeatTimeout:
-		return bad("leader lease timeout must be in (0, heartbeat timeout]")
+		return bad("leader_lease_timeout must be in (0, heartbeat_timeout]")
 	case c.ElectionTimeout < c.HeartbeatTimeout:
-		return bad("election timeout must be >= heartbeat timeout")
+		return bad("election_timeout must be >= heartbeat_timeout")
 	case c.CommitTimeout <= 0 || c.ApplyTimeout <= 0 || c.PollInterval <= 0:
-		return bad("commit, apply timeouts and poll interval must be positive")
+		return bad("commit_timeout, apply_timeout and poll_interval must be positive")
 	case c.RetryMin <= 0 || c.RetryMax < c.RetryMin:
-		return bad("retry backoff must satisfy 0 < min <= max")
+		return bad("retry_min and retry_max must satisfy 0 < retry_min <= retry_max")
 	case c.StallTimeout <= 0 || c.LeaderGrace <= 0 || c.BanDuration <= 0:
-		return bad("stall timeout, leader grace and ban duration must be positive")
+		return bad("stall_timeout, leader_grace and ban_duration must be positive")
 	case c.SnapshotThreshold == 0 || c.SnapshotRetain < 1:
-		return bad("snapshot threshold and retain must be positive")
+		return bad("snapshot_threshold and snapshot_retain must be positive")
 	case c.SnapshotInterval < 5*time.Millisecond:
-		return bad("snapshot interval must be at least 5ms")
+		return bad("snapshot_interval must be at least 5ms")
 	}
 	return nil
 }

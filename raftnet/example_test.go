@@ -39,7 +39,7 @@ func Example() {
 	if err := svc.Start(context.Background()); err != nil {
 		panic(err)
 	}
-	defer svc.Close()
+	defer svc.Close(context.Background())
 	events, stop := svc.Events()
 	defer stop()
 	for ev := range events {

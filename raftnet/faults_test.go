@@ -56,7 +56,7 @@ func TestLeaderKilledMidRatification(t *testing.T) {
 	// first of them, before it gets to the second.
 	c.propose("p2", "p3")
 	testutil.WaitFor(t, 20*time.Second, "leader commits p2", func() bool { return len(c.nodes[l].svc.Slots()) >= 2 })
-	if err := c.nodes[l].svc.Close(); err != nil {
+	if err := c.nodes[l].svc.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	rest := without(all, l)
@@ -155,7 +155,7 @@ func TestRestartAllFromDisk(t *testing.T) {
 	for _, n := range c.nodes {
 		term, _ := strconv.ParseUint(n.svc.current().raft.Stats()["term"], 10, 64)
 		terms = append(terms, term)
-		if err := n.svc.Close(); err != nil {
+		if err := n.svc.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -328,10 +328,10 @@ func TestNewValidatesDeps(t *testing.T) {
 	c.leader([]int{0})
 	c.propose("solo")
 	c.waitEntries([]int{0}, 1, 10*time.Second)
-	if err := c.nodes[0].svc.Close(); err != nil {
+	if err := c.nodes[0].svc.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.nodes[0].svc.Close(); err != nil {
+	if err := c.nodes[0].svc.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.nodes[0].svc.Start(context.Background()); !errors.Is(err, errClosed) {

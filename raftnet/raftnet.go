@@ -28,6 +28,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/core/routing"
+
+	"github.com/synapse-p2p/synapse-p2p/internal/lifecycle"
 )
 
 // Candidate is an approved proposal not yet ratified, as the governance
@@ -142,6 +144,7 @@ type Service struct {
 	lastFSM *fsm      // the latest FSM, kept after raft stops
 	started bool
 	closed  bool
+	closer  lifecycle.Once
 
 	protected map[peer.ID]bool // validators protected in the conn manager (loop only)
 	leftAt    time.Time        // when this node left the validator set (loop only)
@@ -232,18 +235,25 @@ func (s *Service) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the loops and raft and closes the stores. It is idempotent.
-func (s *Service) Close() error {
-	s.mu.Lock()
-	if s.closed {
+// Close stops the loops and raft and closes the stores, waiting for them
+// until ctx is done. Every call returns the first call's result.
+func (s *Service) Close(ctx context.Context) error {
+	return s.closer.Do(func() error {
+		s.mu.Lock()
+		s.closed = true
+		started := s.started
 		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	started := s.started
-	s.mu.Unlock()
+		s.cancel()
+		var err error
+		if werr := lifecycle.Wait(ctx, "raftnet", func() { err = s.stop(started) }); werr != nil {
+			return werr
+		}
+		return err
+	})
+}
 
-	s.cancel()
+// stop is Close after the cancel: it stops raft and waits for the loops.
+func (s *Service) stop(started bool) error {
 	// Stop raft before waiting for the loops: a pending Apply or membership
 	// change then fails at once instead of running into its timeout.
 	err := s.stopRaft()

@@ -1,6 +1,7 @@
 package raftnet
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ func TestLeaderChangesAndHeartbeatLag(t *testing.T) {
 
 	// Kill the leader: the survivors elect another and count it.
 	term := c.nodes[without(vals, l)[0]].svc.Term()
-	if err := c.nodes[l].svc.Close(); err != nil {
+	if err := c.nodes[l].svc.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	rest := without(vals, l)

@@ -111,14 +111,14 @@ func TestExecuteCrash(t *testing.T) {
 	srv := examplesServer(t)
 	tmpl, _ := initManager(t, nil)
 	p := pkgFor(t, srv, "add-feature-flag", "1.2.0")
-	tmpl.Close()
+	tmpl.Close(context.Background())
 	for _, step := range []string{"backup", "journal:rename", "state", "meta:rename", "clear"} {
 		t.Run(step, func(t *testing.T) {
 			dir := copyDir(t, tmpl.cfg.DataDir)
 			m := newManager(t, dir, nil, Deps{})
 			m.store.fail = crashAt(step)
 			r, err := m.Execute(context.Background(), Entry{Seq: 1, Package: p})
-			m.Close()
+			m.Close(context.Background())
 			m2 := newManager(t, dir, nil, Deps{})
 			v, state, _ := m2.State()
 			if sv := stateVersion(state); sv != v {
@@ -162,7 +162,7 @@ func TestRollback(t *testing.T) {
 	if _, err := m.Rollback(context.Background(), "nope"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown proposal: %v", err)
 	}
-	m.Close()
+	m.Close(context.Background())
 	tmpl := m.cfg.DataDir
 
 	t.Run("rollback, pause, resume", func(t *testing.T) {
@@ -178,7 +178,7 @@ func TestRollback(t *testing.T) {
 		if !m.Status().Paused {
 			t.Fatal("not paused")
 		}
-		m.Close()
+		m.Close(context.Background())
 		m = newManager(t, m.cfg.DataDir, nil, Deps{})
 		if _, err := m.Execute(context.Background(), Entry{Seq: 2, Package: p}); !errors.Is(err, ErrPaused) {
 			t.Fatalf("paused executor ran: %v", err)
@@ -205,7 +205,7 @@ func TestRollback(t *testing.T) {
 			m := newManager(t, dir, nil, Deps{})
 			m.store.fail = crashAt(step)
 			_, err := m.Rollback(context.Background(), p.ProposalID)
-			m.Close()
+			m.Close(context.Background())
 			m2 := newManager(t, dir, nil, Deps{})
 			v, _, sum := m2.State()
 			st := m2.Status()

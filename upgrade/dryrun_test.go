@@ -190,8 +190,8 @@ func TestConfigAndInit(t *testing.T) {
 	if _, _, s2 := m.State(); s2 != sum {
 		t.Fatal("state replaced")
 	}
-	m.Close()
-	m.Close()
+	m.Close(context.Background())
+	m.Close(context.Background())
 	if _, err := m.Execute(context.Background(), Entry{Seq: 1}); err == nil {
 		t.Fatal("execute after close")
 	}

@@ -72,7 +72,7 @@ func TestExecuteAddFeatureFlag(t *testing.T) {
 		t.Fatalf("status %+v", st1)
 	}
 	// Restart keeps everything.
-	m.Close()
+	m.Close(context.Background())
 	m2 := newManager(t, m.cfg.DataDir, nil, Deps{})
 	if err := m2.InitState("1.0.0", st); err != nil {
 		t.Fatal(err)

@@ -110,7 +110,7 @@ func TestCloseDuringExecute(t *testing.T) {
 		m.History()
 		m.State()
 	}
-	m.Close()
+	m.Close(context.Background())
 	select {
 	case err := <-errc:
 		if !isTransient(err) {

@@ -130,7 +130,7 @@ func newManager(t testing.TB, dir string, mutate func(*Config), deps Deps) *Mana
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { m.Close() })
+	t.Cleanup(func() { m.Close(context.Background()) })
 	return m
 }
 

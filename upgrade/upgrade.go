@@ -10,6 +10,7 @@ package upgrade
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 	"github.com/synapse-p2p/synapse-p2p/internal/atomicfile"
+	"github.com/synapse-p2p/synapse-p2p/internal/lifecycle"
 )
 
 // Isolation selects where guest code runs.
@@ -46,10 +48,40 @@ func (i Isolation) String() string {
 	return fmt.Sprintf("Isolation(%d)", int(i))
 }
 
+// MarshalText writes the isolation's name ("process", "in-process").
+func (i Isolation) MarshalText() ([]byte, error) {
+	if i != IsolationProcess && i != IsolationInProcess {
+		return nil, fmt.Errorf("upgrade: unknown isolation %d", int(i))
+	}
+	return []byte(i.String()), nil
+}
+
+// UnmarshalJSON reads an isolation's name, or the number config files held
+// before (0 process, 1 in-process).
+func (i *Isolation) UnmarshalJSON(b []byte) error {
+	var name string
+	if err := json.Unmarshal(b, &name); err != nil {
+		var n int
+		if json.Unmarshal(b, &n) != nil {
+			return fmt.Errorf("upgrade: isolation %s: want \"process\" or \"in-process\"", b)
+		}
+		*i = Isolation(n) // Validate rejects unknown numbers
+		return nil
+	}
+	for _, v := range []Isolation{IsolationProcess, IsolationInProcess} {
+		if name == v.String() {
+			*i = v
+			return nil
+		}
+	}
+	return fmt.Errorf("upgrade: isolation %q: want \"process\" or \"in-process\"", name)
+}
+
 // Config configures a Manager.
 type Config struct {
 	// DataDir is the node data dir; files live in <DataDir>/upgrades/.
-	DataDir string `json:"data_dir"`
+	// The node sets it (omitted from config.json, ignored there).
+	DataDir string `json:"data_dir,omitempty"`
 	// The limits that decide an upgrade's outcome come from the network
 	// state (global.governance.limits: max_package_bytes, memory_pages,
 	// max_output_bytes, fuel; see genesis.Limits), so every node decides
@@ -226,6 +258,7 @@ type Manager struct {
 	wg     sync.WaitGroup
 
 	execMu sync.Mutex // serialises InitState, Execute, Rollback, Resume
+	closer lifecycle.Once
 
 	mu     sync.Mutex
 	snap   *snapshot // nil until InitState
@@ -290,15 +323,16 @@ func (m *Manager) probeWasm(ctx context.Context) bool {
 	return true
 }
 
-// Close stops running calls (they fail as transient) and waits for them.
-// It is safe to call more than once.
-func (m *Manager) Close() error {
-	m.mu.Lock()
-	m.closed = true
-	m.mu.Unlock()
-	m.cancel()
-	m.wg.Wait()
-	return nil
+// Close stops running calls (they fail as transient) and waits for them
+// until ctx is done. Every call returns the first call's result.
+func (m *Manager) Close(ctx context.Context) error {
+	return m.closer.Do(func() error {
+		m.mu.Lock()
+		m.closed = true
+		m.mu.Unlock()
+		m.cancel()
+		return lifecycle.Wait(ctx, "upgrade calls", m.wg.Wait)
+	})
 }
 
 // begin registers an operation; the returned context is also cancelled by

@@ -29,6 +29,7 @@ type command struct {
 
 var commands = map[string]command{
 	"init":    {"create identity, config and genesis in a data directory", cmdInit},
+	"config":  {"show the effective config and where each value came from (config show)", cmdConfig},
 	"daemon":  {"run a node", cmdDaemon},
 	"id":      {"print the node's peer ID and addresses", cmdID},
 	"genesis": {"create a devnet genesis (genesis new)", cmdGenesis},
