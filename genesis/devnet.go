@@ -1,9 +1,11 @@
 package genesis
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -42,4 +44,22 @@ func Devnet(name string, nodes []peer.ID, validators int, votingPeriod int64) (*
 		return nil, err
 	}
 	return g, nil
+}
+
+// NewDevnetKeys makes n fresh Ed25519 identities for a development
+// network (simnet, the simulated network, tests) and their peer IDs, in
+// the same order: pass the IDs to Devnet.
+func NewDevnetKeys(n int) ([]crypto.PrivKey, []peer.ID, error) {
+	keys := make([]crypto.PrivKey, n)
+	ids := make([]peer.ID, n)
+	for i := range keys {
+		var err error
+		if keys[i], _, err = crypto.GenerateEd25519Key(rand.Reader); err != nil {
+			return nil, nil, fmt.Errorf("genesis: devnet key: %w", err)
+		}
+		if ids[i], err = peer.IDFromPrivateKey(keys[i]); err != nil {
+			return nil, nil, fmt.Errorf("genesis: devnet key: %w", err)
+		}
+	}
+	return keys, ids, nil
 }

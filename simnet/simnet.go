@@ -5,7 +5,6 @@ package simnet
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -109,15 +107,9 @@ func Start(ctx context.Context, cfg Config) (_ *Net, err error) {
 		}
 	}()
 
-	keys := make([]crypto.PrivKey, cfg.Nodes)
-	ids := make([]peer.ID, cfg.Nodes)
-	for i := range keys {
-		if keys[i], _, err = crypto.GenerateEd25519Key(rand.Reader); err != nil {
-			return nil, err
-		}
-		if ids[i], err = peer.IDFromPrivateKey(keys[i]); err != nil {
-			return nil, err
-		}
+	keys, ids, err := genesis.NewDevnetKeys(cfg.Nodes)
+	if err != nil {
+		return nil, err
 	}
 	n.genesis, err = genesis.Devnet("synapse-simnet", ids, cfg.Validators, cfg.VotingPeriod)
 	if err != nil {

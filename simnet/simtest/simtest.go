@@ -21,7 +21,6 @@ package simtest
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -186,15 +185,9 @@ func Start(ctx context.Context, cfg Config) (_ *Net, err error) {
 		return nil, fmt.Errorf("simtest: shared datastore: %w", err)
 	}
 
-	keys := make([]crypto.PrivKey, cfg.Nodes)
-	ids := make([]peer.ID, cfg.Nodes)
-	for i := range keys {
-		if keys[i], _, err = crypto.GenerateEd25519Key(rand.Reader); err != nil {
-			return nil, err
-		}
-		if ids[i], err = peer.IDFromPrivateKey(keys[i]); err != nil {
-			return nil, err
-		}
+	keys, ids, err := genesis.NewDevnetKeys(cfg.Nodes)
+	if err != nil {
+		return nil, err
 	}
 	n.genesis, err = genesis.Devnet("synapse-simtest", ids, cfg.Validators, cfg.VotingPeriod)
 	if err != nil {
