@@ -8,7 +8,7 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultReprovideInterval   = 12 * time.Hour
+	defaultReprovideInterval   = 12 * time.Hour
 	DefaultProviderSearchDelay = 50 * time.Millisecond
 	DefaultMaxFetchBytes       = 64 << 20
 	// DefaultServeWorkers and DefaultValidatorServeWorkers: boxo starts 8
@@ -61,7 +61,7 @@ type Config struct {
 // limits a validator's serving to 8 MiB/s.
 func DefaultConfig() Config {
 	return Config{
-		ReprovideInterval:     DefaultReprovideInterval,
+		ReprovideInterval:     defaultReprovideInterval,
 		ProviderSearchDelay:   DefaultProviderSearchDelay,
 		MaxFetchBytes:         DefaultMaxFetchBytes,
 		ServeWorkers:          DefaultServeWorkers,
@@ -90,14 +90,14 @@ func (c Config) Validate() error {
 	if c.ServeRate < 0 || c.ValidatorServeRate < 0 {
 		return fmt.Errorf("%w: serve_rate %d, validator_serve_rate %d (want ≥ 0, 0 = no cap)", ErrInvalidConfig, c.ServeRate, c.ValidatorServeRate)
 	}
-	if r := min(nonZero(c.ServeRate), nonZero(c.ValidatorServeRate)); r < MinServeRate {
-		return fmt.Errorf("%w: a serve rate of %d B/s is below %d B/s (a 256 KiB block would take minutes)", ErrInvalidConfig, r, MinServeRate)
+	if r := min(nonZero(c.ServeRate), nonZero(c.ValidatorServeRate)); r < minServeRate {
+		return fmt.Errorf("%w: a serve rate of %d B/s is below %d B/s (a 256 KiB block would take minutes)", ErrInvalidConfig, r, minServeRate)
 	}
 	return nil
 }
 
-// MinServeRate is the lowest non-zero serve rate Validate accepts (64 KiB/s).
-const MinServeRate = 64 << 10
+// minServeRate is the lowest non-zero serve rate Validate accepts (64 KiB/s).
+const minServeRate = 64 << 10
 
 // nonZero maps 0 (no cap) to the largest rate, for comparisons.
 func nonZero(r int64) int64 {

@@ -42,7 +42,7 @@ func TestServeRateCapsWhatAHolderSends(t *testing.T) {
 // Closing the store ends a write that waits for the limiter.
 func TestServeLimiterWaitEndsOnClose(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := newServeLimiter(ctx, MinServeRate)
+	l := newServeLimiter(ctx, minServeRate)
 	if err := l.wait(serveBurst); err != nil { // the full bucket
 		t.Fatal(err)
 	}

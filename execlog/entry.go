@@ -14,9 +14,9 @@ import (
 	"github.com/synapse-p2p/synapse-p2p/internal/cborx"
 )
 
-// HashDomain prefixes an entry's CBOR bytes before hashing, so an entry
+// hashDomain prefixes an entry's CBOR bytes before hashing, so an entry
 // hash can never collide with another synapse hash.
-const HashDomain = "synapse/entry/v1"
+const hashDomain = "synapse/entry/v1"
 
 // Entry is one execution-log entry. Seq is dense from 1; PrevEntryHash is
 // the Hash of entry Seq-1 ("" for Seq 1). The CBOR form is a map with these
@@ -90,10 +90,10 @@ func (e Entry) CanonicalBytes() []byte {
 	return b
 }
 
-// Hash is the entry_hash: lowercase hex SHA-256(HashDomain ‖ CanonicalBytes()).
+// Hash is the entry_hash: lowercase hex SHA-256(hashDomain ‖ CanonicalBytes()).
 func (e Entry) Hash() string {
 	h := sha256.New()
-	h.Write([]byte(HashDomain))
+	h.Write([]byte(hashDomain))
 	h.Write(e.CanonicalBytes())
 	return hex.EncodeToString(h.Sum(nil))
 }

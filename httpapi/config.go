@@ -48,7 +48,7 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultAddr               = "127.0.0.1:8000"
+	defaultAddr               = "127.0.0.1:8000"
 	DefaultMaxBodyBytes       = 1 << 20
 	DefaultMaxPackageBytes    = 64 << 20
 	DefaultMaxDryRuns         = 2
@@ -62,7 +62,7 @@ const (
 // at most 32 event streams.
 func DefaultConfig() Config {
 	return Config{
-		Addr:               DefaultAddr,
+		Addr:               defaultAddr,
 		MaxBodyBytes:       DefaultMaxBodyBytes,
 		MaxPackageBytes:    DefaultMaxPackageBytes,
 		MaxDryRuns:         DefaultMaxDryRuns,
@@ -108,15 +108,15 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: allowed_hosts: %v", ErrInvalidConfig, err)
 		}
 	}
-	if !IsLoopback(host) && c.Token == "" {
+	if !isLoopback(host) && c.Token == "" {
 		return fmt.Errorf("%w: addr %q is not a loopback address, so api.token (or SYNAPSE_API_TOKEN) must be set", ErrInvalidConfig, c.Addr)
 	}
 	return nil
 }
 
-// IsLoopback reports whether host names only this machine: localhost or an
+// isLoopback reports whether host names only this machine: localhost or an
 // address in 127.0.0.0/8 or ::1. An empty host (all interfaces) is not.
-func IsLoopback(host string) bool {
+func isLoopback(host string) bool {
 	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
 		return true
 	}

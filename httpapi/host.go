@@ -118,7 +118,7 @@ const ifaceTTL = 10 * time.Second
 func newHostPolicy(cfg Config) *hostPolicy {
 	p := &hostPolicy{interfaceAddrs: net.InterfaceAddrs}
 	if h, _, err := net.SplitHostPort(cfg.Addr); err == nil {
-		p.exposed = !IsLoopback(h)
+		p.exposed = !isLoopback(h)
 		host, _, ok := splitHostPort(bracket(h))
 		a, err := netip.ParseAddr(host)
 		if ok && host != "" && (err != nil || !a.IsUnspecified()) {
@@ -148,7 +148,7 @@ func (p *hostPolicy) allow(r *http.Request) bool {
 	if !ok || host == "" {
 		return false
 	}
-	if IsLoopback(host) || host == p.bindHost {
+	if isLoopback(host) || host == p.bindHost {
 		return true
 	}
 	for _, a := range p.allowed {

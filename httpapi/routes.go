@@ -7,19 +7,19 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// Route is one endpoint of the API; Routes lists them for documentation
+// apiRoute is one endpoint of the API; Routes lists them for documentation
 // and the OpenAPI contract test.
-type Route struct {
+type apiRoute struct {
 	Method   string
 	Path     string
 	Mutating bool
 }
 
 // Routes is every endpoint the server handles.
-func Routes() []Route {
-	var out []Route
+func Routes() []apiRoute {
+	var out []apiRoute
 	for _, r := range (&Server{}).table() {
-		out = append(out, Route{Method: r.method, Path: r.path, Mutating: r.mutating})
+		out = append(out, apiRoute{Method: r.method, Path: r.path, Mutating: r.mutating})
 	}
 	return out
 }

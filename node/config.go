@@ -84,12 +84,12 @@ func DefaultConfig(dataDir string) Config {
 		Raft:     raftnet.DefaultConfig(),
 		Gossip:   gossip.DefaultConfig(),
 
-		PrefetchSpread: DefaultPrefetchSpread,
+		PrefetchSpread: defaultPrefetchSpread,
 	}
 }
 
-// DefaultPrefetchSpread: prefetches of a package start over 3 s.
-const DefaultPrefetchSpread = 3 * time.Second
+// defaultPrefetchSpread: prefetches of a package start over 3 s.
+const defaultPrefetchSpread = 3 * time.Second
 
 // GenesisPath resolves Genesis against DataDir.
 func (c Config) GenesisPath() string {

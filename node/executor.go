@@ -13,11 +13,11 @@ import (
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
-// RetryInterval is how often the executor wakes without an event. An
+// retryInterval is how often the executor wakes without an event. An
 // entry that failed transiently is retried with exponential backoff from
 // retryMin to retryMax. New final entries run as soon as gossip reports
 // them.
-const RetryInterval = 3 * time.Second
+const retryInterval = 3 * time.Second
 
 const (
 	retryMin = 1 * time.Second
@@ -44,12 +44,12 @@ type execState struct {
 }
 
 // runExecutor executes final execution-log entries strictly in seq order.
-// It wakes on every gossip change, on Kick and every RetryInterval.
+// It wakes on every gossip change, on Kick and every retryInterval.
 func (n *Node) runExecutor(ctx context.Context) {
 	defer close(n.execDone)
 	events, cancel := n.gossip.Subscribe()
 	defer cancel()
-	t := time.NewTicker(RetryInterval)
+	t := time.NewTicker(retryInterval)
 	defer t.Stop()
 	n.reportLast(ctx)
 	for {

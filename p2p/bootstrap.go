@@ -10,9 +10,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 )
 
-// ParseBootstrap parses multiaddrs that end in /p2p/<peer ID>, merging
+// parseBootstrap parses multiaddrs that end in /p2p/<peer ID>, merging
 // several addresses of one peer.
-func ParseBootstrap(addrs []string) ([]peer.AddrInfo, error) {
+func parseBootstrap(addrs []string) ([]peer.AddrInfo, error) {
 	return parsePeerAddrs("bootstrap", addrs)
 }
 

@@ -173,7 +173,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: listen_addrs: %q: %v", ErrInvalidConfig, a, err)
 		}
 	}
-	if _, err := ParseBootstrap(c.Bootstrap); err != nil {
+	if _, err := parseBootstrap(c.Bootstrap); err != nil {
 		return err
 	}
 	if c.ConnLow < 0 || c.ConnHigh < c.ConnLow || c.ConnHigh == 0 {

@@ -9,7 +9,7 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 )
 
-// DocnetPublic is true in binaries built with the synapse_docnet tag.
+// docnetPublic is true in binaries built with the synapse_docnet tag.
 //
 // The NAT tests (nattest/) build real NATs out of Linux network namespaces
 // and may only use the documentation ranges 192.0.2.0/24, 198.51.100.0/24
@@ -19,7 +19,7 @@ import (
 // tag makes 203.0.113.0/24 count as public — it plays the internet in the
 // tests — and leaves the other two unroutable, like the home networks
 // behind each NAT. A normal build never contains this file.
-const DocnetPublic = true
+const docnetPublic = true
 
 func init() {
 	_, internet, _ := net.ParseCIDR("203.0.113.0/24")

@@ -2,6 +2,6 @@
 
 package p2p
 
-// DocnetPublic is true only in binaries built with the synapse_docnet tag,
+// docnetPublic is true only in binaries built with the synapse_docnet tag,
 // where 203.0.113.0/24 counts as a public address (p2p/docnet.go).
-const DocnetPublic = false
+const docnetPublic = false

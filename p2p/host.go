@@ -63,8 +63,8 @@ type Host struct {
 	closer  lifecycle.Once
 }
 
-// ProtocolPrefix is the namespace of every synapse protocol of a network.
-func ProtocolPrefix(netID string) protocol.ID {
+// protocolPrefix is the namespace of every synapse protocol of a network.
+func protocolPrefix(netID string) protocol.ID {
 	return protocol.ID("/synapse/" + netID)
 }
 
@@ -89,10 +89,10 @@ func New(ctx context.Context, cfg Config, key crypto.PrivKey, netID string, log 
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	bootstrap, _ := ParseBootstrap(cfg.Bootstrap) // validated above
+	bootstrap, _ := parseBootstrap(cfg.Bootstrap) // validated above
 	staticRelays, _ := parsePeerAddrs("relay_client.static_relays", cfg.RelayClient.StaticRelays)
 	af, _ := newAddrsFactory(cfg.Announce, cfg.NoAnnounce)
-	if DocnetPublic {
+	if docnetPublic {
 		log.Warn("built with the synapse_docnet tag: the documentation range 203.0.113.0/24 counts as a public internet address (for the NAT tests only)")
 	}
 
@@ -162,7 +162,7 @@ func New(ctx context.Context, cfg Config, key crypto.PrivKey, netID string, log 
 	}[cfg.DHTMode]
 	d, err := dht.New(h,
 		dht.Mode(mode),
-		dht.ProtocolPrefix(ProtocolPrefix(netID)),
+		dht.ProtocolPrefix(protocolPrefix(netID)),
 		dht.BootstrapPeers(bootstrap...),
 	)
 	if err != nil {
