@@ -64,7 +64,8 @@ func startNet(t *testing.T, nodes, validators int) *simnet.Net {
 }
 
 // startNetWith starts cfg (APIs off, 60 s voting period) with raft timeouts
-// short enough for tests: a stalled slot is voided after 3 s.
+// short enough for tests (a stalled slot is voided after 3 s) and a sync
+// every 5 s.
 func startNetWith(t *testing.T, cfg simnet.Config) *simnet.Net {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -75,6 +76,10 @@ func startNetWith(t *testing.T, cfg simnet.Config) *simnet.Net {
 	}
 	tune := cfg.Tune
 	cfg.Tune = func(i int, c *node.Config) {
+		// An op published before its publisher knew of a peer's topic
+		// subscription reaches that peer only by the periodic sync (2 min by
+		// default); under -race on a loaded machine that window is real.
+		c.Gossip.SyncInterval = 5 * time.Second
 		c.Raft.StallTimeout = 3 * time.Second
 		c.Raft.LeaderGrace = 5 * time.Second
 		if tune != nil {
