@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/synapse-p2p/synapse-p2p/internal/examplebuild"
-	"github.com/synapse-p2p/synapse-p2p/node"
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
@@ -92,14 +91,7 @@ func TestAPIEndToEnd(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	n, err := node.New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close(context.Background())
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	n := startNode(t, cfg)
 	pkgPath, err := examplebuild.Build(ctx, "add-feature-flag", t.TempDir())
 	if err != nil {
 		t.Fatal(err)

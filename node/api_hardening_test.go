@@ -68,14 +68,7 @@ func TestAPIHardeningOnNode(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	n, err := node.New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close(context.Background())
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	n := startNode(t, cfg)
 	base := "http://" + n.APIAddr()
 	api := apiClient{t, base, ""}
 

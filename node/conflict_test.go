@@ -21,7 +21,7 @@ import (
 	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
-// startNode starts the node of cfg (a single-validator dev network).
+// startNode starts the node of cfg; it closes at the end of the test.
 func startNode(t *testing.T, cfg node.Config) *node.Node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -30,8 +30,9 @@ func startNode(t *testing.T, cfg node.Config) *node.Node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Close is idempotent: a test may close (or stop) the node earlier.
+	t.Cleanup(func() { nd.Close(context.Background()) })
 	if err := nd.Start(ctx); err != nil {
-		nd.Close(ctx)
 		t.Fatal(err)
 	}
 	return nd

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/synapse-p2p/synapse-p2p/node"
 )
 
 // pageClient sends requests the way the dashboard does: from the node's
@@ -58,14 +56,7 @@ func TestDashboardBackends(t *testing.T) {
 	cfg.API.Token = "s3cret"
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	n, err := node.New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close(context.Background())
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	n := startNode(t, cfg)
 	base := "http://" + n.APIAddr()
 
 	sctx, stop := context.WithCancel(ctx)

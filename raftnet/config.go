@@ -12,7 +12,7 @@ var ErrInvalidConfig = errors.New("raftnet: invalid config")
 // Config configures the validator consensus.
 type Config struct {
 	// Dir holds the raft state: <Dir>/wal (log + stable store),
-	// <Dir>/snapshots, <Dir>/published. Normally <data>/raft. The node
+	// <Dir>/snapshots. Normally <data>/raft. The node
 	// sets it and NetworkID (omitted from config.json, ignored there).
 	Dir string `json:"dir,omitempty"`
 	// NetworkID names the raft protocol /synapse/<netID>/raft/1.
