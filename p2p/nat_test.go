@@ -106,15 +106,12 @@ func TestRelayedConnectionAndAllowLimited(t *testing.T) {
 	if _, err := client.Reserve(ctx, b.Host, r.AddrInfo()); err != nil {
 		t.Fatalf("reserve at the relay: %v", err)
 	}
-	// B stops listening: like a node behind a NAT, it can only be reached
-	// through its relay.
-	var direct []ma.Multiaddr
-	for _, l := range b.Network().ListenAddresses() {
-		if _, err := l.ValueForProtocol(ma.P_CIRCUIT); err != nil {
-			direct = append(direct, l)
-		}
-	}
-	b.Network().(interface{ ListenClose(...ma.Multiaddr) }).ListenClose(direct...)
+	// A and B stop listening: like two nodes behind NATs, B can only be
+	// reached through its relay, and B cannot open a direct connection
+	// back to A either (its DHT would, as soon as identify told it A's
+	// addresses, and the test would see that connection instead).
+	stopListening(a)
+	stopListening(b)
 	circuit := ma.StringCast("/p2p/" + r.ID().String() + "/p2p-circuit")
 	var viaRelay []ma.Multiaddr
 	for _, ra := range r.Addrs() {
@@ -191,6 +188,17 @@ func TestRelayedConnectionAndAllowLimited(t *testing.T) {
 		!strings.Contains(l, "limit_bytes=131072") || !strings.Contains(l, "relay="+r.ID().String()) {
 		t.Fatalf("log of limited streams:\n%s", l)
 	}
+}
+
+// stopListening closes h's direct listeners and keeps its relay ones.
+func stopListening(h *p2p.Host) {
+	var direct []ma.Multiaddr
+	for _, l := range h.Network().ListenAddresses() {
+		if _, err := l.ValueForProtocol(ma.P_CIRCUIT); err != nil {
+			direct = append(direct, l)
+		}
+	}
+	h.Network().(interface{ ListenClose(...ma.Multiaddr) }).ListenClose(direct...)
 }
 
 // lockedBuf is a log sink safe for concurrent writes.
