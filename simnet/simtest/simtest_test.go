@@ -250,9 +250,9 @@ func BenchmarkSimulatedStory(b *testing.B) {
 
 // TestSimulatedScaleProbe is a diagnostic, skipped unless SIMTEST_PROBE
 // names a size: it runs the story on that many nodes and logs the figures
-// and the real time; SIMTEST_DUMP=<prefix> also writes a goroutine dump
-// every 3 minutes of real time and a one-minute CPU profile after the
-// first (how the cost of 300 nodes was found to be connection setup):
+// and the real time; SIMTEST_DUMP=<prefix> also writes, every 4 minutes of
+// real time, a goroutine dump, a heap profile and a one-minute CPU profile
+// (how the cost of 300 nodes was found to be connection setup):
 //
 //	SIMTEST_PROBE=300 SIMTEST_PROGRESS=1 go test -run ScaleProbe -v -timeout 60m ./simnet/simtest/
 func TestSimulatedScaleProbe(t *testing.T) {
@@ -270,13 +270,14 @@ func TestSimulatedScaleProbe(t *testing.T) {
 				f, _ := os.Create(fmt.Sprintf("%s.%d.txt", d, k))
 				pprof.Lookup("goroutine").WriteTo(f, 2)
 				f.Close()
-				if k == 0 {
-					f, _ := os.Create(d + ".cpu")
-					pprof.StartCPUProfile(f)
-					time.Sleep(time.Minute)
-					pprof.StopCPUProfile()
-					f.Close()
-				}
+				f, _ = os.Create(fmt.Sprintf("%s.%d.heap", d, k))
+				pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+				f, _ = os.Create(fmt.Sprintf("%s.%d.cpu", d, k))
+				pprof.StartCPUProfile(f)
+				time.Sleep(time.Minute)
+				pprof.StopCPUProfile()
+				f.Close()
 			}
 		}()
 	}
