@@ -13,6 +13,7 @@ import (
 	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/synapse-p2p/synapse-p2p/execlog"
 )
 
@@ -79,6 +80,7 @@ type store struct {
 	lamport   uint64
 	final     map[uint64]string // seq -> entry hash, persisted
 	signed    map[uint64]string // seq -> entry hash this node signed, persisted
+	eligible  eligibleCache
 }
 
 func newStore(ds datastore.Batching) *store {

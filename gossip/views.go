@@ -2,7 +2,9 @@ package gossip
 
 import (
 	"math"
+	"reflect"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -85,11 +87,41 @@ func eligibleWeight(rules genesis.Rules) float64 {
 	return total
 }
 
+// eligibleCache holds the eligible weight of the last reputation map it
+// summed. Rules change only when an upgrade runs, and a tally is built for
+// every view of a proposal: summing (and sorting) a 1000-voter map every
+// time was most of a 1000-node network's CPU. The cache keeps the map
+// itself, so a map it compares against can never be freed and its address
+// reused by a different one; Rules are values whose maps nobody modifies.
+type eligibleCache struct {
+	mu  sync.Mutex
+	rep map[peer.ID]float64
+	w   float64
+	ok  bool
+}
+
+func (c *eligibleCache) weight(rules genesis.Rules) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ok && len(c.rep) == len(rules.Reputation) &&
+		reflect.ValueOf(c.rep).UnsafePointer() == reflect.ValueOf(rules.Reputation).UnsafePointer() {
+		return c.w
+	}
+	c.rep, c.w, c.ok = rules.Reputation, eligibleWeight(rules), true
+	return c.w
+}
+
 // computeTally weighs votes (one per voter, sorted by voter) under rules.
 // Under open voting a voter outside the reputation map weighs 1 and adds
 // to the eligible weight.
 func computeTally(votes []VoteView, rules genesis.Rules) Tally {
-	t := Tally{Eligible: eligibleWeight(rules)}
+	return tallyWith(votes, rules, eligibleWeight(rules))
+}
+
+// tallyWith is computeTally with the reputation map's eligible weight
+// already summed.
+func tallyWith(votes []VoteView, rules genesis.Rules, eligible float64) Tally {
+	t := Tally{Eligible: eligible}
 	for _, v := range votes {
 		if _, known := rules.Reputation[v.Voter]; !known {
 			t.Eligible += v.Weight
@@ -162,7 +194,7 @@ func effectiveVotes(ps *proposalState, rules genesis.Rules) (votes []VoteView, e
 // IDs to their final entry seq.
 func (st *store) proposalView(ps *proposalState, rules genesis.Rules, finalSeq map[string]uint64, now time.Time) ProposalView {
 	votes, eq := effectiveVotes(ps, rules)
-	t := computeTally(votes, rules)
+	t := tallyWith(votes, rules, st.eligible.weight(rules))
 	period := time.Duration(rules.Governance.VotingPeriodSeconds) * time.Second
 	status := decide(t, rules.Governance, !now.Before(ps.firstSeen.Add(period)))
 	seq := finalSeq[ps.id]

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"io"
+	"maps"
 	"math/bits"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,8 +33,9 @@ func (n *Node) runPrefetch(ctx context.Context) {
 	defer wg.Wait()
 	started := map[string]bool{} // package URLs
 	decided := map[string]bool{} // proposal IDs whose package was looked at
+	pending := map[string]bool{} // changed proposals not looked at yet
+	var look <-chan time.Time
 	for {
-		var ids []string
 		select {
 		case <-ctx.Done():
 			return
@@ -40,13 +43,24 @@ func (n *Node) runPrefetch(ctx context.Context) {
 			if !ok {
 				return
 			}
-			ids = pendingProposals(ev, events, decided)
+			if ev.Kind == gossip.ProposalChanged && !decided[ev.ProposalID] {
+				pending[ev.ProposalID] = true
+				if look == nil {
+					look = time.After(prefetchSettle)
+				}
+			}
+			continue
+		case <-look:
+			look = nil
 		}
+		// Every vote changes its proposal, and a tally costs O(votes):
+		// looking at it on every vote would cost a node of a 1000-node
+		// network O(votes²) per proposal. So changes are collected for
+		// prefetchSettle and each changed proposal looked at once, and
+		// never again once it passed.
+		ids := slices.Sorted(maps.Keys(pending))
+		clear(pending)
 		for _, id := range ids {
-			// Every vote changes its proposal: look at each changed
-			// proposal once per burst of events, and not again once it
-			// passed. A tally costs O(votes), so a node of a 1000-node
-			// network would otherwise spend O(votes²) on one proposal.
 			p, err := n.gossip.Proposal(id, time.Now())
 			if err != nil || (p.Status != gossip.StatusApproved && p.Status != gossip.StatusRatified) {
 				continue
@@ -85,31 +99,9 @@ func (n *Node) runPrefetch(ctx context.Context) {
 	}
 }
 
-// pendingProposals returns the proposals that first and every event
-// already queued behind it changed, each once and in order of first
-// mention, leaving out those in skip.
-func pendingProposals(first gossip.Event, events <-chan gossip.Event, skip map[string]bool) []string {
-	var ids []string
-	seen := map[string]bool{}
-	add := func(ev gossip.Event) {
-		if ev.Kind == gossip.ProposalChanged && !skip[ev.ProposalID] && !seen[ev.ProposalID] {
-			seen[ev.ProposalID] = true
-			ids = append(ids, ev.ProposalID)
-		}
-	}
-	add(first)
-	for {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				return ids
-			}
-			add(ev)
-		default:
-			return ids
-		}
-	}
-}
+// prefetchSettle is how long the prefetcher collects proposal changes
+// before it looks at the changed proposals.
+const prefetchSettle = 200 * time.Millisecond
 
 // prefetchDelay is how long this node waits before it prefetches url: 0 on
 // a validator, else a fixed offset in [0, PrefetchSpread) derived from the

@@ -2,11 +2,8 @@ package node
 
 import (
 	"fmt"
-	"slices"
 	"testing"
 	"time"
-
-	"github.com/synapse-p2p/synapse-p2p/gossip"
 )
 
 // Prefetch offsets stay inside the window, are the same on every call and
@@ -32,32 +29,5 @@ func TestSpreadOffset(t *testing.T) {
 	}
 	if spreadOffset("a", 0) != 0 {
 		t.Fatal("a zero window must give a zero offset")
-	}
-}
-
-// A burst of events becomes each changed proposal once, in order of first
-// mention, without other kinds and without the proposals already decided.
-func TestPendingProposals(t *testing.T) {
-	ch := make(chan gossip.Event, 8)
-	for _, ev := range []gossip.Event{
-		{Kind: gossip.ProposalChanged, ProposalID: "b"},
-		{Kind: gossip.EntryFinal, Seq: 1},
-		{Kind: gossip.ProposalChanged, ProposalID: "done"},
-		{Kind: gossip.ProposalChanged, ProposalID: "a"},
-		{Kind: gossip.ProposalChanged, ProposalID: "b"},
-	} {
-		ch <- ev
-	}
-	first := gossip.Event{Kind: gossip.ProposalChanged, ProposalID: "c"}
-	got := pendingProposals(first, ch, map[string]bool{"done": true})
-	if want := []string{"c", "b", "a"}; !slices.Equal(got, want) {
-		t.Fatalf("got %q, want %q", got, want)
-	}
-	if len(ch) != 0 {
-		t.Fatalf("%d events left queued", len(ch))
-	}
-	close(ch)
-	if got := pendingProposals(gossip.Event{Kind: gossip.ReportAdded}, ch, nil); got != nil {
-		t.Fatalf("a closed channel and no proposal event gave %q", got)
 	}
 }
