@@ -181,6 +181,13 @@ func Start(ctx context.Context, cfg Config) (_ *Net, err error) {
 	opts.SyncWrites = false
 	opts.GcInterval = 0
 	opts.MaxTableSize = 16 << 20
+	// A 1000-node story writes ~2 million ops into this one store; with
+	// badger's defaults level 0 filled up, every write waited for a
+	// compaction, and the compactors run on (virtual) timers: the store,
+	// not the network, set the pace.
+	opts.NumMemtables = 4
+	opts.NumLevelZeroTables = 16
+	opts.NumLevelZeroTablesStall = 64
 	if n.store, err = badger.NewDatastore(filepath.Join(cfg.Dir, "shared-datastore"), &opts); err != nil {
 		return nil, fmt.Errorf("simtest: shared datastore: %w", err)
 	}
