@@ -71,13 +71,21 @@ type Config struct {
 	// picked as bootstrap peers: with 20, trimming pushed nodes below
 	// ConnLow, they redialled, and 300 nodes spent their CPU on handshakes.
 	ConnLow, ConnHigh int
+	// DHTServers is how many nodes after the validators run their DHT in
+	// server mode, as a real network's bootstrap nodes do (default: as
+	// many as there are validators; fewer when the network is smaller).
+	// Everyone else is a DHT client, as nodes behind NAT are: every node
+	// ends up connected to most DHT servers (its lookups dial the closest
+	// ones), so their number sets the connections — handshakes, QUIC
+	// state, goroutines — per node. With 17 servers in 300 nodes each node
+	// had 31 connections, and setting them up was most of the simulation's
+	// CPU. They are not the validators: a validator connected to all 1000
+	// nodes spent its 20 Mbit/s uplink on GossipSub's lazy gossip (IHAVE
+	// to a quarter of its peers every heartbeat) during the vote, raft's
+	// heartbeats queued behind it, and the validators lost their leader.
+	DHTServers int
 	// DHTServerEvery, when positive, also makes every k-th node a DHT
-	// server. By default only the validators serve the DHT and everyone
-	// else is a client, as nodes behind NAT are: every node ends up
-	// connected to most DHT servers (its lookups dial the closest ones),
-	// so their number sets the connections — handshakes, QUIC state,
-	// goroutines — per node. With 17 servers in 300 nodes each node had 31
-	// connections, and setting them up was most of the simulation's CPU.
+	// server.
 	DHTServerEvery int
 	// VotingPeriod is the governance voting period in seconds (default
 	// 600: proposals pass early, once approval exceeds half the weight).
@@ -120,6 +128,10 @@ func (c *Config) defaults() error {
 	if c.ConnHigh == 0 {
 		c.ConnHigh = 64
 	}
+	if c.DHTServers == 0 {
+		c.DHTServers = c.Validators
+	}
+	c.DHTServers = min(c.DHTServers, c.Nodes-c.Validators)
 	if c.VotingPeriod == 0 {
 		c.VotingPeriod = 600
 	}
@@ -265,7 +277,7 @@ func (n *Net) nodeConfig(i int, key crypto.PrivKey, genesisPath string, ids []pe
 		c.P2P.DHTMode = p2p.DHTModeServer
 		// A DHT server is every node's bootstrap and lookup peer: sized
 		// like a real network's bootstrap nodes, it keeps them all. With
-		// ConnHigh 64, a validator of 1000 nodes trimmed the hundreds
+		// ConnHigh 64, a DHT server of 1000 nodes trimmed the hundreds
 		// that dial it, they redialled, and the simulation spent its
 		// time on handshakes while virtual time stood still.
 		c.P2P.ConnHigh = max(c.P2P.ConnHigh, cfg.Nodes+16)
@@ -300,10 +312,18 @@ func (n *Net) nodeConfig(i int, key crypto.PrivKey, genesisPath string, ids []pe
 	return c, nil
 }
 
-// dhtServer reports whether node i runs its DHT in server mode: every
-// validator and, when set, every DHTServerEvery-th node.
+// dhtServer reports whether node i runs its DHT in server mode: each
+// of the DHTServers nodes after the validators (every validator when
+// there are no others) and, when set, every DHTServerEvery-th node.
 func (n *Net) dhtServer(i int) bool {
-	return i < n.cfg.Validators || (n.cfg.DHTServerEvery > 0 && i%n.cfg.DHTServerEvery == 0)
+	v := n.cfg.Validators
+	switch {
+	case n.cfg.DHTServers == 0:
+		return i < v
+	case i >= v && i < v+n.cfg.DHTServers:
+		return true
+	}
+	return n.cfg.DHTServerEvery > 0 && i%n.cfg.DHTServerEvery == 0
 }
 
 // pickBootstrap picks node i's bootstrap peers: one DHT server, then

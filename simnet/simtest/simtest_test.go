@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -47,6 +49,18 @@ func runStory(t *testing.T, n, v int) (st simtest.Story, heapPerNode float64) {
 	// expensive; collect less often (the heap figure is taken after a
 	// forced GC, so it does not depend on this).
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	// One P: a bubble's goroutines mostly hand work to each other, and
+	// with two Ps every hand-off woke the other thread (futex). 100 nodes
+	// took 33 s of real time instead of 69 s, half the CPU. With two Ps
+	// two 1000-node runs also stopped advancing virtual time while every
+	// goroutine of the bubble was durably blocked on a timer (a badger
+	// flush sleeping 10 ms, the story's 10 ms ticker), the process idle —
+	// a lost wake-up we did not see with one P.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	// GOGC 400 lets the heap grow to five times what is live: at 1000
+	// nodes that passed 18 GiB. A soft limit at two thirds of the
+	// machine's memory makes the collector work harder only near it.
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(memoryLimit()))
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // virtual
 		defer cancel()
@@ -84,6 +98,22 @@ func runStory(t *testing.T, n, v int) (st simtest.Story, heapPerNode float64) {
 		heapPerNode = float64(ms.HeapInuse) / float64(n) / (1 << 20)
 	})
 	return st, heapPerNode
+}
+
+// memoryLimit is two thirds of the machine's memory (MemTotal), or no
+// limit when /proc/meminfo cannot be read.
+func memoryLimit() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return math.MaxInt64
+	}
+	var kb int64
+	for _, line := range strings.Split(string(b), "\n") {
+		if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
+			return kb << 10 * 2 / 3
+		}
+	}
+	return math.MaxInt64
 }
 
 // progress logs, every 5 s of virtual time, how much real time passed and
