@@ -184,7 +184,7 @@ func TestSimulated100(t *testing.T) {
 // TestSimulated1000 carries the story through 1000 nodes the same way. It
 // does not pass yet: the swarm forms within 3 s of virtual time with a
 // stable leader, but delivering 1000 votes to 1000 nodes holds ~15 GiB of
-// live heap and takes more than half an hour of real time on two cores
+// memory and takes more than half an hour of real time on two cores
 // (docs/benchmarks.md, scale). It runs only when SIMTEST_1000 is set:
 //
 //	SIMTEST_1000=1 go test -timeout 90m -run '^TestSimulated1000$' -v ./simnet/simtest/
