@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
 	"github.com/synapse-p2p/synapse-p2p/p2p/p2ptest"
 )
@@ -156,7 +156,7 @@ func TestRelayedConnectionAndAllowLimited(t *testing.T) {
 		t.Fatal("AllowLimited for another protocol let this one through")
 	}
 
-	var logs lockedBuf
+	var logs testutil.SyncBuffer
 	allowed := p2p.AllowLimited(a.Host, slog.New(slog.NewTextHandler(&logs, nil)), echoProto)
 	s, err := allowed.NewStream(ctx, b.ID(), echoProto)
 	if err != nil {
@@ -199,24 +199,6 @@ func stopListening(h *p2p.Host) {
 		}
 	}
 	h.Network().(interface{ ListenClose(...ma.Multiaddr) }).ListenClose(direct...)
-}
-
-// lockedBuf is a log sink safe for concurrent writes.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // A relay configured with no limits relays full connections: every
