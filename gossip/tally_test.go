@@ -175,3 +175,21 @@ func TestProposalIDCollision(t *testing.T) {
 		}
 	}
 }
+
+// The cached eligible weight follows the rules: a new reputation map of
+// the same size (an upgrade that changes reputations) is summed again, and
+// every answer equals eligibleWeight's.
+func TestEligibleCacheFollowsRules(t *testing.T) {
+	ids := []peer.ID{"a", "b", "c"}
+	before := genesis.Rules{Reputation: map[peer.ID]float64{ids[0]: 0, ids[1]: 1, ids[2]: 3}}
+	after := genesis.Rules{Reputation: map[peer.ID]float64{ids[0]: 7, ids[1]: 7, ids[2]: 7}}
+	var c eligibleCache
+	for _, r := range []genesis.Rules{before, before, after, after, before} {
+		if got, want := c.weight(r), eligibleWeight(r); got != want {
+			t.Fatalf("cached eligible weight %v, want %v", got, want)
+		}
+	}
+	if c.weight(before) == c.weight(after) {
+		t.Fatal("two different reputation maps gave one eligible weight")
+	}
+}
