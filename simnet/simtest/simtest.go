@@ -406,6 +406,12 @@ func (n *Net) Close(ctx context.Context) error {
 		errs = append(errs, n.Nodes[i].Close(ctx))
 	}
 	n.Nodes = nil
+	// go-libp2p-pubsub retries a subscription announcement from a
+	// goroutine that sleeps up to 1 s before it looks at its context
+	// (announceRetry); in a bubble, time stands still once the test's
+	// function returns, so those goroutines must end before: wait them
+	// out (virtual time, free).
+	time.Sleep(1100 * time.Millisecond)
 	if n.sim != nil {
 		n.sim.Close()
 		n.sim = nil

@@ -93,11 +93,37 @@ func runStory(t *testing.T, n, v int) (st simtest.Story, heapPerNode float64) {
 			t.Fatalf("%v\n%+v", err, st)
 		}
 		runtime.GC()
+		if f := os.Getenv("SIMTEST_HEAP"); f != "" {
+			writeHeapProfile(t, f)
+		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		heapPerNode = float64(ms.HeapInuse) / float64(n) / (1 << 20)
 	})
 	return st, heapPerNode
+}
+
+// writeHeapProfile writes the in-use heap, while the nodes still run, to
+// file (SIMTEST_HEAP=<file>: what a node holds after the story).
+func writeHeapProfile(t *testing.T, file string) {
+	f, err := os.Create(file)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		t.Error(err)
+	}
+	g, err := os.Create(file + ".goroutines")
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer g.Close()
+	if err := pprof.Lookup("goroutine").WriteTo(g, 1); err != nil {
+		t.Error(err)
+	}
 }
 
 // memoryLimit is two thirds of the machine's memory (MemTotal), or no
