@@ -64,6 +64,14 @@ type Config struct {
 	// and later nodes fetch from earlier ones. 0 prefetches at once. The executor never waits: an
 	// entry that becomes final is fetched then.
 	PrefetchSpread time.Duration `json:"prefetch_spread"`
+	// DryRunOnApproval: when a proposal passes, the node dry-runs its
+	// package on the current state (after its prefetch offset; fetching
+	// an http(s) package then), and the executor commits that outcome when
+	// the entry becomes final on the same state instead of running the
+	// package again. Running a package is deterministic, so the outcome is
+	// the same; the sandbox runs of a network spread over the prefetch
+	// window instead of all starting when the entry becomes final.
+	DryRunOnApproval bool `json:"dry_run_on_approval"`
 	// Repair (the daemon's --repair flag, never stored) drops datastore
 	// records that cannot be loaded instead of refusing to start; valid
 	// ops among them are fetched again from peers.
@@ -84,7 +92,8 @@ func DefaultConfig(dataDir string) Config {
 		Raft:     raftnet.DefaultConfig(),
 		Gossip:   gossip.DefaultConfig(),
 
-		PrefetchSpread: defaultPrefetchSpread,
+		PrefetchSpread:   defaultPrefetchSpread,
+		DryRunOnApproval: true,
 	}
 }
 

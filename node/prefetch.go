@@ -13,14 +13,17 @@ import (
 	"time"
 
 	"github.com/synapse-p2p/synapse-p2p/gossip"
+	"github.com/synapse-p2p/synapse-p2p/upgrade"
 )
 
 // runPrefetch fetches the package of every approved or ratified proposal
 // with an ipfs:// URL as soon as the vote decides it, so that when the entry
 // becomes final the executor finds the blocks in the local store instead of
-// starting the download then. It only warms the content store: the executor
-// still verifies hash and size of what it reads. Each CID is fetched at
-// most once per run (a failed prefetch is left to the executor's retries).
+// starting the download then, and (dry_run_on_approval) dry-runs it on the
+// current state so the executor can commit that outcome. It only warms
+// caches: the executor still verifies hash and size of what it reads. Each
+// package is looked at most once per run (a failure is left to the
+// executor's retries).
 //
 // A validator starts at once (it must hold the package to attest); every
 // other node waits prefetchDelay first, so the nodes of a network do not
@@ -67,12 +70,15 @@ func (n *Node) runPrefetch(ctx context.Context) {
 			}
 			decided[id] = true
 			url := p.Body.PackageURL
-			if !strings.HasPrefix(url, "ipfs://") || started[url] {
+			ipfs := strings.HasPrefix(url, "ipfs://")
+			if (!ipfs && !n.cfg.DryRunOnApproval) || started[url] {
 				continue
 			}
 			started[url] = true
 			size := min(p.Body.PackageSize, n.cfg.Upgrade.MaxPackageBytes)
 			delay := n.prefetchDelay(url)
+			pkg := upgrade.Package{ProposalID: id, Version: p.Body.Version, URL: url,
+				SHA256: p.Body.PackageHash, Size: p.Body.PackageSize}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -85,17 +91,50 @@ func (n *Node) runPrefetch(ctx context.Context) {
 					case <-t.C:
 					}
 				}
-				rc, err := n.fetchIPFS(ctx, url, size)
-				if err != nil {
-					n.log.Debug("prefetch", "package", url, "err", err)
+				if ipfs && !n.prefetchIPFS(ctx, url, size) {
 					return
 				}
-				defer rc.Close()
-				if _, err := io.Copy(io.Discard, rc); err != nil {
-					n.log.Debug("prefetch", "package", url, "err", err)
+				if n.cfg.DryRunOnApproval {
+					n.dryRunApproved(ctx, pkg)
 				}
 			}()
 		}
+	}
+}
+
+// prefetchIPFS fetches the blocks of an ipfs:// package into the content
+// store; it reports whether it got them all.
+func (n *Node) prefetchIPFS(ctx context.Context, url string, size int64) bool {
+	rc, err := n.fetchIPFS(ctx, url, size)
+	if err != nil {
+		n.log.Debug("prefetch", "package", url, "err", err)
+		return false
+	}
+	defer rc.Close()
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		n.log.Debug("prefetch", "package", url, "err", err)
+		return false
+	}
+	return true
+}
+
+// dryRunApproved runs an approved proposal's package on the current state,
+// as the executor will once its entry is final (if no other entry changes
+// the state first): the executor then commits this outcome instead of
+// running the package again (upgrade's run memo), so the time from
+// finality to executed is a commit, not a sandbox run, and the nodes of a
+// network spread their runs over the prefetch window instead of all
+// running at the moment the entry becomes final. A failure here changes
+// nothing: the executor runs the package itself.
+func (n *Node) dryRunApproved(ctx context.Context, p upgrade.Package) {
+	res, err := n.upgrades.Test(ctx, p)
+	switch {
+	case err != nil:
+		n.log.Debug("dry run of approved package", "proposal", p.ProposalID, "err", err)
+	case !res.Success:
+		n.log.Info("dry run of approved package fails", "proposal", p.ProposalID, "class", res.ErrorClass, "err", res.Error)
+	default:
+		n.log.Debug("dry run of approved package", "proposal", p.ProposalID, "state_sha256", res.StateSHA256, "duration", res.Duration)
 	}
 }
 

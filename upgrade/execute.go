@@ -70,9 +70,8 @@ func (m *Manager) Execute(ctx context.Context, e Entry) (Result, error) {
 		}
 		return *already, nil
 	}
-	start := time.Now()
-	newState, newSum, _, fuelUsed, err := m.apply(ctx, snap, e.Package)
-	elapsed := time.Since(start)
+	res, err := m.apply(ctx, snap, e.Package)
+	newState, newSum, fuelUsed, elapsed := res.out, res.sum, res.fuel, res.took
 	if err != nil && classOf(err) == "" {
 		m.log.Warn("upgrade failed transiently; will retry", "seq", e.Seq, "proposal", e.ProposalID, "err", err)
 		return Result{}, err
@@ -101,7 +100,7 @@ func (m *Manager) Execute(ctx context.Context, e Entry) (Result, error) {
 		return Result{}, cerr
 	}
 	m.log.Info("executed entry", "seq", e.Seq, "proposal", e.ProposalID, "success", h.Success,
-		"version", h.Version, "class", h.ErrorClass, "duration", elapsed)
+		"version", h.Version, "class", h.ErrorClass, "duration", elapsed, "dry_run_reused", res.reused)
 	return Result{
 		Seq: e.Seq, ProposalID: e.ProposalID, Success: h.Success, Version: h.Version,
 		PreviousVersion: h.PreviousVersion, PostStateSHA256: h.PostStateSHA256,
@@ -154,36 +153,49 @@ func (m *Manager) precheck(snap *snapshot, p Package, netLim genesis.Limits) (st
 
 // apply fetches, verifies and runs p against snap's state, with the
 // limits of that state, and validates the output. Deterministic failures
-// are *packageError. It returns the fuel the package used.
-func (m *Manager) apply(ctx context.Context, snap *snapshot, p Package) ([]byte, string, ModuleInfo, uint64, error) {
+// are *packageError (also in the outcome's err). A run of the same package
+// on the same state that was kept (runMemo) or is under way is not run
+// again: its outcome is returned, marked reused.
+func (m *Manager) apply(ctx context.Context, snap *snapshot, p Package) (runOutcome, error) {
 	netLim, err := networkLimits(snap.State)
 	if err != nil {
-		return nil, "", ModuleInfo{}, 0, err
+		return runOutcome{err: err}, err
 	}
 	h, err := m.precheck(snap, p, netLim)
 	if err != nil {
-		return nil, "", ModuleInfo{}, 0, err
+		return runOutcome{err: err}, err
 	}
 	lim, err := sandboxLimits(m.cfg, netLim)
 	if err != nil {
-		return nil, "", ModuleInfo{}, 0, err
+		return runOutcome{err: err}, err
 	}
+	key := runKey{stateSHA256: snap.StateSHA256, packageHash: h, version: p.Version}
+	return m.runs.do(ctx, key, func() (runOutcome, error) {
+		start := time.Now()
+		res, err := m.run(ctx, snap, p, h, netLim, lim)
+		res.took = time.Since(start)
+		return res, err
+	})
+}
+
+// run is apply's run of the package, after the checks that need no bytes.
+func (m *Manager) run(ctx context.Context, snap *snapshot, p Package, h string, netLim genesis.Limits, lim limits) (runOutcome, error) {
 	path, err := m.fetch.get(ctx, p, h)
 	if err != nil {
-		return nil, "", ModuleInfo{}, 0, err
+		return runOutcome{}, err
 	}
 	if fi, err := os.Stat(path); err != nil {
-		return nil, "", ModuleInfo{}, 0, transient("package cache: %v", err)
+		return runOutcome{}, transient("package cache: %v", err)
 	} else if fi.Size() > netLim.MaxPackageBytes {
 		// Only possible without a declared package_size.
-		return nil, "", ModuleInfo{}, 0, pkgErr(ClassSizeLimit, "package is %d bytes, the network's max_package_bytes is %d", fi.Size(), netLim.MaxPackageBytes)
+		return runOutcome{}, pkgErr(ClassSizeLimit, "package is %d bytes, the network's max_package_bytes is %d", fi.Size(), netLim.MaxPackageBytes)
 	}
 	out, info, tm, err := m.runSandbox(ctx, "upgrade", path, h, snap.State, lim)
 	if err != nil {
-		return nil, "", info, tm.FuelUsed, err
+		return runOutcome{info: info, fuel: tm.FuelUsed}, err
 	}
 	canon, sum, err := validateOutput(out, p.Version)
-	return canon, sum, info, tm.FuelUsed, err
+	return runOutcome{out: canon, sum: sum, info: info, fuel: tm.FuelUsed}, err
 }
 
 // validateOutput checks a package's output: a JSON object whose
@@ -276,10 +288,10 @@ func (m *Manager) Test(ctx context.Context, p Package) (TestResult, error) {
 	if snap == nil {
 		return TestResult{}, errNoState
 	}
-	start := time.Now()
-	out, sum, info, fuelUsed, err := m.apply(ctx, snap, p)
+	res, err := m.apply(ctx, snap, p)
+	out, sum := res.out, res.sum
 	r := TestResult{ProposalID: p.ProposalID, Version: p.Version, PreviousVersion: snap.Version,
-		Duration: time.Since(start), Module: info, FuelUsed: fuelUsed}
+		Duration: res.took, Module: res.info, FuelUsed: res.fuel}
 	r.Limits, _ = networkLimits(snap.State)
 	if err != nil {
 		if classOf(err) == "" {

@@ -266,8 +266,8 @@ func (m *Manager) Replay(ctx context.Context, state []byte, version string, p Pa
 	if err != nil {
 		return nil, "", err
 	}
-	out, outSum, _, _, err := m.apply(ctx, &snapshot{Version: version, State: canon, StateSHA256: sum}, p)
-	return out, outSum, err
+	res, err := m.apply(ctx, &snapshot{Version: version, State: canon, StateSHA256: sum}, p)
+	return res.out, res.sum, err
 }
 
 // SetVersion returns state (a network state document) with global.version

@@ -258,6 +258,7 @@ type Manager struct {
 	wg     sync.WaitGroup
 
 	execMu sync.Mutex // serialises InitState, Execute, Rollback, Resume
+	runs   runMemo    // outcomes of runs that Execute can reuse
 	closer lifecycle.Once
 
 	mu     sync.Mutex
@@ -362,6 +363,7 @@ func (m *Manager) commit(next *snapshot) error {
 		m.mu.Lock()
 		m.snap = next
 		m.mu.Unlock()
+		m.runs.retain(next.StateSHA256)
 		if err != nil {
 			// The journal is durable: the commit stands and the next open
 			// (or commit) finishes writing the files.
