@@ -61,10 +61,27 @@ func scoreParams(topic string, app func(peer.ID) float64) (*pubsub.PeerScorePara
 		}
 }
 
+// gossipParams are GossipSub's defaults with lazy gossip (IHAVE) bounded:
+// each heartbeat a node advertises the message IDs of its last three
+// heartbeats to Dlazy (6) peers outside its mesh, however many peers it
+// has. With the default GossipFactor (a quarter of its non-mesh peers) a
+// node connected to most of a 1000-node network — a bootstrap node, a DHT
+// server — sent ~250 IHAVEs of up to 1000 IDs (32 KiB) every second while
+// the network voted: more than a 20 Mbit/s uplink carries, so its queues
+// grew without bound and what else it sent (raft heartbeats, on a
+// validator) queued behind them (docs/benchmarks.md, scale). Lazy gossip
+// only repairs what the mesh missed; the op-set sync repairs the rest.
+func gossipParams() pubsub.GossipSubParams {
+	p := pubsub.DefaultGossipSubParams()
+	p.GossipFactor = 0
+	return p
+}
+
 func (s *Service) joinTopic() error {
 	name := topicName(s.netID)
 	params, thresholds := scoreParams(name, s.appScore)
 	ps, err := pubsub.NewGossipSub(s.ctx, s.deps.Host,
+		pubsub.WithGossipSubParams(gossipParams()),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
 		pubsub.WithMessageIdFn(msgID),
