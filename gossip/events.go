@@ -47,6 +47,7 @@ type Event struct {
 // (kind, proposal, seq), so a slow subscriber loses only repetitions and
 // never blocks gossip.
 type subscriber struct {
+	kinds   uint32 // bit k set: wants EventKind k
 	out     chan Event
 	mu      sync.Mutex
 	pending []Event
@@ -103,14 +104,26 @@ func (s *subscriber) run() {
 	}
 }
 
-// Subscribe returns a channel of view changes and a func that ends the
-// subscription. Slow subscribers get coalesced events; gossip never waits.
-func (s *Service) Subscribe() (<-chan Event, func()) {
+// Subscribe returns a channel of view changes of the given kinds (every
+// kind when none is given) and a func that ends the subscription. Slow
+// subscribers get coalesced events; gossip never waits. Naming the kinds
+// matters at scale: each vote is a ProposalChanged event, and a consumer
+// that only needs finality would otherwise wake for every vote of the
+// network.
+func (s *Service) Subscribe(kinds ...EventKind) (<-chan Event, func()) {
+	mask := ^uint32(0)
+	if len(kinds) > 0 {
+		mask = 0
+		for _, k := range kinds {
+			mask |= 1 << k
+		}
+	}
 	sub := &subscriber{
-		out:  make(chan Event, s.cfg.EventBuffer),
-		keys: map[Event]bool{},
-		wake: make(chan struct{}, 1),
-		done: make(chan struct{}),
+		kinds: mask,
+		out:   make(chan Event, s.cfg.EventBuffer),
+		keys:  map[Event]bool{},
+		wake:  make(chan struct{}, 1),
+		done:  make(chan struct{}),
 	}
 	s.subMu.Lock()
 	if s.closed {
@@ -146,7 +159,9 @@ func (s *Service) emit(events ...Event) {
 	defer s.subMu.Unlock()
 	for sub := range s.subs {
 		for _, e := range events {
-			sub.push(e)
+			if sub.kinds&(1<<e.Kind) != 0 {
+				sub.push(e)
+			}
 		}
 	}
 }

@@ -229,3 +229,39 @@ func TestSlowSubscriberNeverBlocks(t *testing.T) {
 		t.Fatalf("votes %+v", v.Votes)
 	}
 }
+
+// A subscription that names kinds gets only those: a consumer of finality
+// does not wake for every vote.
+func TestSubscribeKinds(t *testing.T) {
+	nodes, _ := smallNet(t, 1, 1, genesis.DefaultGovernance())
+	svc := nodes[0].svc
+	final, stopFinal := svc.Subscribe(EntryFinal)
+	defer stopFinal()
+	props, stopProps := svc.Subscribe(ProposalChanged, ReportAdded)
+	defer stopProps()
+	all, stopAll := svc.Subscribe()
+	defer stopAll()
+	ctx := context.Background()
+	pid, err := svc.PublishProposal(ctx, testBody(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.PublishVote(ctx, pid, "yes"); err != nil {
+		t.Fatal(err)
+	}
+	for name, ch := range map[string]<-chan Event{"kinds [proposal_changed report_added]": props, "every kind": all} {
+		select {
+		case ev := <-ch:
+			if ev.Kind != ProposalChanged || ev.ProposalID != pid {
+				t.Fatalf("%s: %+v", name, ev)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no event for a new proposal", name)
+		}
+	}
+	select {
+	case ev := <-final:
+		t.Fatalf("a subscription to entry_final got %+v", ev)
+	case <-time.After(200 * time.Millisecond):
+	}
+}

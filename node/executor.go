@@ -44,10 +44,11 @@ type execState struct {
 }
 
 // runExecutor executes final execution-log entries strictly in seq order.
-// It wakes on every gossip change, on Kick and every retryInterval.
+// It wakes when an entry becomes final or a signature arrives (which may
+// reveal a conflicting log), on Kick and every retryInterval.
 func (n *Node) runExecutor(ctx context.Context) {
 	defer close(n.execDone)
-	events, cancel := n.gossip.Subscribe()
+	events, cancel := n.gossip.Subscribe(gossip.EntryFinal, gossip.RatifyAdded)
 	defer cancel()
 	t := time.NewTicker(retryInterval)
 	defer t.Stop()

@@ -30,7 +30,7 @@ import (
 // all ask the proposer (often a validator) in the same second, and the
 // later ones find the blocks at the nodes that started earlier.
 func (n *Node) runPrefetch(ctx context.Context) {
-	events, cancel := n.gossip.Subscribe()
+	events, cancel := n.gossip.Subscribe(gossip.ProposalChanged)
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()

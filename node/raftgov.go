@@ -39,7 +39,10 @@ const prepRetry = 5 * time.Second
 
 func newRaftGovernance(n *Node) *raftGovernance {
 	rg := &raftGovernance{n: n, changed: make(chan struct{}, 1), jobs: map[string]*prepJob{}}
-	events, _ := n.gossip.Subscribe() // lives as long as the gossip service
+	// Every change but a report can change what the leader orders or
+	// what a validator is ready to sign. Lives as long as the gossip
+	// service.
+	events, _ := n.gossip.Subscribe(gossip.ProposalChanged, gossip.EntryFinal, gossip.RatifyAdded, gossip.AttestAdded)
 	go func() {
 		for range events {
 			rg.poke()

@@ -88,7 +88,7 @@ func (n *Net) RunStory(ctx context.Context, pkg []byte, version string) (Story, 
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
 	for i, nd := range n.Nodes {
-		events, cancel := nd.Gossip().Subscribe()
+		events, cancel := nd.Gossip().Subscribe(gossip.ProposalChanged, gossip.EntryFinal)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
