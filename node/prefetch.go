@@ -71,7 +71,11 @@ func (n *Node) runPrefetch(ctx context.Context) {
 			decided[id] = true
 			url := p.Body.PackageURL
 			ipfs := strings.HasPrefix(url, "ipfs://")
-			if (!ipfs && !n.cfg.DryRunOnApproval) || started[url] {
+			// A scheduled upgrade is dry-run when its entry is final
+			// (upgrade.Manager.Schedule); cancels and rollbacks have no
+			// package.
+			dryRun := n.cfg.DryRunOnApproval && p.Body.ActivateAt == 0 && p.Body.ActivateAfter == 0
+			if url == "" || (!ipfs && !dryRun) || started[url] {
 				continue
 			}
 			started[url] = true
@@ -94,7 +98,7 @@ func (n *Node) runPrefetch(ctx context.Context) {
 				if ipfs && !n.prefetchIPFS(ctx, url, size) {
 					return
 				}
-				if n.cfg.DryRunOnApproval {
+				if dryRun {
 					n.dryRunApproved(ctx, pkg)
 				}
 			}()

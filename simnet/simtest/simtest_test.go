@@ -56,7 +56,12 @@ func runStory(t *testing.T, n, v int) (st simtest.Story, heapPerNode float64) {
 	// goroutine of the bubble was durably blocked on a timer (a badger
 	// flush sleeping 10 ms, the story's 10 ms ticker), the process idle —
 	// a lost wake-up we did not see with one P.
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	// SIMTEST_PROCS=<n> overrides it, to look at the two-P standstill.
+	procs := 1
+	if s := os.Getenv("SIMTEST_PROCS"); s != "" {
+		procs, _ = strconv.Atoi(s)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 	// GOGC 400 lets the heap grow to five times what is live: at 1000
 	// nodes that passed 18 GiB. A soft limit at two thirds of the
 	// machine's memory makes the collector work harder only near it.
