@@ -109,25 +109,22 @@ func runStory(t *testing.T, n, v int) (st simtest.Story, heapPerNode float64) {
 }
 
 // writeHeapProfile writes the in-use heap, while the nodes still run, to
-// file (SIMTEST_HEAP=<file>: what a node holds after the story).
+// file, and the goroutines to file.goroutines (SIMTEST_HEAP=<file>: what a
+// node holds after the story).
 func writeHeapProfile(t *testing.T, file string) {
-	f, err := os.Create(file)
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer f.Close()
-	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
-		t.Error(err)
-	}
-	g, err := os.Create(file + ".goroutines")
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer g.Close()
-	if err := pprof.Lookup("goroutine").WriteTo(g, 1); err != nil {
-		t.Error(err)
+	for _, p := range []struct {
+		name, file string
+		debug      int
+	}{{"heap", file, 0}, {"goroutine", file + ".goroutines", 1}} {
+		f, err := os.Create(p.file)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if err := pprof.Lookup(p.name).WriteTo(f, p.debug); err != nil {
+			t.Error(err)
+		}
+		f.Close()
 	}
 }
 
