@@ -81,6 +81,24 @@ func BenchmarkRaftUnderLoad(b *testing.B) {
 	}
 }
 
+// BenchmarkDryRunOnApproval runs the 100-node demo with the WAT guest
+// without and with the dry run on approval (node config
+// dry_run_on_approval): with it, every node runs the package when the
+// proposal passes (after its prefetch offset) and commits that outcome when
+// the entry becomes final; without it, all 100 sandbox runs start when the
+// entry becomes final.
+//
+//	go test ./simnet -run '^$' -bench DryRunOnApproval -benchtime 1x -timeout 60m
+func BenchmarkDryRunOnApproval(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("dry_run_on_approval=%v", on), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				benchDemo(b, 100, setVersionGuest, func(_ int, c *node.Config) { c.DryRunOnApproval = on })
+			}
+		})
+	}
+}
+
 func benchDemo(b *testing.B, n int, pkg string, tune func(int, *node.Config)) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
