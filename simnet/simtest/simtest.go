@@ -29,6 +29,7 @@ import (
 	"net"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-datastore"
@@ -147,6 +148,7 @@ func (c *Config) defaults() error {
 // Net is a running simulated network.
 type Net struct {
 	cfg     Config
+	story   atomic.Pointer[recorder] // the running story's, for Progress
 	sim     *simnet.Simnet
 	store   *badger.Datastore
 	genesis *genesis.Genesis

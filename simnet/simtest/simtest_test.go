@@ -146,7 +146,7 @@ func memoryLimit() int64 {
 	return math.MaxInt64
 }
 
-// progress logs, every 5 s of virtual time, how much real time passed and
+// progress logs, every second of virtual time, how much real time passed and
 // how connected the nodes are (SIMTEST_PROGRESS=1).
 func progress(ctx context.Context, t *testing.T, net *simtest.Net) {
 	v0 := time.Now()
@@ -155,15 +155,16 @@ func progress(ctx context.Context, t *testing.T, net *simtest.Net) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(5 * time.Second):
+		case <-time.After(time.Second):
 		}
 		conns := 0
 		for _, nd := range net.Nodes {
 			conns += len(nd.Host().Network().Conns())
 		}
-		t.Logf("virtual %v real %v: %d goroutines, %.1f conns/node, leader %d",
+		visible, final, executed := net.Progress()
+		t.Logf("virtual %v real %v: %d goroutines, %.1f conns/node, leader %d; story: %d visible, %d final, %d executed",
 			time.Since(v0), realNow().Sub(start).Round(time.Second), runtime.NumGoroutine(),
-			float64(conns)/float64(len(net.Nodes)), net.Leader())
+			float64(conns)/float64(len(net.Nodes)), net.Leader(), visible, final, executed)
 	}
 }
 

@@ -84,6 +84,7 @@ func (n *Net) RunStory(ctx context.Context, pkg []byte, version string) (Story, 
 	}
 
 	rec := newRecorder(len(n.Nodes))
+	n.story.Store(rec)
 	sctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
@@ -127,6 +128,29 @@ func (n *Net) RunStory(ctx context.Context, pkg []byte, version string) (Story, 
 		return st, fmt.Errorf("simtest: the nodes report %d different post-states", st.StateHashes)
 	}
 	return st, nil
+}
+
+// Progress counts the nodes that reached each stage of the running story
+// (zeros before RunStory).
+func (n *Net) Progress() (visible, final, executed int) {
+	r := n.story.Load()
+	if r == nil {
+		return 0, 0, 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	count := func(ds []time.Duration) (c int) {
+		for _, d := range ds {
+			if d >= 0 {
+				c++
+			}
+		}
+		return c
+	}
+	if r.t0.IsZero() {
+		return 0, 0, 0
+	}
+	return count(r.visible), count(r.final), count(r.executed)
 }
 
 // recorder holds per-node stage times.
