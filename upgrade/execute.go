@@ -153,21 +153,21 @@ func (m *Manager) precheck(snap *snapshot, p Package, netLim genesis.Limits) (st
 
 // apply fetches, verifies and runs p against snap's state, with the
 // limits of that state, and validates the output. Deterministic failures
-// are *packageError (also in the outcome's err). A run of the same package
+// are *packageError. A run of the same package
 // on the same state that was kept (runMemo) or is under way is not run
 // again: its outcome is returned, marked reused.
 func (m *Manager) apply(ctx context.Context, snap *snapshot, p Package) (runOutcome, error) {
 	netLim, err := networkLimits(snap.State)
 	if err != nil {
-		return runOutcome{err: err}, err
+		return runOutcome{}, err
 	}
 	h, err := m.precheck(snap, p, netLim)
 	if err != nil {
-		return runOutcome{err: err}, err
+		return runOutcome{}, err
 	}
 	lim, err := sandboxLimits(m.cfg, netLim)
 	if err != nil {
-		return runOutcome{err: err}, err
+		return runOutcome{}, err
 	}
 	key := runKey{stateSHA256: snap.StateSHA256, packageHash: h, version: p.Version}
 	return m.runs.do(ctx, key, func() (runOutcome, error) {

@@ -17,14 +17,13 @@ type runKey struct {
 	version     string
 }
 
-// runOutcome is the outcome of running a package on a state: the
-// validated output or a deterministic failure (a *packageError in err).
+// runOutcome is what running a package on a state gave besides its error:
+// the validated output (on success), the module and the fuel used.
 type runOutcome struct {
 	out  []byte // canonical new state
 	sum  string
 	info ModuleInfo
 	fuel uint64
-	err  error
 	// took is how long the run that produced this outcome took; reused
 	// tells that this call did not run the package but took the outcome
 	// of an earlier run (a dry run) of the same package on the same state.
@@ -57,7 +56,8 @@ type runMemo struct {
 type memoRun struct {
 	done chan struct{}
 	res  runOutcome
-	kept bool // res is a kept outcome (else the run failed transiently)
+	err  error // nil or a deterministic failure when kept
+	kept bool  // res and err are kept (else the run failed transiently)
 }
 
 // do returns the kept outcome for k, waits for a run of k under way, or
@@ -81,7 +81,7 @@ func (r *runMemo) do(ctx context.Context, k runKey, run func() (runOutcome, erro
 		if c.kept {
 			res := c.res
 			res.reused = true
-			return res, res.err
+			return res, c.err
 		}
 		// That run failed transiently (perhaps its caller gave up): run
 		// again, unless another caller already started to.
@@ -91,11 +91,10 @@ func (r *runMemo) do(ctx context.Context, k runKey, run func() (runOutcome, erro
 	r.mu.Unlock()
 
 	res, err := run()
-	res.err = err
 
 	r.mu.Lock()
 	if err == nil || classOf(err) != "" {
-		c.res, c.kept = res, true
+		c.res, c.err, c.kept = res, err, true
 		r.order = append(r.order, k)
 		for len(r.order) > maxRunMemo {
 			delete(r.runs, r.order[0])
