@@ -158,3 +158,33 @@ func waitConnected(t *testing.T, h *p2p.Host, p peer.ID) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Two nodes that dial each other at the same moment from their reused TCP
+// ports can meet in one simultaneously opened connection where both speak as
+// the TLS client (about one pair in five on loopback). Connect retries once,
+// so neither dial fails.
+func TestSimultaneousDialsConnect(t *testing.T) {
+	client := func(c *p2p.Config) { c.DHTMode = p2p.DHTModeClient }
+	for i := 0; i < 30; i++ {
+		a, b := p2ptest.NewHost(t, client), p2ptest.NewHost(t, client)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		start := make(chan struct{})
+		errs := make(chan error, 2)
+		dial := func(from, to *p2p.Host) {
+			<-start
+			errs <- from.Connect(ctx, to.AddrInfo())
+		}
+		go dial(a, b)
+		go dial(b, a)
+		close(start)
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Errorf("pair %d: %v", i, err)
+			}
+		}
+		cancel()
+		if a.Network().Connectedness(b.ID()) != network.Connected {
+			t.Errorf("pair %d not connected", i)
+		}
+	}
+}

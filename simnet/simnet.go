@@ -249,7 +249,7 @@ func (n *Net) Heal(ctx context.Context) {
 	boot := n.Nodes[0]
 	for _, nd := range n.Nodes[1:] {
 		if nd != nil && boot != nil {
-			nd.Host().Host.Connect(ctx, boot.Host().AddrInfo()) // best effort: discovery reconnects the rest
+			nd.Host().Connect(ctx, boot.Host().AddrInfo()) // best effort: discovery reconnects the rest
 		}
 	}
 }
