@@ -12,6 +12,7 @@ type hostOptions struct {
 	noTCP     bool
 	noRelay   bool
 	noMetrics bool
+	transport any // replaces QUIC and TCP when set
 }
 
 // WithLibp2pOptions appends options to the host's libp2p options, after
@@ -25,6 +26,13 @@ func WithLibp2pOptions(opts ...libp2p.Option) Option {
 // has only QUIC over its simulated links (and must not open real sockets).
 // Config.ListenAddrs must then hold no TCP address.
 func WithoutTCP() Option { return func(o *hostOptions) { o.noTCP = true } }
+
+// WithTransport makes ctor (a libp2p transport constructor, as for
+// libp2p.Transport) the host's only transport in place of QUIC and TCP:
+// for example the in-memory streams of a simulated network. Security and
+// stream multiplexing stay libp2p's (TLS or Noise, yamux) for transports
+// that need them. Config.ListenAddrs must be addresses it listens on.
+func WithTransport(ctor any) Option { return func(o *hostOptions) { o.transport = ctor } }
 
 // WithoutRelay turns off the circuit-relay transport (on by default in
 // libp2p): a node that is directly reachable, or a simulated one.

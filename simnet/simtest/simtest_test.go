@@ -70,7 +70,7 @@ func runStory(t *testing.T, n, v int) (st simtest.Story, heapPerNode float64) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // virtual
 		defer cancel()
 		real0 := time.Now()
-		net, err := simtest.Start(ctx, simtest.Config{Nodes: n, Validators: v, Dir: t.TempDir(), Log: testLogger(t)})
+		net, err := simtest.Start(ctx, simtest.Config{Nodes: n, Validators: v, Dir: t.TempDir(), Log: testLogger(t), Streams: os.Getenv("SIMTEST_STREAMS") != ""})
 		if err != nil {
 			t.Fatal(err)
 		}
