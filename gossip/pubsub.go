@@ -71,6 +71,10 @@ func scoreParams(topic string, app func(peer.ID) float64) (*pubsub.PeerScorePara
 // grew without bound and what else it sent (raft heartbeats, on a
 // validator) queued behind them (docs/benchmarks.md, scale). Lazy gossip
 // only repairs what the mesh missed; the op-set sync repairs the rest.
+// peerOutboundQueue is how many RPCs GossipSub queues per peer before it
+// drops (Drops.RPCs).
+const peerOutboundQueue = 256
+
 func gossipParams() pubsub.GossipSubParams {
 	p := pubsub.DefaultGossipSubParams()
 	p.GossipFactor = 0
@@ -89,6 +93,15 @@ func (s *Service) joinTopic() error {
 		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(s.recordScores), time.Second),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithMaxMessageSize(maxMessageSize),
+		pubsub.WithRawTracer(&s.drops),
+		// A whole network voting at once is a burst of ops to every peer;
+		// with the default queue of 32 RPCs per peer a node on a 20 Mbit/s
+		// uplink dropped some (300 simulated nodes: ~1900 RPCs in one
+		// story), and the nodes that missed a validator's ratify op through
+		// both the mesh and lazy gossip held the entry as final only after
+		// the next op-set sync, minutes later. RPCs are pointers to decoded
+		// messages already in memory; 256 of them per peer is cheap.
+		pubsub.WithPeerOutboundQueueSize(peerOutboundQueue),
 	)
 	if err != nil {
 		return err

@@ -90,6 +90,7 @@ type Service struct {
 	netID string
 
 	ps    *pubsub.PubSub
+	drops dropTracer
 	topic *pubsub.Topic
 	sub   *pubsub.Subscription
 

@@ -73,6 +73,14 @@ func (n *Node) newMetrics() {
 		gauge("synapse_gossip_ops", "Signed operations in this node's op set.", func() float64 {
 			return float64(n.gossip.OpCount())
 		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "synapse_gossip_dropped_rpcs_total",
+			Help: "Outbound GossipSub RPCs dropped because a peer's send queue was full (lazy gossip or the op-set sync repairs them, later).",
+		}, func() float64 { return float64(n.gossip.Drops().RPCs) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "synapse_gossip_dropped_validation_total",
+			Help: "Incoming GossipSub messages dropped before validation because the validation queue was full.",
+		}, func() float64 { return float64(n.gossip.Drops().Validation) }),
 		gauge("synapse_raft_leader", "1 while this node is the validators' raft leader.", func() float64 {
 			return b2f(n.raft.IsLeader())
 		}),

@@ -2,6 +2,7 @@ package simtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/connmgr"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/transport"
@@ -17,27 +20,32 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 )
 
-// memNet is a simulated network of byte streams: the TransportStreams
-// choice of Config. Each node has a TCP-like transport whose connections
-// are in-memory pipes; everything above them is libp2p's own — the
-// upgrader negotiates TLS and yamux on every connection, the resource
-// manager and connection gater see every dial — so the node code runs as
-// it does over TCP.
+// memNet is a simulated network of connections that carry libp2p streams
+// natively: the Streams choice of Config. Each node has a transport whose
+// connections and streams are in-memory queues; the swarm, the resource
+// manager and the connection gater see every dial and connection as they
+// do over TCP or QUIC, and every protocol runs unchanged on its streams.
+// What is not there: a security handshake (the harness knows each
+// listener's peer ID and key, so a dial to the wrong peer fails; every op
+// is still signed and verified by the nodes) and a multiplexer's framing.
 //
-// The pipes model what a simulated WAN needs and no more: each node has an
-// uplink and a downlink of BitsPerSecond (a write is serialised on the
+// The queues model what a simulated WAN needs and no more: each node has
+// an uplink and a downlink of BitsPerSecond (a write is serialised on the
 // sender's uplink, crosses the pair's one-way latency, and is serialised
-// on the receiver's downlink when it arrives), a dial takes one round trip before the
-// handshake starts, and a sender may queue sendBuffer bytes on its uplink
-// before Write blocks, as a socket's send buffer does. There is no loss,
-// no reordering and no congestion control: TCP's would only slow the story
-// down, not change what the nodes do.
+// on the receiver's downlink when it arrives), a dial takes one round trip,
+// and a sender may queue sendBuffer bytes on its uplink before Write
+// blocks, as a socket's send buffer does. There is no loss, no reordering
+// and no congestion control: TCP's would only slow the story down, not
+// change what the nodes do. A stream opens at once at the other end; its
+// bytes, its half-close and its reset arrive with the latency.
 //
 // Why it exists beside x/simlibp2p's QUIC: every gossip message there is
 // QUIC packets through one router goroutine, acknowledgement packets back,
 // and a 1.5 KiB frame buffer per message awaiting acknowledgement; at 1000
 // nodes that was a third of the CPU and over a gigabyte of live heap
-// (docs/benchmarks.md). A write here is one copy into the reader's queue.
+// (docs/benchmarks.md). TLS and yamux over in-memory pipes (tried first)
+// cost two goroutine hand-offs per message and three goroutines per
+// connection. A write here is one copy into the reader's queue.
 type memNet struct {
 	latency Latency
 	bps     int
@@ -97,24 +105,29 @@ func (n *memNet) oneWay(a, b [4]byte) time.Duration {
 }
 
 // transport returns the libp2p transport constructor of the node at ip.
-func (n *memNet) transport(ip net.IP) func(transport.Upgrader, network.ResourceManager) (transport.Transport, error) {
-	return func(u transport.Upgrader, rm network.ResourceManager) (transport.Transport, error) {
-		return &memTransport{net: n, ip: [4]byte(ip.To4()), upgrader: u, rcmgr: rm}, nil
+func (n *memNet) transport(ip net.IP) any {
+	return func(key crypto.PrivKey, rm network.ResourceManager, gater connmgr.ConnectionGater) (transport.Transport, error) {
+		id, err := peer.IDFromPrivateKey(key)
+		if err != nil {
+			return nil, err
+		}
+		return &memTransport{net: n, ip: [4]byte(ip.To4()), id: id, pub: key.GetPublic(), rcmgr: rm, gater: gater}, nil
 	}
 }
 
 type memTransport struct {
-	net      *memNet
-	ip       [4]byte
-	upgrader transport.Upgrader
-	rcmgr    network.ResourceManager
+	net   *memNet
+	ip    [4]byte
+	id    peer.ID
+	pub   crypto.PubKey
+	rcmgr network.ResourceManager
+	gater connmgr.ConnectionGater // may be nil
 }
 
 func (t *memTransport) CanDial(a ma.Multiaddr) bool {
 	_, err := tcpAddrOf(a)
 	return err == nil
 }
-
 func (t *memTransport) Protocols() []int { return []int{ma.P_TCP} }
 func (t *memTransport) Proxy() bool      { return false }
 func (t *memTransport) String() string   { return "simulated streams" }
@@ -131,8 +144,7 @@ func tcpAddrOf(a ma.Multiaddr) (*net.TCPAddr, error) {
 	return ta, nil
 }
 
-// Dial connects to the listener at raddr after one round trip (the TCP
-// handshake) and hands the connection to libp2p's upgrader.
+// Dial connects to the listener at raddr after one round trip.
 func (t *memTransport) Dial(ctx context.Context, raddr ma.Multiaddr, p peer.ID) (transport.CapableConn, error) {
 	scope, err := t.rcmgr.OpenConnection(network.DirOutbound, true, raddr)
 	if err != nil {
@@ -146,7 +158,7 @@ func (t *memTransport) Dial(ctx context.Context, raddr ma.Multiaddr, p peer.ID) 
 	return c, nil
 }
 
-func (t *memTransport) dial(ctx context.Context, raddr ma.Multiaddr, p peer.ID, scope network.ConnManagementScope) (transport.CapableConn, error) {
+func (t *memTransport) dial(ctx context.Context, raddr ma.Multiaddr, p peer.ID, scope network.ConnManagementScope) (*memConn, error) {
 	if err := scope.SetPeer(p); err != nil {
 		return nil, err
 	}
@@ -157,33 +169,43 @@ func (t *memTransport) dial(ctx context.Context, raddr ma.Multiaddr, p peer.ID, 
 	rip := [4]byte(remote.IP.To4())
 	n := t.net
 	n.mu.Lock()
-	l := n.listeners[remote.String()]
 	n.nextPort[t.ip]++
 	local := &net.TCPAddr{IP: net.IP(t.ip[:]), Port: 32768 + n.nextPort[t.ip]%28000}
 	n.mu.Unlock()
-	rtt := 2 * n.oneWay(t.ip, rip)
 	select {
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	case <-time.After(rtt):
+	case <-time.After(2 * n.oneWay(t.ip, rip)):
 	}
+	n.mu.Lock()
+	l := n.listeners[remote.String()]
+	n.mu.Unlock()
 	if l == nil {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: remote, Err: syscall.ECONNREFUSED}
 	}
-	mine, theirs := n.pipe(local, remote, n.link(t.ip), n.link(rip))
-	select {
-	case l.backlog <- theirs:
-	case <-l.done:
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: remote, Err: syscall.ECONNREFUSED}
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if l.t.id != p {
+		return nil, fmt.Errorf("simtest: dialled %s at %s, which is %s", p, raddr, l.t.id)
 	}
-	c, err := manet.WrapNetConn(mine)
+	mine, theirs, err := newConnPair(t, l.t, local, remote)
 	if err != nil {
-		mine.Close()
 		return nil, err
 	}
-	return t.upgrader.Upgrade(ctx, t, c, network.DirOutbound, p, scope)
+	mine.scope = scope
+	if t.gater != nil && !t.gater.InterceptSecured(network.DirOutbound, p, mine) {
+		mine.Close()
+		return nil, fmt.Errorf("simtest: gater refused the connection to %s", p)
+	}
+	select {
+	case l.backlog <- theirs:
+		return mine, nil
+	case <-l.done:
+		err = &net.OpError{Op: "dial", Net: "tcp", Addr: remote, Err: syscall.ECONNREFUSED}
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	mine.scope = nil // the caller ends it
+	mine.Close()
+	return nil, err
 }
 
 // Listen registers a listener at laddr (an IPv4 TCP address of this node).
@@ -195,7 +217,7 @@ func (t *memTransport) Listen(laddr ma.Multiaddr) (transport.Listener, error) {
 	if [4]byte(a.IP.To4()) != t.ip || a.Port == 0 {
 		return nil, fmt.Errorf("simtest: listen on %s: a node listens on its own address and a fixed port", laddr)
 	}
-	l := &memListener{net: t.net, addr: a, backlog: make(chan *memConn, 128), done: make(chan struct{})}
+	l := &memListener{t: t, addr: a, backlog: make(chan *memConn, 128), done: make(chan struct{})}
 	if l.maddr, err = manet.FromNetAddr(a); err != nil {
 		return nil, err
 	}
@@ -205,11 +227,11 @@ func (t *memTransport) Listen(laddr ma.Multiaddr) (transport.Listener, error) {
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: a, Err: syscall.EADDRINUSE}
 	}
 	t.net.listeners[a.String()] = l
-	return t.upgrader.UpgradeGatedMaListener(t, t.upgrader.GateMaListener(l)), nil
+	return l, nil
 }
 
 type memListener struct {
-	net     *memNet
+	t       *memTransport
 	addr    *net.TCPAddr
 	maddr   ma.Multiaddr
 	backlog chan *memConn
@@ -217,22 +239,56 @@ type memListener struct {
 	done    chan struct{}
 }
 
-func (l *memListener) Accept() (manet.Conn, error) {
-	select {
-	case c := <-l.backlog:
-		return manet.WrapNetConn(c)
-	case <-l.done:
-		return nil, net.ErrClosed
+// Accept returns the next connection the resource manager and the gater
+// admit; the others are closed, which the dialling end sees as a closed
+// connection.
+func (l *memListener) Accept() (transport.CapableConn, error) {
+	for {
+		var c *memConn
+		select {
+		case c = <-l.backlog:
+		case <-l.done:
+			return nil, transport.ErrListenerClosed
+		}
+		if err := l.admit(c); err != nil {
+			c.Close()
+			continue
+		}
+		return c, nil
 	}
+}
+
+func (l *memListener) admit(c *memConn) error {
+	t := l.t
+	if t.gater != nil && !t.gater.InterceptAccept(c) {
+		return errors.New("gater refused")
+	}
+	scope, err := t.rcmgr.OpenConnection(network.DirInbound, true, c.remoteMA)
+	if err != nil {
+		return err
+	}
+	if t.gater != nil && !t.gater.InterceptSecured(network.DirInbound, c.remote, c) {
+		scope.Done()
+		return errors.New("gater refused")
+	}
+	if err := scope.SetPeer(c.remote); err != nil {
+		scope.Done()
+		return err
+	}
+	c.mu.Lock()
+	c.scope = scope
+	c.mu.Unlock()
+	return nil
 }
 
 func (l *memListener) Close() error {
 	l.once.Do(func() {
-		l.net.mu.Lock()
-		if l.net.listeners[l.addr.String()] == l {
-			delete(l.net.listeners, l.addr.String())
+		n := l.t.net
+		n.mu.Lock()
+		if n.listeners[l.addr.String()] == l {
+			delete(n.listeners, l.addr.String())
 		}
-		l.net.mu.Unlock()
+		n.mu.Unlock()
 		close(l.done)
 		for {
 			select {
@@ -249,28 +305,174 @@ func (l *memListener) Close() error {
 func (l *memListener) Addr() net.Addr          { return l.addr }
 func (l *memListener) Multiaddr() ma.Multiaddr { return l.maddr }
 
-// pipe makes a connection between a (on link la) and b (on link lb): two
-// ends sharing two one-way queues.
-func (n *memNet) pipe(a, b *net.TCPAddr, la, lb *memLink) (*memConn, *memConn) {
-	lat := n.oneWay([4]byte(a.IP.To4()), [4]byte(b.IP.To4()))
-	ab, ba := newFlow(), newFlow()
-	ca := &memConn{net: n, in: ba, out: ab, local: a, remote: b, link: la, latency: lat, done: make(chan struct{})}
-	cb := &memConn{net: n, in: ab, out: ba, local: b, remote: a, link: lb, latency: lat, done: make(chan struct{})}
-	return ca, cb
+// memConn is one end of a simulated connection between two nodes.
+type memConn struct {
+	t                 *memTransport
+	other             *memConn
+	remote            peer.ID
+	remotePub         crypto.PubKey
+	localMA, remoteMA ma.Multiaddr
+	link              *memLink // this node's access link
+	latency           time.Duration
+	accept            chan *memStream
+	closed            chan struct{}
+	once              sync.Once
+
+	mu      sync.Mutex
+	scope   network.ConnManagementScope
+	streams map[*memStream]struct{}
 }
 
-// flow is one direction of a connection: what one end wrote and the other
-// has not read yet, each write stamped with when it arrives.
+var _ transport.CapableConn = (*memConn)(nil)
+
+func newConnPair(a, b *memTransport, la, lb *net.TCPAddr) (*memConn, *memConn, error) {
+	ma1, err := manet.FromNetAddr(la)
+	if err != nil {
+		return nil, nil, err
+	}
+	ma2, err := manet.FromNetAddr(lb)
+	if err != nil {
+		return nil, nil, err
+	}
+	lat := a.net.oneWay(a.ip, b.ip)
+	mk := func(t *memTransport, remote *memTransport, local, rem ma.Multiaddr) *memConn {
+		return &memConn{
+			t: t, remote: remote.id, remotePub: remote.pub, localMA: local, remoteMA: rem,
+			link: t.net.link(t.ip), latency: lat,
+			accept: make(chan *memStream, 256), closed: make(chan struct{}),
+			streams: map[*memStream]struct{}{},
+		}
+	}
+	ca, cb := mk(a, b, ma1, ma2), mk(b, a, ma2, ma1)
+	ca.other, cb.other = cb, ca
+	return ca, cb, nil
+}
+
+var errConnClosed = errors.New("simtest: connection closed")
+
+// OpenStream opens a stream; the other end can accept it at once, its
+// bytes arrive with the latency.
+func (c *memConn) OpenStream(ctx context.Context) (network.MuxedStream, error) {
+	if c.IsClosed() {
+		return nil, errConnClosed
+	}
+	ab, ba := newFlow(), newFlow()
+	mine := &memStream{conn: c, in: ba, out: ab, done: make(chan struct{})}
+	theirs := &memStream{conn: c.other, in: ab, out: ba, done: make(chan struct{})}
+	if !c.track(mine) || !c.other.track(theirs) {
+		mine.Reset()
+		return nil, errConnClosed
+	}
+	select {
+	case c.other.accept <- theirs:
+		return mine, nil
+	case <-c.other.closed:
+	case <-c.closed:
+	case <-ctx.Done():
+		mine.Reset()
+		theirs.Reset()
+		return nil, ctx.Err()
+	}
+	mine.Reset()
+	return nil, errConnClosed
+}
+
+func (c *memConn) track(s *memStream) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.streams == nil {
+		return false
+	}
+	c.streams[s] = struct{}{}
+	return true
+}
+
+func (c *memConn) untrack(s *memStream) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.streams, s)
+}
+
+func (c *memConn) AcceptStream() (network.MuxedStream, error) {
+	select {
+	case s := <-c.accept:
+		return s, nil
+	case <-c.closed:
+		return nil, errConnClosed
+	}
+}
+
+// Close closes both ends and resets their streams.
+func (c *memConn) Close() error {
+	c.closeEnd()
+	c.other.closeEnd()
+	return nil
+}
+
+func (c *memConn) closeEnd() {
+	c.once.Do(func() {
+		close(c.closed)
+		c.mu.Lock()
+		streams := c.streams
+		c.streams = nil
+		scope := c.scope
+		c.scope = nil
+		c.mu.Unlock()
+		for s := range streams {
+			s.Reset()
+		}
+		if scope != nil {
+			scope.Done()
+		}
+	})
+}
+
+func (c *memConn) CloseWithError(network.ConnErrorCode) error { return c.Close() }
+
+func (c *memConn) IsClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *memConn) As(any) bool                    { return false }
+func (c *memConn) LocalPeer() peer.ID             { return c.t.id }
+func (c *memConn) RemotePeer() peer.ID            { return c.remote }
+func (c *memConn) RemotePublicKey() crypto.PubKey { return c.remotePub }
+func (c *memConn) LocalMultiaddr() ma.Multiaddr   { return c.localMA }
+func (c *memConn) RemoteMultiaddr() ma.Multiaddr  { return c.remoteMA }
+func (c *memConn) Transport() transport.Transport { return c.t }
+
+func (c *memConn) ConnState() network.ConnectionState {
+	return network.ConnectionState{Transport: "simulated streams"}
+}
+
+func (c *memConn) Scope() network.ConnScope {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.scope == nil {
+		return &network.NullScope{}
+	}
+	return c.scope
+}
+
+// flow is one direction of a stream: what one end wrote and the other has
+// not read yet, each write stamped with when it arrives.
 type flow struct {
 	mu       sync.Mutex
 	chunks   []chunk
 	last     time.Time // arrival of the latest chunk
-	eof      bool      // the writer closed: EOF after the queue
+	eof      time.Time // when the writer's close arrives (zero: open)
 	gone     bool      // the reader closed: writes fail
+	reset    bool      // either end reset the stream
 	rdl, wdl time.Time // the reader's and writer's deadlines
 	// readable and writable (capacity 1) wake a waiting reader (a write,
-	// the writer's close, a new read deadline) and a writer waiting for
-	// its send buffer (the reader's close, a new write deadline).
+	// the writer's close, a reset, a new read deadline) and a writer
+	// waiting for its send buffer (the reader's close, a reset, a new
+	// write deadline).
 	readable, writable chan struct{}
 }
 
@@ -294,22 +496,21 @@ func poke(ch chan struct{}) {
 	}
 }
 
-// memConn is one end of a simulated TCP connection.
-type memConn struct {
-	net           *memNet
-	in, out       *flow
-	local, remote *net.TCPAddr
-	link          *memLink // this end's node's access link
-	latency       time.Duration
-	once          sync.Once
-	done          chan struct{}
+// memStream is one end of a stream of a memConn.
+type memStream struct {
+	conn    *memConn
+	in, out *flow
+	once    sync.Once
+	done    chan struct{} // this end closed or reset
 }
 
-var errReset = &net.OpError{Op: "write", Net: "tcp", Err: syscall.ECONNRESET}
+var _ network.MuxedStream = (*memStream)(nil)
 
-// wait blocks until changed fires, until, the deadline dl, or the end's
+var errStreamClosed = errors.New("simtest: stream closed")
+
+// wait blocks until changed fires, until, the deadline dl, or this end's
 // close.
-func (c *memConn) wait(changed chan struct{}, until, dl time.Time) error {
+func (s *memStream) wait(changed chan struct{}, until, dl time.Time) error {
 	wake := until
 	if !dl.IsZero() && (wake.IsZero() || dl.Before(wake)) {
 		wake = dl
@@ -323,8 +524,8 @@ func (c *memConn) wait(changed chan struct{}, until, dl time.Time) error {
 	select {
 	case <-changed:
 	case <-timer:
-	case <-c.done:
-		return net.ErrClosed
+	case <-s.done:
+		return errStreamClosed
 	}
 	if !dl.IsZero() && !time.Now().Before(dl) {
 		return os.ErrDeadlineExceeded
@@ -332,15 +533,18 @@ func (c *memConn) wait(changed chan struct{}, until, dl time.Time) error {
 	return nil
 }
 
-func (c *memConn) Read(b []byte) (int, error) {
-	f := c.in
+func (s *memStream) Read(b []byte) (int, error) {
+	f, link, net := s.in, s.conn.link, s.conn.t.net
 	for {
-		select {
-		case <-c.done:
-			return 0, net.ErrClosed
-		default:
-		}
 		f.mu.Lock()
+		if f.reset {
+			f.mu.Unlock()
+			return 0, network.ErrReset
+		}
+		if f.gone {
+			f.mu.Unlock()
+			return 0, errStreamClosed
+		}
 		now := time.Now()
 		n := 0
 		for len(f.chunks) > 0 && n < len(b) {
@@ -351,10 +555,10 @@ func (c *memConn) Read(b []byte) (int, error) {
 				// charging at write time would order them by when they
 				// were sent, and a far peer's message would hold up a near
 				// one's.
-				c.link.mu.Lock()
-				ch.at = later(ch.at, c.link.downFree.Add(c.net.txTime(len(ch.b))))
-				c.link.downFree = ch.at
-				c.link.mu.Unlock()
+				link.mu.Lock()
+				ch.at = later(ch.at, link.downFree.Add(net.txTime(len(ch.b))))
+				link.downFree = ch.at
+				link.mu.Unlock()
 				ch.charged = true
 			}
 			if f.chunks[0].at.After(now) {
@@ -376,104 +580,145 @@ func (c *memConn) Read(b []byte) (int, error) {
 		case n > 0 || len(b) == 0:
 			f.mu.Unlock()
 			return n, nil
-		case f.eof && len(f.chunks) == 0:
+		case len(f.chunks) == 0 && !f.eof.IsZero() && !f.eof.After(now):
 			f.mu.Unlock()
 			return 0, io.EOF
 		}
-		var until time.Time
+		until := f.eof
 		if len(f.chunks) > 0 {
 			until = f.chunks[0].at
 		}
 		dl := f.rdl
 		f.mu.Unlock()
-		if err := c.wait(f.readable, until, dl); err != nil {
+		if err := s.wait(f.readable, until, dl); err != nil {
 			return 0, err
 		}
 	}
 }
 
-func (c *memConn) Write(b []byte) (int, error) {
-	f := c.out
+func (s *memStream) Write(b []byte) (int, error) {
+	f, c := s.out, s.conn
+	link, net := c.link, c.t.net
 	// Wait for room in the send buffer: the uplink's backlog.
 	for {
 		f.mu.Lock()
-		gone, eof, dl := f.gone, f.eof, f.wdl
+		reset, gone, closed, dl := f.reset, f.gone, !f.eof.IsZero(), f.wdl
 		f.mu.Unlock()
 		switch {
-		case eof: // this end closed
-			return 0, net.ErrClosed
+		case reset:
+			return 0, network.ErrReset
+		case closed: // this end closed for writing
+			return 0, errStreamClosed
 		case gone:
-			return 0, errReset
+			return 0, network.ErrReset
 		}
-		c.link.mu.Lock()
-		backlog := time.Until(c.link.upFree)
-		c.link.mu.Unlock()
-		if backlog <= c.net.txTime(sendBuffer) {
+		link.mu.Lock()
+		backlog := time.Until(link.upFree)
+		link.mu.Unlock()
+		if backlog <= net.txTime(sendBuffer) {
 			break
 		}
-		if err := c.wait(f.writable, time.Now().Add(backlog-c.net.txTime(sendBuffer)), dl); err != nil {
+		if err := s.wait(f.writable, time.Now().Add(backlog-net.txTime(sendBuffer)), dl); err != nil {
 			return 0, err
 		}
 	}
-	now := time.Now()
-	tx := c.net.txTime(len(b))
-	c.link.mu.Lock()
-	start := later(now, c.link.upFree)
-	c.link.upFree = start.Add(tx)
-	c.link.mu.Unlock()
-	at := start.Add(tx + c.latency)
-
+	at := s.depart(len(b))
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.gone {
-		return 0, errReset
+	if f.reset || f.gone {
+		return 0, network.ErrReset
 	}
-	at = later(at, f.last)
-	f.last = at
-	f.chunks = append(f.chunks, chunk{b: append([]byte(nil), b...), at: at})
+	f.chunks = append(f.chunks, chunk{b: append([]byte(nil), b...), at: later(at, f.last)})
+	f.last = f.chunks[len(f.chunks)-1].at
 	poke(f.readable)
 	return len(b), nil
 }
 
-// Close ends both directions: the other end reads what was written, then
-// EOF; its writes fail.
-func (c *memConn) Close() error {
-	c.once.Do(func() {
-		close(c.done)
-		c.out.mu.Lock()
-		c.out.eof = true
-		poke(c.out.readable)
-		c.out.mu.Unlock()
-		c.in.mu.Lock()
-		c.in.gone = true
-		c.in.chunks = nil
-		poke(c.in.writable)
-		c.in.mu.Unlock()
+// depart puts size bytes on this node's uplink and returns when they
+// arrive at the other node.
+func (s *memStream) depart(size int) time.Time {
+	c := s.conn
+	tx := c.t.net.txTime(size)
+	c.link.mu.Lock()
+	start := later(time.Now(), c.link.upFree)
+	c.link.upFree = start.Add(tx)
+	c.link.mu.Unlock()
+	return start.Add(tx + c.latency)
+}
+
+// CloseWrite sends EOF: the other end reads it after the bytes written
+// before, with the latency.
+func (s *memStream) CloseWrite() error {
+	f := s.out
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.eof.IsZero() {
+		f.eof = later(time.Now().Add(s.conn.latency), f.last)
+		poke(f.readable)
+	}
+	return nil
+}
+
+// CloseRead discards what arrives from now on; the other end's writes fail.
+func (s *memStream) CloseRead() error {
+	f := s.in
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gone = true
+	f.chunks = nil
+	poke(f.writable)
+	poke(f.readable)
+	return nil
+}
+
+func (s *memStream) Close() error {
+	s.CloseWrite()
+	s.CloseRead()
+	s.end()
+	return nil
+}
+
+// Reset aborts both directions at both ends.
+func (s *memStream) Reset() error {
+	for _, f := range []*flow{s.in, s.out} {
+		f.mu.Lock()
+		f.reset = true
+		f.chunks = nil
+		poke(f.readable)
+		poke(f.writable)
+		f.mu.Unlock()
+	}
+	s.end()
+	return nil
+}
+
+func (s *memStream) ResetWithError(network.StreamErrorCode) error { return s.Reset() }
+
+func (s *memStream) end() {
+	s.once.Do(func() {
+		close(s.done)
+		s.conn.untrack(s)
 	})
+}
+
+func (s *memStream) SetDeadline(t time.Time) error {
+	s.SetReadDeadline(t)
+	return s.SetWriteDeadline(t)
+}
+
+func (s *memStream) SetReadDeadline(t time.Time) error {
+	s.in.mu.Lock()
+	s.in.rdl = t
+	poke(s.in.readable)
+	s.in.mu.Unlock()
 	return nil
 }
 
-func (c *memConn) LocalAddr() net.Addr  { return c.local }
-func (c *memConn) RemoteAddr() net.Addr { return c.remote }
-
-func (c *memConn) SetDeadline(t time.Time) error {
-	c.SetReadDeadline(t)
-	return c.SetWriteDeadline(t)
-}
-
-func (c *memConn) SetReadDeadline(t time.Time) error {
-	c.in.mu.Lock()
-	c.in.rdl = t
-	poke(c.in.readable)
-	c.in.mu.Unlock()
-	return nil
-}
-
-func (c *memConn) SetWriteDeadline(t time.Time) error {
-	c.out.mu.Lock()
-	c.out.wdl = t
-	poke(c.out.writable)
-	c.out.mu.Unlock()
+func (s *memStream) SetWriteDeadline(t time.Time) error {
+	s.out.mu.Lock()
+	s.out.wdl = t
+	poke(s.out.writable)
+	s.out.mu.Unlock()
 	return nil
 }
 

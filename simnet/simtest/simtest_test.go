@@ -162,9 +162,9 @@ func progress(ctx context.Context, t *testing.T, net *simtest.Net) {
 			conns += len(nd.Host().Network().Conns())
 		}
 		visible, final, executed := net.Progress()
-		t.Logf("virtual %v real %v: %d goroutines, %.1f conns/node, leader %d; story: %d visible, %d final, %d executed",
+		t.Logf("virtual %v real %v: %d goroutines, %.1f conns/node, leader %d; story: %d visible, %d final, %d executed; gossip drops %+v",
 			time.Since(v0), realNow().Sub(start).Round(time.Second), runtime.NumGoroutine(),
-			float64(conns)/float64(len(net.Nodes)), net.Leader(), visible, final, executed)
+			float64(conns)/float64(len(net.Nodes)), net.Leader(), visible, final, executed, net.Drops())
 	}
 }
 

@@ -60,6 +60,9 @@ type Story struct {
 	// without hearing from the leader (sampled every 10 ms).
 	LeaderChanges   uint64        `json:"leader_changes"`
 	MaxHeartbeatLag time.Duration `json:"max_heartbeat_lag_ns"`
+	// Drops sums what GossipSub dropped on all nodes for lack of queue
+	// room (from the start of the network, not only the story).
+	Drops gossip.Drops `json:"gossip_drops"`
 }
 
 // RunStory carries one upgrade through the network: node 0 imports pkg
@@ -322,4 +325,17 @@ func (n *Net) summarise(r *recorder, st *Story, changesBefore uint64) {
 		hashes[nd.Upgrades().Status().StateSHA256] = true
 	}
 	st.StateHashes = len(hashes)
+	st.Drops = n.Drops()
+}
+
+// Drops sums what GossipSub dropped on every node so far.
+func (n *Net) Drops() gossip.Drops {
+	var d gossip.Drops
+	for _, nd := range n.Nodes {
+		x := nd.Gossip().Drops()
+		d.RPCs += x.RPCs
+		d.Validation += x.Validation
+		d.Undeliverable += x.Undeliverable
+	}
+	return d
 }
