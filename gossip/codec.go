@@ -193,6 +193,12 @@ type RatifyBody struct {
 // author key and signature. It does not check authorisation or deps
 // (Service.Ingest does). Every error wraps ErrInvalidOp.
 func DecodeOp(raw []byte, netID string) (*Op, error) {
+	return decodeOp(raw, netID, nil)
+}
+
+// decodeOp is DecodeOp that skips the signature check of an op sigs holds
+// as verified (sigs may be nil).
+func decodeOp(raw []byte, netID string, sigs *SignatureCache) (*Op, error) {
 	if len(raw) > maxOpSize {
 		return nil, errOversize
 	}
@@ -245,11 +251,14 @@ func DecodeOp(raw []byte, netID string) (*Op, error) {
 	if err := op.decodeBody(u.Body); err != nil {
 		return nil, err
 	}
-	ok, err := pub.Verify(sigMessage(netID, w.Op), w.Sig)
-	if err != nil || !ok {
-		return nil, errBadSignature
-	}
 	op.ID = opID(w.Op)
+	if !sigs.verified(op.ID, w.Sig) {
+		ok, err := pub.Verify(sigMessage(netID, w.Op), w.Sig)
+		if err != nil || !ok {
+			return nil, errBadSignature
+		}
+		sigs.add(op.ID, w.Sig)
+	}
 	return op, nil
 }
 

@@ -52,6 +52,10 @@ type Deps struct {
 	// final times, orphan expiry, sync suspensions and per-author rate
 	// limits (stream deadlines use the wall clock). Nil means time.Now.
 	Now func() time.Time
+	// Signatures, if set, is shared by the nodes of one process (a
+	// simulated network) so that each op's signature is verified once
+	// there; nil for a real node.
+	Signatures *SignatureCache
 }
 
 // Errors of the publishing API.
@@ -291,7 +295,7 @@ func (s *Service) lookupLocked(id OpID) (*Op, bool) { return s.st.get(id) }
 
 // checker is the opChecker over the current rules and op set.
 func (s *Service) checker() opChecker {
-	return opChecker{NetID: s.netID, Rules: s.deps.Rules(), RulesFor: s.rulesFor, Lookup: s.lookupLocked}
+	return opChecker{NetID: s.netID, Rules: s.deps.Rules(), RulesFor: s.rulesFor, Lookup: s.lookupLocked, Sigs: s.deps.Signatures}
 }
 
 // validate runs opChecker.validate against the current set under a read lock, and

@@ -65,6 +65,9 @@ type opChecker struct {
 	RulesFor func(seq uint64) (genesis.Rules, bool)
 	// Lookup reads the op set.
 	Lookup func(OpID) (*Op, bool)
+	// Sigs holds signatures other nodes of this process verified (nil:
+	// verify every op).
+	Sigs *SignatureCache
 }
 
 func (c opChecker) rulesFor(seq uint64) (genesis.Rules, bool) {
@@ -87,7 +90,7 @@ func (c opChecker) rulesFor(seq uint64) (genesis.Rules, bool) {
 // Bounds per author (ErrSuperseded) depend on what the set keeps and are
 // applied when the op is added.
 func (c opChecker) validate(raw []byte) (*Op, error) {
-	op, err := DecodeOp(raw, c.NetID)
+	op, err := decodeOp(raw, c.NetID, c.Sigs)
 	if err != nil {
 		return nil, err
 	}

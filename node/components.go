@@ -119,14 +119,15 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	// validators still form raft; bitswap waits for a direct connection
 	// (p2p.AllowLimited, docs/nat.md).
 	n.gossip, err = gossip.New(ctx, n.cfg.Gossip, gossip.Deps{
-		Host:      p2p.AllowLimited(n.host.Host, log.With("component", "p2p"), gossip.SyncProtocol(n.netID)),
-		Key:       n.key,
-		Datastore: n.ds,
-		NetID:     n.netID,
-		Rules:     n.Rules,
-		RulesFor:  n.rulesHist.get,
-		Repair:    n.cfg.Repair,
-		Logger:    log,
+		Host:       p2p.AllowLimited(n.host.Host, log.With("component", "p2p"), gossip.SyncProtocol(n.netID)),
+		Key:        n.key,
+		Datastore:  n.ds,
+		NetID:      n.netID,
+		Rules:      n.Rules,
+		RulesFor:   n.rulesHist.get,
+		Repair:     n.cfg.Repair,
+		Logger:     log,
+		Signatures: n.sigs,
 	})
 	if errors.Is(err, gossip.ErrCorruptStore) {
 		return err // it names the records and the way out

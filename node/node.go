@@ -22,6 +22,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/gossip"
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
 	"github.com/synapse-p2p/synapse-p2p/internal/lifecycle"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
@@ -39,6 +40,7 @@ type Node struct {
 	netID   string
 
 	wrapRaft func(peer.ID, net.Conn) net.Conn
+	sigs     *gossip.SignatureCache // shared with other nodes of the process; nil in a real node
 
 	ds   datastore.Batching
 	host *p2p.Host
@@ -67,6 +69,7 @@ type options struct {
 	wrapRaft func(peer.ID, net.Conn) net.Conn
 	host     []p2p.Option
 	ds       datastore.Batching
+	sigs     *gossip.SignatureCache
 }
 
 // WithLogger sets the node's logger (default: discard).
@@ -96,6 +99,13 @@ func WithDatastore(ds datastore.Batching) Option {
 	return func(o *options) { o.ds = ds }
 }
 
+// WithSignatureCache shares c among the nodes of one process (a simulated
+// network): each op's signature is verified once there instead of once per
+// node (gossip.SignatureCache).
+func WithSignatureCache(c *gossip.SignatureCache) Option {
+	return func(o *options) { o.sigs = c }
+}
+
 // New loads the identity and genesis of the initialised data directory in
 // cfg, opens the datastore and builds every component. Nothing talks to the
 // network until Start. On error, everything opened so far is closed.
@@ -110,7 +120,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (_ *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: o.log, wrapRaft: o.wrapRaft, events: newEventHub()}
+	n := &Node{cfg: cfg, log: o.log, wrapRaft: o.wrapRaft, sigs: o.sigs, events: newEventHub()}
 	n.fetches = newFetchTracker(func() { n.notify(httpapi.EventFetch, "", 0) })
 	defer func() {
 		if err != nil {

@@ -502,6 +502,10 @@ type memStream struct {
 	in, out *flow
 	once    sync.Once
 	done    chan struct{} // this end closed or reset
+	// rtimer and wtimer wake a waiting Read and Write: one each, reset
+	// for every wait. A timer per wait left hundreds of megabytes of
+	// stopped timers to the collector at 1000 nodes.
+	rtimer, wtimer *time.Timer
 }
 
 var _ network.MuxedStream = (*memStream)(nil)
@@ -510,16 +514,20 @@ var errStreamClosed = errors.New("simtest: stream closed")
 
 // wait blocks until changed fires, until, the deadline dl, or this end's
 // close.
-func (s *memStream) wait(changed chan struct{}, until, dl time.Time) error {
+func (s *memStream) wait(changed chan struct{}, until, dl time.Time, tp **time.Timer) error {
 	wake := until
 	if !dl.IsZero() && (wake.IsZero() || dl.Before(wake)) {
 		wake = dl
 	}
 	var timer <-chan time.Time
 	if !wake.IsZero() {
-		t := time.NewTimer(time.Until(wake))
-		defer t.Stop()
-		timer = t.C
+		if *tp == nil {
+			*tp = time.NewTimer(time.Until(wake))
+		} else {
+			(*tp).Reset(time.Until(wake))
+		}
+		defer (*tp).Stop()
+		timer = (*tp).C
 	}
 	select {
 	case <-changed:
@@ -590,7 +598,7 @@ func (s *memStream) Read(b []byte) (int, error) {
 		}
 		dl := f.rdl
 		f.mu.Unlock()
-		if err := s.wait(f.readable, until, dl); err != nil {
+		if err := s.wait(f.readable, until, dl, &s.rtimer); err != nil {
 			return 0, err
 		}
 	}
@@ -618,7 +626,7 @@ func (s *memStream) Write(b []byte) (int, error) {
 		if backlog <= net.txTime(sendBuffer) {
 			break
 		}
-		if err := s.wait(f.writable, time.Now().Add(backlog-net.txTime(sendBuffer)), dl); err != nil {
+		if err := s.wait(f.writable, time.Now().Add(backlog-net.txTime(sendBuffer)), dl, &s.wtimer); err != nil {
 			return 0, err
 		}
 	}

@@ -44,7 +44,7 @@ func testLogger(t testing.TB) *slog.Logger {
 // runStory starts n nodes with v validators in a synctest bubble, waits
 // for the swarm, runs the story and closes everything; the bubble ends only
 // when every goroutine the nodes started has ended.
-func runStory(t *testing.T, n, v int) (st simtest.Story, heapPerNode float64) {
+func runStory(t *testing.T, n, v int, streams bool) (st simtest.Story, heapPerNode float64) {
 	// Hundreds of thousands of goroutine stacks make every GC cycle
 	// expensive; collect less often (the heap figure is taken after a
 	// forced GC, so it does not depend on this).
@@ -70,7 +70,7 @@ func runStory(t *testing.T, n, v int) (st simtest.Story, heapPerNode float64) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // virtual
 		defer cancel()
 		real0 := time.Now()
-		net, err := simtest.Start(ctx, simtest.Config{Nodes: n, Validators: v, Dir: t.TempDir(), Log: testLogger(t), Streams: os.Getenv("SIMTEST_STREAMS") != ""})
+		net, err := simtest.Start(ctx, simtest.Config{Nodes: n, Validators: v, Dir: t.TempDir(), Log: testLogger(t), Streams: streams})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,11 +180,24 @@ func realNow() time.Time {
 // A small simulated network carries the whole story: every node sees the
 // proposal, votes, the entry becomes final everywhere, every node executes
 // it to the same state and reports.
+// It runs on both simulated transports: QUIC packets through
+// x/simlibp2p's router, and the simulated network's own streams.
 func TestSimulatedStory(t *testing.T) {
-	st, heap := runStory(t, 16, 4)
-	t.Logf("story %+v heap/node %.1f MiB", st, heap)
-	checkStory(t, st, 16)
+	for _, tr := range []struct {
+		name    string
+		streams bool
+	}{{"quic", false}, {"streams", true}} {
+		t.Run(tr.name, func(t *testing.T) {
+			st, heap := runStory(t, 16, 4, tr.streams)
+			t.Logf("story %+v heap/node %.1f MiB", st, heap)
+			checkStory(t, st, 16)
+		})
+	}
 }
+
+// envStreams reports whether SIMTEST_STREAMS asks for the simulated
+// streams instead of QUIC (the probe, the benchmark's worker).
+func envStreams() bool { return os.Getenv("SIMTEST_STREAMS") != "" }
 
 // Nodes1000 is the size of the large simulated network.
 const Nodes1000 = 1000
@@ -206,7 +219,7 @@ func TestSimulated100(t *testing.T) {
 		t.Skip("100 simulated nodes take minutes; run without -short")
 	}
 	start := time.Now()
-	st, heap := runStory(t, 100, 7)
+	st, heap := runStory(t, 100, 7, false)
 	checkStory(t, st, 100)
 	b, _ := json.Marshal(st)
 	t.Logf("100 nodes: %s heap/node %.1f MiB, real %v", b, heap, time.Since(start).Round(time.Second))
@@ -226,7 +239,7 @@ func TestSimulated1000(t *testing.T) {
 		t.Skip("1000 simulated nodes take tens of minutes: set SIMTEST_1000=1")
 	}
 	start := time.Now()
-	st, heap := runStory(t, Nodes1000, 7)
+	st, heap := runStory(t, Nodes1000, 7, true)
 	checkStory(t, st, Nodes1000)
 	b, _ := json.Marshal(st)
 	t.Logf("1000 nodes: %s heap/node %.1f MiB, real %v", b, heap, time.Since(start).Round(time.Second))
@@ -242,7 +255,7 @@ func TestSimulatedFigures(t *testing.T) {
 	}
 	n, _ := strconv.Atoi(os.Getenv("SIMTEST_NODES"))
 	real0 := time.Now()
-	st, heap := runStory(t, n, 7)
+	st, heap := runStory(t, n, 7, envStreams())
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	f := figures{Story: st, HeapMiBPerNode: heap, RealSeconds: time.Since(real0).Seconds(),
@@ -261,8 +274,9 @@ type figures struct {
 	MaxRSSMiB      float64       `json:"max_rss_mib"`
 }
 
-// BenchmarkSimulatedStory runs the story on 100, 300 and 1000 simulated
-// nodes (7 validators, 20–150 ms one-way latency with median 50 ms,
+// BenchmarkSimulatedStory runs the story on 100 and 300 simulated nodes
+// over both transports (QUIC through x/simlibp2p, the simulated streams)
+// and on 1000 over the streams (7 validators, 20–150 ms one-way latency with median 50 ms,
 // 20 Mbit/s links) and reports virtual-time figures per stage, heap per
 // node, and the real and CPU time the simulation took. synctest bubbles
 // need a *testing.T, so each iteration runs TestSimulatedFigures in a child
@@ -274,12 +288,18 @@ func BenchmarkSimulatedStory(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, n := range []int{100, 300, Nodes1000} {
-		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
+	for _, c := range []struct {
+		n         int
+		transport string
+	}{{100, "quic"}, {100, "streams"}, {300, "quic"}, {300, "streams"}, {Nodes1000, "streams"}} {
+		b.Run(fmt.Sprintf("transport=%s/nodes=%d", c.transport, c.n), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				out := filepath.Join(b.TempDir(), "figures.json")
 				cmd := exec.Command(exe, "-test.run=^TestSimulatedFigures$", "-test.timeout=80m")
-				cmd.Env = append(os.Environ(), "SIMTEST_FIGURES="+out, fmt.Sprintf("SIMTEST_NODES=%d", n))
+				cmd.Env = append(os.Environ(), "SIMTEST_FIGURES="+out, fmt.Sprintf("SIMTEST_NODES=%d", c.n), "SIMTEST_STREAMS=")
+				if c.transport == "streams" {
+					cmd.Env = append(cmd.Env, "SIMTEST_STREAMS=1")
+				}
 				if b, err := cmd.CombinedOutput(); err != nil {
 					os.Stderr.Write(b)
 					panic(err)
@@ -345,6 +365,6 @@ func TestSimulatedScaleProbe(t *testing.T) {
 		}()
 	}
 	start := time.Now()
-	st, heap := runStory(t, n, 7)
+	st, heap := runStory(t, n, 7, envStreams())
 	t.Logf("real %v story %+v heap/node %.1f MiB", time.Since(start), st, heap)
 }
