@@ -153,6 +153,9 @@ func (s *Service) validateMsg(_ context.Context, from peer.ID, m *pubsub.Message
 	switch {
 	case err == nil:
 		m.ValidatorData = op
+		if op.Report != nil {
+			s.noteReport(op.Report.Seq, from)
+		}
 		return pubsub.ValidationAccept
 	case errors.Is(err, ErrDuplicate):
 		return pubsub.ValidationIgnore

@@ -93,10 +93,11 @@ type Service struct {
 	log   *slog.Logger
 	netID string
 
-	ps    *pubsub.PubSub
-	drops dropTracer
-	topic *pubsub.Topic
-	sub   *pubsub.Subscription
+	ps     *pubsub.PubSub
+	drops  dropTracer
+	repair reportRepair
+	topic  *pubsub.Topic
+	sub    *pubsub.Subscription
 
 	mu       sync.RWMutex
 	st       *store

@@ -1,0 +1,52 @@
+package gossip
+
+import (
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// reportRepairDelay is how long after a report of an entry that is not
+// final here a node syncs with the peer that forwarded it. Reports follow
+// finality by the prefetch and execution time, so an entry still not final
+// here a second after its first report is one whose ratify ops this node
+// missed.
+const reportRepairDelay = time.Second
+
+// reportRepair turns reports into a repair signal. A node misses a
+// validator's ratify op when GossipSub drops it on the way (a peer's send
+// queue full during a burst: a 1000-node network voting) and lazy gossip
+// misses it too; the periodic op-set sync would bring it minutes later. A
+// report of entry seq says its author executed seq, and the peer that
+// forwarded it accepted it: if seq is still not final here a second later,
+// sync with that peer. One repair at a time.
+type reportRepair struct {
+	mu      sync.Mutex
+	pending bool
+}
+
+// noteReport handles a valid report of entry seq that from delivered.
+func (s *Service) noteReport(seq uint64, from peer.ID) {
+	if _, ok := s.Final(seq); ok || from == "" || from == s.self {
+		return
+	}
+	r := &s.repair
+	r.mu.Lock()
+	busy := r.pending
+	r.pending = true
+	r.mu.Unlock()
+	if busy {
+		return
+	}
+	time.AfterFunc(reportRepairDelay, func() {
+		r.mu.Lock()
+		r.pending = false
+		r.mu.Unlock()
+		if _, ok := s.Final(seq); ok || s.ctx.Err() != nil {
+			return
+		}
+		s.log.Debug("entry reported but not final here: syncing", "seq", seq, "peer", from)
+		s.requestSync(from)
+	})
+}

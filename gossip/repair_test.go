@@ -1,0 +1,76 @@
+package gossip
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/synapse-p2p/synapse-p2p/genesis"
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
+)
+
+// A node that missed an entry's ratify ops — dropped on the way, as a full
+// GossipSub queue does — learns them from the first report of the entry: a
+// second later it syncs with the peer that forwarded the report, long
+// before its periodic sync (an hour here).
+func TestReportRepairsMissedFinality(t *testing.T) {
+	a, b := newKey(t), newKey(t)
+	var vals []crypto.PrivKey
+	for range 4 {
+		vals = append(vals, newKey(t))
+	}
+	rules := makeRules(append([]crypto.PrivKey{a, b}, vals...), 0, genesis.DefaultGovernance())
+	for _, k := range vals {
+		id, _ := peer.IDFromPrivateKey(k)
+		rules.Validators = append(rules.Validators, id)
+	}
+	sortIDs(rules.Validators)
+	rb := &rulesBox{}
+	rb.set(rules)
+	cfg := testConfig()
+	cfg.SyncInterval = time.Hour
+	na, nb := startNode(t, a, memDS(), rb, cfg), startNode(t, b, memDS(), rb, cfg)
+	connect(t, na, nb)
+	testutil.WaitFor(t, 10*time.Second, "a topic mesh", func() bool {
+		return len(na.svc.topic.ListPeers()) > 0 && len(nb.svc.topic.ListPeers()) > 0
+	})
+
+	ctx := context.Background()
+	f := &finalityFixture{t: t}
+	prop, e := f.proposal(na, 1)
+	e.Seq = 1
+	testutil.WaitFor(t, 10*time.Second, "the proposal at b", func() bool {
+		_, ok := nb.svc.st.get(prop.ID)
+		return ok
+	})
+	// a holds three validators' ratify ops; b never hears of them.
+	for i, k := range vals[:3] {
+		if err := na.svc.Ingest(ratifyOp(t, k, prop, e, uint64(i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := na.svc.Final(1); !ok {
+		t.Fatal("entry not final at a")
+	}
+	time.Sleep(200 * time.Millisecond)
+	if _, ok := nb.svc.Final(1); ok {
+		t.Fatal("b learnt the ratify ops without a report")
+	}
+
+	reported := time.Now()
+	if err := na.svc.PublishReport(ctx, Report{Seq: 1, EntryHash: e.Hash(), ProposalID: e.ProposalID, Success: true,
+		Version: e.Version, PostStateSHA256: fmt.Sprintf("%064x", 0xabc)}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, "the entry final at b", func() bool {
+		_, ok := nb.svc.Final(1)
+		return ok
+	})
+	if d := time.Since(reported); d < reportRepairDelay {
+		t.Fatalf("b synced %v after the report, before the repair delay", d)
+	}
+}
