@@ -16,7 +16,7 @@ import (
 // A node that missed an entry's ratify ops — dropped on the way, as a full
 // GossipSub queue does — learns them from the first report of the entry: a
 // second later it syncs with the peer that forwarded the report, long
-// before its periodic sync (an hour here).
+// before its periodic sync (an hour here). Reports of other seqs do not.
 func TestReportRepairsMissedFinality(t *testing.T) {
 	a, b := newKey(t), newKey(t)
 	var vals []crypto.PrivKey
@@ -59,6 +59,18 @@ func TestReportRepairsMissedFinality(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if _, ok := nb.svc.Final(1); ok {
 		t.Fatal("b learnt the ratify ops without a report")
+	}
+
+	// A report of a seq that is not the next one b lacks (any eligible
+	// voter may publish one) triggers nothing: b would have synced and
+	// learnt the ratify ops.
+	if err := na.svc.PublishReport(ctx, Report{Seq: 7, EntryHash: e.Hash(), ProposalID: e.ProposalID, Success: true,
+		Version: e.Version, PostStateSHA256: fmt.Sprintf("%064x", 0xabc)}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(reportRepairDelay + 500*time.Millisecond)
+	if _, ok := nb.svc.Final(1); ok {
+		t.Fatal("a report of seq 7 made b sync")
 	}
 
 	reported := time.Now()
