@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/synapse-p2p/synapse-p2p/execlog"
 	"github.com/synapse-p2p/synapse-p2p/genesis"
 	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
@@ -40,12 +41,20 @@ func TestReportRepairsMissedFinality(t *testing.T) {
 	})
 
 	ctx := context.Background()
-	f := &finalityFixture{t: t}
-	prop, e := f.proposal(na, 1)
-	e.Seq = 1
+	pid, err := na.svc.PublishProposal(ctx, testBody(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := na.svc.Proposal(pid, time.Now())
+	opid, _ := ParseOpID(v.OpID)
+	na.svc.mu.RLock() // b is gossiping with a
+	prop, _ := na.svc.st.get(opid)
+	na.svc.mu.RUnlock()
+	e := execlog.Entry{Seq: 1, ProposalID: pid, Version: v.Body.Version, PackageURL: v.Body.PackageURL,
+		PackageHash: v.Body.PackageHash, PackageSize: v.Body.PackageSize}
 	testutil.WaitFor(t, 10*time.Second, "the proposal at b", func() bool {
-		_, ok := nb.svc.st.get(prop.ID)
-		return ok
+		_, err := nb.svc.Proposal(e.ProposalID, time.Now())
+		return err == nil
 	})
 	// a holds three validators' ratify ops; b never hears of them.
 	for i, k := range vals[:3] {
