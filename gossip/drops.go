@@ -8,6 +8,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
+var _ pubsub.RawTracer = (*dropTracer)(nil)
+
 // Drops counts what GossipSub dropped on this node for lack of queue room.
 // A dropped op is repaired by lazy gossip (IHAVE/IWANT) or, failing that,
 // by the periodic op-set sync minutes later, so drops show up as a tail of
@@ -23,7 +25,7 @@ type Drops struct {
 	Undeliverable uint64
 }
 
-// dropTracer is a GossipSub tracer that only counts drops.
+// dropTracer is a GossipSub raw tracer that only counts drops.
 type dropTracer struct {
 	rpcs, validation, undeliverable atomic.Uint64
 }

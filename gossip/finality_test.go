@@ -29,7 +29,8 @@ func ratifyOp(t *testing.T, key crypto.PrivKey, prop *Op, e execlog.Entry, seq u
 }
 
 // finalityFixture is a node that is no validator, beside four validator
-// keys (finality needs 3 of 4).
+// keys (finality needs 3 of 4); members are more keys that are members but
+// no validators.
 type finalityFixture struct {
 	t    *testing.T
 	n    *tnode
@@ -40,12 +41,13 @@ type finalityFixture struct {
 	ds   any
 }
 
-func newFinalityFixture(t *testing.T) *finalityFixture {
+func newFinalityFixture(t *testing.T, members ...crypto.PrivKey) *finalityFixture {
 	f := &finalityFixture{t: t, rb: &rulesBox{}, self: newKey(t)}
 	for i := 0; i < 4; i++ {
 		f.vals = append(f.vals, newKey(t))
 	}
-	rules := makeRules(append([]crypto.PrivKey{f.self}, f.vals...), 0, genesis.DefaultGovernance())
+	keys := append([]crypto.PrivKey{f.self}, members...)
+	rules := makeRules(append(keys, f.vals...), 0, genesis.DefaultGovernance())
 	for _, k := range f.vals {
 		id, _ := peer.IDFromPrivateKey(k)
 		f.ids = append(f.ids, id)

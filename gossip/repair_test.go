@@ -6,11 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/synapse-p2p/synapse-p2p/execlog"
-	"github.com/synapse-p2p/synapse-p2p/genesis"
 	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 )
 
@@ -19,19 +15,9 @@ import (
 // second later it syncs with the peer that forwarded the report, long
 // before its periodic sync (an hour here). Reports of other seqs do not.
 func TestReportRepairsMissedFinality(t *testing.T) {
-	a, b := newKey(t), newKey(t)
-	var vals []crypto.PrivKey
-	for range 4 {
-		vals = append(vals, newKey(t))
-	}
-	rules := makeRules(append([]crypto.PrivKey{a, b}, vals...), 0, genesis.DefaultGovernance())
-	for _, k := range vals {
-		id, _ := peer.IDFromPrivateKey(k)
-		rules.Validators = append(rules.Validators, id)
-	}
-	sortIDs(rules.Validators)
-	rb := &rulesBox{}
-	rb.set(rules)
+	b := newKey(t)
+	f := newFinalityFixture(t, b)
+	a, vals, rb := f.self, f.vals, f.rb
 	cfg := testConfig()
 	cfg.SyncInterval = time.Hour
 	na, nb := startNode(t, a, memDS(), rb, cfg), startNode(t, b, memDS(), rb, cfg)

@@ -190,22 +190,31 @@ func (t *memTransport) dial(ctx context.Context, raddr ma.Multiaddr, p peer.ID, 
 	if err != nil {
 		return nil, err
 	}
-	mine.scope = scope
 	if t.gater != nil && !t.gater.InterceptSecured(network.DirOutbound, p, mine) {
 		mine.Close()
 		return nil, fmt.Errorf("simtest: gater refused the connection to %s", p)
 	}
 	select {
 	case l.backlog <- theirs:
-		return mine, nil
 	case <-l.done:
-		err = &net.OpError{Op: "dial", Net: "tcp", Addr: remote, Err: syscall.ECONNREFUSED}
+		mine.Close()
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: remote, Err: syscall.ECONNREFUSED}
 	case <-ctx.Done():
-		err = ctx.Err()
+		mine.Close()
+		return nil, ctx.Err()
 	}
-	mine.scope = nil // the caller ends it
-	mine.Close()
-	return nil, err
+	// From here the connection ends the scope (Close); before, Dial does
+	// on the error. Closed already by the listener: end it here.
+	mine.mu.Lock()
+	closed := mine.streams == nil
+	if !closed {
+		mine.scope = scope
+	}
+	mine.mu.Unlock()
+	if closed {
+		return nil, errConnClosed
+	}
+	return mine, nil
 }
 
 // Listen registers a listener at laddr (an IPv4 TCP address of this node).
