@@ -163,8 +163,8 @@ func TestMemStreamSendBuffer(t *testing.T) {
 		}
 		// It waited until only a send buffer's worth was ahead of it on the
 		// link (the write that gave up at its deadline kept its turn: one
-		// byte).
-		if got, want := time.Since(t0), n.txTime(sendBuffer)+n.txTime(1); got != want {
+		// byte), and woke on the next tick of the wake grid.
+		if got, want := time.Since(t0), onTick(t0.Add(n.txTime(sendBuffer)+n.txTime(1))).Sub(t0); got != want {
 			t.Fatalf("write blocked %v, want %v", got, want)
 		}
 	})

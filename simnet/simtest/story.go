@@ -2,6 +2,7 @@ package simtest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -63,6 +64,9 @@ type Story struct {
 	// Drops sums what GossipSub dropped on all nodes for lack of queue
 	// room (from the start of the network, not only the story).
 	Drops gossip.Drops `json:"gossip_drops"`
+	// Slowest are the last nodes to execute (indexes, the last first; at
+	// most 8): who the tail is.
+	Slowest []int `json:"slowest"`
 }
 
 // RunStory carries one upgrade through the network: node 0 imports pkg
@@ -315,6 +319,14 @@ func (n *Net) summarise(r *recorder, st *Story, changesBefore uint64) {
 		st.RatifiedToExecutedAll = st.Executed.Max - st.Ratified
 	}
 	st.MaxHeartbeatLag = r.lag
+	order := make([]int, 0, len(r.executed))
+	for i, d := range r.executed {
+		if d >= 0 {
+			order = append(order, i)
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(r.executed[b], r.executed[a]) })
+	st.Slowest = order[:min(8, len(order))]
 	var changes uint64
 	for i := 0; i < n.cfg.Validators; i++ {
 		changes += n.Nodes[i].Raft().LeaderChanges()
