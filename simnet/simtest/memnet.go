@@ -90,6 +90,15 @@ func (n *memNet) link(ip [4]byte) *memLink {
 	return l
 }
 
+// backlog is how far ahead of now the access link of ip is booked.
+func (n *memNet) backlog(ip net.IP) (up, down time.Duration) {
+	l := n.link([4]byte(ip.To4()))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	return max(0, l.upFree.Sub(now)), max(0, l.downFree.Sub(now))
+}
+
 // txTime is how long size bytes occupy a link.
 func (n *memNet) txTime(size int) time.Duration {
 	return time.Duration(int64(size) * 8 * int64(time.Second) / int64(n.bps))

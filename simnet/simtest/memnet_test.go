@@ -170,6 +170,34 @@ func TestMemStreamSendBuffer(t *testing.T) {
 	})
 }
 
+// The backlog of a link is how far ahead of now it is booked: a write books
+// the sender's uplink at once; once it is sent and read, nothing is.
+func TestMemLinkBacklog(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n, ts := memNodes(t, flat(40*time.Millisecond))
+		a, b := memStreamPair(t, ts, 0, 1)
+		defer a.Close()
+		defer b.Close()
+		msg := make([]byte, 100_000) // 100 ms on either link
+		if _, err := a.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if up, down := n.backlog(testIPs[0][:]); up != n.txTime(len(msg)) || down != 0 {
+			t.Fatalf("sender's backlog after the write: up %v down %v", up, down)
+		}
+		time.Sleep(140 * time.Millisecond) // serialised and across
+		if up, _ := n.backlog(testIPs[0][:]); up != 0 {
+			t.Fatalf("sender's uplink still booked %v after sending", up)
+		}
+		if _, err := io.ReadFull(b, make([]byte, 10)); err != nil {
+			t.Fatal(err)
+		}
+		if _, down := n.backlog(testIPs[1][:]); down != 0 {
+			t.Fatalf("receiver's downlink booked %v after it drained", down)
+		}
+	})
+}
+
 // A near sender's write is not held up by a far sender's earlier one, and
 // two senders share the receiver's downlink.
 func TestMemStreamDownlink(t *testing.T) {

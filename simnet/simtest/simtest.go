@@ -169,6 +169,7 @@ type Net struct {
 	Nodes []*node.Node
 	// Addrs are the nodes' simulated listen addresses.
 	Addrs []string
+	ips   []net.IP
 }
 
 // Start builds the simulated network, a devnet genesis and every node, and
@@ -190,6 +191,7 @@ func Start(ctx context.Context, cfg Config) (_ *Net, err error) {
 	// pair's latency.
 	index := addrIndex{}
 	ips := make([]net.IP, cfg.Nodes)
+	n.ips = ips
 	for i := range ips {
 		ips[i] = simnet.IntToPublicIPv4(i).To4()
 		index[[4]byte(ips[i])] = i
@@ -416,6 +418,16 @@ func (n *Net) formed(minPeers int) bool {
 		}
 	}
 	return n.Leader() >= 0
+}
+
+// LinkBacklog is how far ahead of now node i's uplink and downlink are
+// booked: how long a byte sent or arriving now waits for its link (zero
+// without Config.Streams, or when the link is idle).
+func (n *Net) LinkBacklog(i int) (up, down time.Duration) {
+	if n.mem == nil || i < 0 || i >= len(n.Addrs) {
+		return 0, 0
+	}
+	return n.mem.backlog(n.ips[i])
 }
 
 // Leader is the index of the validator all validators follow, or -1.

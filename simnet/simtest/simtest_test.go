@@ -173,6 +173,9 @@ func progress(ctx context.Context, t *testing.T, net *simtest.Net) {
 		t.Logf("virtual %v real %v: %d goroutines, %.1f conns/node, leader %d; story: %d visible, %d final, %d executed; gossip drops %+v",
 			time.Since(v0), realNow().Sub(start).Round(time.Second), runtime.NumGoroutine(),
 			float64(conns)/float64(len(net.Nodes)), net.Leader(), visible, final, executed, net.Drops())
+		if up, down, ui, di := maxBacklog(net); up > 0 || down > 0 {
+			t.Logf("  link backlog: uplink %v (node %d), downlink %v (node %d)", up, ui, down, di)
+		}
 		if missing := len(net.Nodes) - final; visible == len(net.Nodes) && missing > 0 && missing <= 20 {
 			// The stragglers: what each holds of the first entry.
 			for i, nd := range net.Nodes {
@@ -185,6 +188,21 @@ func progress(ctx context.Context, t *testing.T, net *simtest.Net) {
 			}
 		}
 	}
+}
+
+// maxBacklog finds the nodes whose uplink and downlink are booked furthest
+// ahead (simulated streams only).
+func maxBacklog(net *simtest.Net) (up, down time.Duration, upNode, downNode int) {
+	for i := range net.Nodes {
+		u, d := net.LinkBacklog(i)
+		if u > up {
+			up, upNode = u, i
+		}
+		if d > down {
+			down, downNode = d, i
+		}
+	}
+	return up, down, upNode, downNode
 }
 
 func countReporters(m map[string][]peer.ID) (n int) {
