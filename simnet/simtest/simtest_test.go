@@ -59,8 +59,9 @@ func runStory(t *testing.T, n, v int, streams bool) (st simtest.Story, heapPerNo
 	// badger flush sleeping 10 ms, the story's 10 ms ticker), the process
 	// idle — a lost wake-up we did not see with one P.
 	// On the simulated streams, whose readers and writers wake on a 1 ms
-	// grid and so in batches, two Ps: 300 nodes in 62 s instead of ~145,
-	// 1000 in 11 minutes; no standstill seen.
+	// grid and so in batches, two Ps: 121 s of real time for 300 nodes
+	// with exact wake-ups, 115 s with the grid (and 59 s once the shared
+	// store stopped compacting and IHAVEs were capped); no standstill seen.
 	// SIMTEST_PROCS=<n> overrides it.
 	procs := 1
 	if streams {
