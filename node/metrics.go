@@ -88,6 +88,10 @@ func (n *Node) newMetrics() {
 			return float64(len(n.host.Network().Peers()))
 		}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "synapse_rendezvous_lookups_total",
+			Help: "DHT lookups of the network's rendezvous key; they run only while the node has fewer peers than p2p.conn_low.",
+		}, func() float64 { return float64(n.host.RendezvousLookups()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "synapse_raft_leader_changes_total",
 			Help: "Times this validator saw the raft leader change to another validator (the first leader included); elections after lost heartbeats make it climb.",
 		}, func() float64 { return float64(n.raft.LeaderChanges()) }),

@@ -219,7 +219,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	for _, want := range []string{"go_goroutines", "synapse_last_executed_seq 0", "synapse_final_seq 0", "synapse_gossip_ops", "synapse_gossip_dropped_rpcs_total", "synapse_gossip_dropped_validation_total", "synapse_raft_leader", "synapse_executor_paused 0",
-		"synapse_raft_leader_changes_total", "synapse_raft_heartbeat_lag_seconds", "synapse_raft_term",
+		"synapse_raft_leader_changes_total", "synapse_raft_heartbeat_lag_seconds", "synapse_raft_term", "synapse_rendezvous_lookups_total",
 		"synapse_holepunch_attempts_total 0", "synapse_holepunch_successes_total 0", "synapse_relay_reservations 0",
 		"synapse_relay_service_active 0", `synapse_reachability{reachability="unknown"} 1`, `synapse_reachability{reachability="public"} 0`} {
 		if !strings.Contains(string(b), want) {

@@ -30,8 +30,9 @@ type Config struct {
 	MDNS bool `json:"mdns"`
 	// DHTMode is one of auto, server, client.
 	DHTMode string `json:"dht_mode"`
-	// DiscoveryInterval is the period of DHT rendezvous discovery once the
-	// node has peers (it runs faster until then).
+	// DiscoveryInterval is the longest wait between DHT rendezvous lookups
+	// of a node below ConnLow (they run every 2 s while they bring new
+	// peers); a node at ConnLow does not look the key up.
 	DiscoveryInterval time.Duration `json:"discovery_interval"`
 	// NATPortMap asks the gateway for a port mapping (UPnP/NAT-PMP).
 	NATPortMap bool `json:"nat_port_map"`

@@ -19,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/discovery"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -51,6 +52,7 @@ type Host struct {
 	log          *slog.Logger
 	nat          *natState
 	relaySvc     *relayService // nil when the relay service is off
+	lookups      atomic.Int64  // rendezvous lookups, for RendezvousLookups
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -240,17 +242,32 @@ func (h *Host) Start() error {
 // rendezvous is the DHT key under which the network's nodes advertise.
 func (h *Host) rendezvous() string { return "synapse/" + h.netID + "/nodes" }
 
-// discover advertises this node under the network's rendezvous key and
-// connects to nodes found there until the connection manager's low
-// watermark is reached. It polls every second until the node has a peer,
-// then every DiscoveryInterval.
+// discover advertises this node under the network's rendezvous key and,
+// while the node has fewer peers than the connection manager's low
+// watermark, looks the key up and dials what it finds. It polls every
+// second until the node has a peer.
+//
+// A node at or above the watermark does not look the key up at all: a DHT
+// server answers GET_PROVIDERS with every record of the key that fits in a
+// message (about a thousand), and the key lives on the same k servers
+// however large the network is, so N nodes looking it up every interval
+// cost those servers N² records per interval. At 1000 simulated nodes that
+// was 3.3 MB/s of uplink per server, which delayed everything else they
+// sent by seconds (docs/benchmarks.md, "Rendezvous discovery"). Below the
+// watermark the lookup repeats every 2 s while it finds new peers and backs
+// off to DiscoveryInterval while it finds none: in a network smaller than
+// the watermark, every node stays below it for good.
 func (h *Host) discover(ctx context.Context) {
 	rd := drouting.NewRoutingDiscovery(h.DHT)
 	period := h.cfg.DiscoveryInterval
+	fast := min(period, 2*time.Second)
 	var nextAdvertise time.Time
+	wait := fast
 	for {
-		wait := time.Second
-		if len(h.Network().Peers()) > 0 {
+		switch n := len(h.Network().Peers()); {
+		case n == 0:
+			wait = time.Second
+		default:
 			if time.Now().After(nextAdvertise) {
 				actx, cancel := context.WithTimeout(ctx, period)
 				ttl, err := rd.Advertise(actx, h.rendezvous())
@@ -261,10 +278,10 @@ func (h *Host) discover(ctx context.Context) {
 					nextAdvertise = time.Now().Add(min(ttl/2, 10*period))
 				}
 			}
-			h.findPeers(ctx, rd)
-			wait = period
-			if len(h.Network().Peers()) < h.cfg.ConnLow {
-				wait = min(period, 2*time.Second)
+			if n >= h.cfg.ConnLow {
+				wait = period
+			} else {
+				wait = lookupBackoff(wait, h.findPeers(ctx, rd), fast, period)
 			}
 		}
 		select {
@@ -275,14 +292,32 @@ func (h *Host) discover(ctx context.Context) {
 	}
 }
 
-func (h *Host) findPeers(ctx context.Context, rd *drouting.RoutingDiscovery) {
+// lookupBackoff is how long a node below the low watermark waits for its
+// next rendezvous lookup, given the previous wait and how many new peers
+// the lookup just connected to: fast while lookups find peers, doubling up
+// to period while they find none.
+func lookupBackoff(wait time.Duration, found int, fast, period time.Duration) time.Duration {
+	if found > 0 {
+		return fast
+	}
+	return min(max(2*wait, fast), period)
+}
+
+// findPeers looks up the rendezvous key and dials the nodes found there
+// until the low watermark is reached. It returns how many it connected to.
+func (h *Host) findPeers(ctx context.Context, rd *drouting.RoutingDiscovery) int {
+	h.lookups.Add(1)
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	ch, err := rd.FindPeers(fctx, h.rendezvous())
+	// The answer lists peers we are connected to, and ourselves; twice the
+	// watermark leaves room for those and for stale records, and lets the
+	// lookup stop at the first server that knows that many.
+	ch, err := rd.FindPeers(fctx, h.rendezvous(), discovery.Limit(2*h.cfg.ConnLow+1))
 	if err != nil {
 		h.log.Debug("find peers failed", "err", err)
-		return
+		return 0
 	}
+	connected := 0
 	for ai := range ch {
 		// A peer reached only through a relay (Limited) stays so: a direct
 		// connection comes from its hole punch, not from dialling again.
@@ -290,15 +325,23 @@ func (h *Host) findPeers(ctx context.Context, rd *drouting.RoutingDiscovery) {
 			continue
 		}
 		if len(h.Network().Peers()) >= h.cfg.ConnLow {
-			continue // drain the channel
+			cancel() // enough: stop the lookup, drain what is under way
+			continue
 		}
 		dctx, dcancel := context.WithTimeout(ctx, dialTimeout)
 		if err := h.Connect(dctx, ai); err != nil {
 			h.log.Debug("dial discovered peer failed", "peer", ai.ID, "err", err)
+		} else {
+			connected++
 		}
 		dcancel()
 	}
+	return connected
 }
+
+// RendezvousLookups is how many times this host has looked up the
+// network's rendezvous key in the DHT.
+func (h *Host) RendezvousLookups() int64 { return h.lookups.Load() }
 
 type mdnsNotifee struct{ h *Host }
 

@@ -123,6 +123,57 @@ func TestSwarmFormsThroughDHT(t *testing.T) {
 	}
 }
 
+// Once every node has the low watermark of peers, no node looks up the
+// rendezvous key any more: the DHT servers that hold it would otherwise
+// answer every node every interval with every record of the key, O(N²)
+// of their uplink (docs/benchmarks.md, "Rendezvous discovery").
+func TestNoRendezvousLookupsAtTheWatermark(t *testing.T) {
+	const n = 5
+	cfg := func(c *p2p.Config) {
+		c.ConnLow = n - 1 // only a fully connected node has the watermark
+		c.DiscoveryInterval = 100 * time.Millisecond
+	}
+	hosts := []*p2p.Host{p2ptest.NewHost(t, cfg)}
+	var boot []string
+	for _, a := range hosts[0].P2PAddrs() {
+		boot = append(boot, a.String())
+	}
+	for i := 1; i < n; i++ {
+		hosts = append(hosts, p2ptest.NewHost(t, func(c *p2p.Config) { cfg(c); c.Bootstrap = boot }))
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		full := true
+		for _, h := range hosts {
+			if len(h.Network().Peers()) < n-1 {
+				full = false
+			}
+		}
+		if full {
+			break
+		}
+		if time.Now().After(deadline) {
+			for i, h := range hosts {
+				t.Logf("host %d: %d peers, %d lookups", i, len(h.Network().Peers()), h.RendezvousLookups())
+			}
+			t.Fatal("swarm did not become fully connected")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A lookup under way when the last connection came may still count.
+	time.Sleep(200 * time.Millisecond)
+	before := make([]int64, n)
+	for i, h := range hosts {
+		before[i] = h.RendezvousLookups()
+	}
+	time.Sleep(time.Second) // ten discovery intervals
+	for i, h := range hosts {
+		if got := h.RendezvousLookups(); got != before[i] || len(h.Network().Peers()) < n-1 {
+			t.Errorf("host %d with %d peers looked the key up %d times in 10 intervals at the watermark", i, len(h.Network().Peers()), got-before[i])
+		}
+	}
+}
+
 func TestBootstrapReconnects(t *testing.T) {
 	a := p2ptest.NewHost(t, nil)
 	var boot []string
