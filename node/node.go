@@ -26,6 +26,7 @@ import (
 	"github.com/synapse-p2p/synapse-p2p/httpapi"
 	"github.com/synapse-p2p/synapse-p2p/internal/lifecycle"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
+	"github.com/synapse-p2p/synapse-p2p/raftnet"
 )
 
 // DatastoreDir is the badger datastore inside a data directory.
@@ -146,6 +147,12 @@ func New(ctx context.Context, cfg Config, opts ...Option) (_ *Node, err error) {
 		return nil, err
 	}
 	n.log = n.log.With("net", n.netID)
+	if cfg.Raft.LANTimeouts() {
+		d := raftnet.DefaultConfig()
+		n.log.Warn("raft timeouts are the LAN values of config files written before 30 Nov 2026; validators lose their leader under load with them",
+			"heartbeat_timeout", cfg.Raft.HeartbeatTimeout, "election_timeout", cfg.Raft.ElectionTimeout, "leader_lease_timeout", cfg.Raft.LeaderLeaseTimeout,
+			"suggested", fmt.Sprintf(`"raft": {"heartbeat_timeout": "%s", "election_timeout": "%s", "leader_lease_timeout": "%s"}`, d.HeartbeatTimeout, d.ElectionTimeout, d.LeaderLeaseTimeout))
+	}
 
 	if o.ds != nil {
 		n.ds = o.ds

@@ -1,14 +1,17 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -284,4 +287,50 @@ func TestPeersAndIDShowConnections(t *testing.T) {
 	if id.Reachability != "unknown" || id.RelayAddrs == nil || len(id.RelayAddrs) != 0 || id.RelayService == nil || *id.RelayService {
 		t.Fatalf("/id: %+v", id)
 	}
+}
+
+// A config.json written before the WAN raft defaults keeps its LAN
+// timeouts (the node does what its file says) and the node warns at start
+// with the values to use; a config with today's defaults does not warn.
+func TestWarnsOfLANRaftTimeouts(t *testing.T) {
+	for _, lan := range []bool{true, false} {
+		cfg := initDir(t)
+		if lan {
+			cfg.Raft.HeartbeatTimeout, cfg.Raft.ElectionTimeout, cfg.Raft.LeaderLeaseTimeout = 500*time.Millisecond, 500*time.Millisecond, 250*time.Millisecond
+		}
+		var buf lockedBuffer
+		nd, err := node.New(context.Background(), cfg, node.WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nd.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		warned := strings.Contains(buf.String(), "raft timeouts are the LAN values")
+		if warned != lan {
+			t.Fatalf("LAN timeouts %v: warned %v; log:\n%s", lan, warned, buf.String())
+		}
+		if lan && !strings.Contains(buf.String(), `heartbeat_timeout\": \"2s\"`) {
+			t.Fatalf("the warning does not give the values to use:\n%s", buf.String())
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that components may log to from their
+// goroutines while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

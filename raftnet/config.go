@@ -82,6 +82,16 @@ func DefaultConfig() Config {
 	}
 }
 
+// LANTimeouts reports whether c has the heartbeat, election and lease
+// timeouts of config files written before the WAN defaults (500, 500 and
+// 250 ms). A node keeps what its config.json says; with these a validator
+// that serves a package to many peers, or shares its machine, loses its
+// leader to elections (docs/benchmarks.md, "Raft under load").
+func (c Config) LANTimeouts() bool {
+	return c.HeartbeatTimeout == 500*time.Millisecond && c.ElectionTimeout == 500*time.Millisecond &&
+		c.LeaderLeaseTimeout == 250*time.Millisecond
+}
+
 // Validate checks the config; raft's own constraints are checked again by
 // raft.ValidateConfig when raft starts.
 func (c Config) Validate() error {
