@@ -264,10 +264,9 @@ func (h *Host) discover(ctx context.Context) {
 	var nextAdvertise time.Time
 	wait := fast
 	for {
-		switch n := len(h.Network().Peers()); {
-		case n == 0:
+		if n := len(h.Network().Peers()); n == 0 {
 			wait = time.Second
-		default:
+		} else {
 			if time.Now().After(nextAdvertise) {
 				actx, cancel := context.WithTimeout(ctx, period)
 				ttl, err := rd.Advertise(actx, h.rendezvous())
