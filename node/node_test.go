@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,10 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/synapse-p2p/synapse-p2p/internal/testutil"
 	"github.com/synapse-p2p/synapse-p2p/node"
 	"github.com/synapse-p2p/synapse-p2p/p2p"
 )
@@ -298,7 +297,7 @@ func TestWarnsOfLANRaftTimeouts(t *testing.T) {
 		if lan {
 			cfg.Raft.HeartbeatTimeout, cfg.Raft.ElectionTimeout, cfg.Raft.LeaderLeaseTimeout = 500*time.Millisecond, 500*time.Millisecond, 250*time.Millisecond
 		}
-		var buf lockedBuffer
+		var buf testutil.SyncBuffer
 		nd, err := node.New(context.Background(), cfg, node.WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
 		if err != nil {
 			t.Fatal(err)
@@ -314,23 +313,4 @@ func TestWarnsOfLANRaftTimeouts(t *testing.T) {
 			t.Fatalf("the warning does not give the values to use:\n%s", buf.String())
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer that components may log to from their
-// goroutines while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
