@@ -335,18 +335,20 @@ func TestByzantineLeaderUnsignableCommand(t *testing.T) {
 	}
 }
 
-// rewriter rewrites fixed-length byte patterns in a byte stream until
-// each pattern was replaced once (one raft command); a pattern split
-// across writes is still found (the held tail is released with the next
-// write, or after a short pause).
+// rewriter rewrites fixed-length byte patterns in a byte stream while
+// active; a pattern split across writes is still found (the held tail is
+// released with the next write, or after a short pause). It rewrites every
+// occurrence while active, not only the first command: raft resends
+// entries a follower refused (after the hang-up that installs the
+// rewriter, the first AppendEntries may meet a follower that must first
+// catch up), and a rewriter that stopped after one command let the
+// resent, untouched entry through (the test failed about one run in two).
 type rewriter struct {
 	net.Conn
 	active  func() bool
 	mu      sync.Mutex
 	pending []byte
 	pairs   [][2][]byte
-	seen    map[int]bool
-	done    bool
 	timer   *time.Timer
 	hits    *atomic.Int64
 }
@@ -357,27 +359,23 @@ func (w *rewriter) Write(p []byte) (int, error) {
 	if w.timer != nil {
 		w.timer.Stop()
 	}
-	if (w.done || !w.active()) && len(w.pending) == 0 {
+	active := w.active()
+	if !active && len(w.pending) == 0 {
 		return w.Conn.Write(p)
 	}
 	buf := append(w.pending, p...)
-	for i, pr := range w.pairs {
-		if w.done {
-			break
-		}
-		if n := bytes.Count(buf, pr[0]); n > 0 {
-			buf = bytes.ReplaceAll(buf, pr[0], pr[1])
-			w.hits.Add(int64(n))
-			w.seen[i] = true
-		}
-	}
-	if len(w.seen) == len(w.pairs) {
-		w.done = true
-		w.pending = nil
+	w.pending = nil
+	if !active {
 		if _, err := w.Conn.Write(buf); err != nil {
 			return 0, err
 		}
 		return len(p), nil
+	}
+	for _, pr := range w.pairs {
+		if n := bytes.Count(buf, pr[0]); n > 0 {
+			buf = bytes.ReplaceAll(buf, pr[0], pr[1])
+			w.hits.Add(int64(n))
+		}
 	}
 	// Hold back a tail that could start a pattern.
 	hold := 0
@@ -422,6 +420,17 @@ func TestByzantineLeaderEquivocates(t *testing.T) {
 	var hits atomic.Int64
 	var idsP atomic.Pointer[[]peer.ID] // set once every node runs
 	var pairs atomic.Pointer[[][2][]byte]
+	// The rogue rewrites until the victim's FSM holds B, and no further:
+	// the alignment command for seq 1, set{1, A}, must reach it intact.
+	var victimHoldsB atomic.Pointer[func() bool]
+	var rewired [victim]atomic.Int64 // raft conns to the victim wrapped while armed
+	active := func() bool {
+		if !armed.Load() {
+			return false
+		}
+		f := victimHoldsB.Load()
+		return f == nil || !(*f)()
+	}
 	nw := startNetWith(t, simnet.Config{Nodes: 6, Validators: 4,
 		Tune: func(i int, c *node.Config) {
 			c.Raft.StallTimeout = 8 * time.Second
@@ -441,7 +450,10 @@ func TestByzantineLeaderEquivocates(t *testing.T) {
 				if pp == nil {
 					return c
 				}
-				return &rewriter{Conn: c, active: armed.Load, pairs: *pp, hits: &hits, seen: map[int]bool{}}
+				if armed.Load() {
+					rewired[i].Add(1)
+				}
+				return &rewriter{Conn: c, active: active, pairs: *pp, hits: &hits}
 			})}
 		}})
 	var ids []peer.ID
@@ -458,21 +470,32 @@ func TestByzantineLeaderEquivocates(t *testing.T) {
 	pb := proposeOn(t, nw, 0, "B", "1.2.0", b)
 	va, opA := proposalOp(t, nw.Nodes[0], pa)
 	vb, opB := proposalOp(t, nw.Nodes[0], pb)
-	pairs.Store(&[][2][]byte{{[]byte(pa), []byte(pb)}, {[]byte(a.url), []byte(b.url)}, {[]byte(a.sha), []byte(b.sha)}})
-	armed.Store(true)
-	for i := 0; i < victim; i++ { // new connections pick the rewriter up
-		nw.Nodes[i].Host().Network().ClosePeer(ids[victim])
-	}
-	vote(t, nw, pa, "approval", span(0, 6)...)
-	vote(t, nw, pb, "approval", span(0, 6)...)
-	testutil.WaitFor(t, 60*time.Second, "the victim's FSM holds B at seq 1", func() bool {
+	holdsB := func() bool {
 		for _, sl := range nw.Nodes[victim].Raft().Slots() {
 			if sl.Seq == 1 && sl.ProposalID == pb {
 				return true
 			}
 		}
 		return false
+	}
+	victimHoldsB.Store(&holdsB)
+	pairs.Store(&[][2][]byte{{[]byte(pa), []byte(pb)}, {[]byte(a.url), []byte(b.url)}, {[]byte(a.sha), []byte(b.sha)}})
+	armed.Store(true)
+	for i := 0; i < victim; i++ { // new connections pick the rewriter up
+		nw.Nodes[i].Host().Network().ClosePeer(ids[victim])
+	}
+	// Raft redials the victim after a back-off (~2 s). Vote only once the
+	// leader's traffic to it goes through the rewriter: otherwise A can be
+	// final before the victim gets any entry, the leader then sends it
+	// ratify(A→B) and set{1, A} back to back, and B is held for a
+	// millisecond that no poll sees (the test failed about one run in two).
+	testutil.WaitFor(t, 30*time.Second, "the leader's raft traffic to the victim goes through the rewriter", func() bool {
+		l := leaderIndex(t, nw)
+		return l < victim && rewired[l].Load() > 0
 	})
+	vote(t, nw, pa, "approval", span(0, 6)...)
+	vote(t, nw, pb, "approval", span(0, 6)...)
+	testutil.WaitFor(t, 60*time.Second, "the victim's FSM holds B at seq 1", holdsB)
 	armed.Store(false)
 	for _, sl := range nw.Nodes[0].Raft().Slots() {
 		if sl.Seq == 1 && sl.ProposalID != pa {
