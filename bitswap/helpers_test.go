@@ -67,7 +67,7 @@ func newNode(t testing.TB, o nodeOpts) *testNode {
 		level = slog.LevelWarn
 	}
 	deps := Deps{
-		Host:      h.Host,
+		Host:      h.Dialer(), // its Connect survives a simultaneous open, as in node
 		Datastore: ds,
 		Logger:    slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: level})),
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 
 	"github.com/synapse-p2p/synapse-p2p/p2p"
 	"github.com/synapse-p2p/synapse-p2p/p2p/p2ptest"
@@ -207,6 +208,41 @@ func waitConnected(t *testing.T, h *p2p.Host, p peer.ID) {
 			t.Fatalf("%s not connected to %s", h.ID(), p)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A peer whose address is on the swarm's dial backoff (a dial that failed
+// elsewhere, such as the DHT's in a simultaneous open) is still reached by
+// Connect, which callers use when they want that peer now; the raw libp2p
+// host refuses the dial.
+func TestConnectDialsPeerInBackoff(t *testing.T) {
+	client := func(c *p2p.Config) { c.DHTMode = p2p.DHTModeClient }
+	a, b := p2ptest.NewHost(t, client), p2ptest.NewHost(t, client)
+	sw, ok := a.Network().(*swarm.Swarm)
+	if !ok {
+		t.Fatalf("network is %T", a.Network())
+	}
+	for _, addr := range b.Addrs() {
+		sw.Backoff().AddBackoff(b.ID(), addr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Host.Connect(ctx, b.AddrInfo()); !errors.Is(err, swarm.ErrDialBackoff) {
+		t.Fatalf("raw connect: %v, want dial backoff", err)
+	}
+	if err := a.Connect(ctx, b.AddrInfo()); err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	if a.Network().Connectedness(b.ID()) != network.Connected {
+		t.Fatal("not connected")
+	}
+	// Components that take a host.Host get the same Connect from Dialer.
+	c := p2ptest.NewHost(t, client)
+	for _, addr := range c.Addrs() {
+		sw.Backoff().AddBackoff(c.ID(), addr)
+	}
+	if err := a.Dialer().Connect(ctx, c.AddrInfo()); err != nil {
+		t.Fatalf("Dialer().Connect: %v", err)
 	}
 }
 
