@@ -14,8 +14,7 @@ import (
 )
 
 // Connect dials ai like host.Host.Connect, and once more when the dial
-// failed in the security handshake or the swarm refused it for its dial
-// backoff.
+// failed in the security handshake.
 //
 // TCP listens and dials from one reused port (hole punching needs it), so two
 // nodes that dial each other at the same moment — discovery finds both ways
@@ -26,19 +25,12 @@ import (
 // backoff. A retry after a short random pause breaks the tie: it bypasses
 // the backoff, and by then the other node's retry may already have connected
 // us. (Two retries: the two random pauses can meet again, rarely.)
-//
-// A clash in a dial that is not Connect's — the DHT querying the peer while
-// the peer announces to us — leaves the address on the backoff too, and
-// every Connect would fail for the next seconds although the peer is
-// there: a fetcher could not reach the provider the DHT just named. The
-// callers of Connect (bootstrap, discovery, providers of a fetch) want
-// that peer now and pace their own attempts, so a dial in backoff is made
-// once anyway.
 func (h *Host) Connect(ctx context.Context, ai peer.AddrInfo) error {
-	err := h.Host.Connect(ctx, ai)
-	if err != nil && errors.Is(err, swarm.ErrDialBackoff) && ctx.Err() == nil {
-		err = h.Host.Connect(network.WithForceDirectDial(ctx, "explicit connect to a peer in dial backoff"), ai)
-	}
+	return h.connect(ctx, ai, h.Host.Connect(ctx, ai))
+}
+
+// connect retries the dial that ended in err after a handshake clash.
+func (h *Host) connect(ctx context.Context, ai peer.AddrInfo, err error) error {
 	for attempt := 1; attempt <= handshakeRetries && err != nil && isHandshakeClash(err); attempt++ {
 		pause := time.Duration(attempt*(10+rand.IntN(90))) * time.Millisecond
 		select {
@@ -54,9 +46,16 @@ func (h *Host) Connect(ctx context.Context, ai peer.AddrInfo) error {
 	return err
 }
 
-// Dialer is the libp2p host with Connect replaced by this Host's, for
-// components that take a host.Host and dial peers themselves (bitswap
-// dialling the providers it finds).
+// Dialer is the libp2p host for components that take a host.Host and dial
+// the peers the DHT names as providers of what they fetch (bitswap). Its
+// Connect retries a handshake clash like Host.Connect and, unlike it, dials
+// once through the swarm's dial backoff: a clash in a dial that was not
+// Connect's (the fetcher's DHT query meeting the provider's announcement)
+// leaves the provider's address on the backoff, and every dial to the peer
+// the DHT just named would fail for seconds although it is there — a fetch
+// waited 30 s for it. Discovery and bootstrap keep the backoff: the
+// records they dial may be stale, and each forced dial to a departed node
+// would cost a dial timeout.
 func (h *Host) Dialer() host.Host { return dialer{Host: h.Host, h: h} }
 
 type dialer struct {
@@ -64,7 +63,13 @@ type dialer struct {
 	h *Host
 }
 
-func (d dialer) Connect(ctx context.Context, ai peer.AddrInfo) error { return d.h.Connect(ctx, ai) }
+func (d dialer) Connect(ctx context.Context, ai peer.AddrInfo) error {
+	err := d.Host.Connect(ctx, ai)
+	if err != nil && errors.Is(err, swarm.ErrDialBackoff) && ctx.Err() == nil {
+		err = d.Host.Connect(network.WithForceDirectDial(ctx, "dial a named provider in dial backoff"), ai)
+	}
+	return d.h.connect(ctx, ai, err)
+}
 
 // handshakeRetries bounds the dials Connect adds after a handshake clash.
 const handshakeRetries = 2
