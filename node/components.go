@@ -103,9 +103,10 @@ func (n *Node) buildComponents(ctx context.Context) error {
 	if n.isValidator() {
 		bcfg.ServeWorkers, bcfg.ServeRate = bcfg.ValidatorServeWorkers, bcfg.ValidatorServeRate
 	}
-	// Dialer: its Connect dials again after a TCP simultaneous open
-	// (p2p/dial.go), which a fetcher dialling a provider that is dialling
-	// it at that moment (announcing on the DHT) runs into.
+	// Dialer (p2p/dial.go): its Connect dials again after a TCP
+	// simultaneous open and once through the dial backoff such a clash
+	// leaves, which a fetcher dialling a provider that is dialling it at
+	// that moment (announcing on the DHT) runs into.
 	n.packages, err = bitswap.New(ctx, bcfg, bitswap.Deps{
 		Host:      n.host.Dialer(),
 		Routing:   n.host.DHT,
